@@ -1,0 +1,32 @@
+# The few commands a newcomer needs. Everything runs in ./.venv (created on demand).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+EXTRAS ?= dev,server,audio
+
+.PHONY: install test lint typecheck pytest bench clean
+
+$(BIN)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[$(EXTRAS)]'
+	@touch $@
+
+install: $(BIN)/.installed  ## create .venv and install the package with its extras
+
+lint: install  ## ruff
+	$(BIN)/ruff check .
+
+typecheck: install  ## mypy --strict on both packages
+	$(BIN)/mypy
+
+pytest: install  ## the test suite
+	$(BIN)/pytest
+
+test: lint typecheck pytest  ## everything CI checks
+
+bench: install  ## benchmarks (pinned to one core where taskset exists)
+	OMP_NUM_THREADS=1 $(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build dist

@@ -1,0 +1,45 @@
+"""Audio pipeline for realtime voice: formats, resampling, G.711, WAV, playback, devices.
+
+Stands alone: imports nothing from ``realtime_client``. Arrays are float32 in [-1, 1],
+``(frames,)`` mono or ``(frames, channels)``; PCM16 little-endian at the wire edge.
+"""
+
+from __future__ import annotations
+
+from .errors import (
+    AudioError,
+    AudioFormatError,
+    DeviceError,
+    PortAudioMissingError,
+    UnsupportedFileError,
+)
+from .formats import (
+    PCM16_24K,
+    AudioFormat,
+    b64_to_float32,
+    b64_to_pcm16,
+    float32_to_b64,
+    float32_to_pcm16,
+    pcm16_to_b64,
+    pcm16_to_float32,
+    to_mono,
+    to_stereo,
+)
+
+__all__ = [
+    "PCM16_24K",
+    "AudioError",
+    "AudioFormat",
+    "AudioFormatError",
+    "DeviceError",
+    "PortAudioMissingError",
+    "UnsupportedFileError",
+    "b64_to_float32",
+    "b64_to_pcm16",
+    "float32_to_b64",
+    "float32_to_pcm16",
+    "pcm16_to_b64",
+    "pcm16_to_float32",
+    "to_mono",
+    "to_stereo",
+]

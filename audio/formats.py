@@ -1,0 +1,178 @@
+"""Sample formats and conversions.
+
+Inside the pipeline audio is float32 in [-1, 1], shaped ``(frames,)`` for mono or
+``(frames, channels)``. At the wire edge it is PCM16 little-endian (the Realtime API's
+``audio/pcm`` at 24 kHz) or G.711 (see :mod:`audio.g711`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+import pybase64
+
+from .errors import AudioFormatError
+
+__all__ = [
+    "PCM16_24K",
+    "AudioFormat",
+    "SampleType",
+    "b64_to_pcm16",
+    "b64_to_float32",
+    "float32_to_b64",
+    "float32_to_pcm16",
+    "pcm16_to_b64",
+    "pcm16_to_float32",
+    "to_mono",
+    "to_stereo",
+    "as_float32",
+]
+
+SampleType = Literal["pcm16", "float32", "pcmu", "pcma"]
+
+Float32Array = npt.NDArray[np.float32]
+Int16Array = npt.NDArray[np.int16]
+
+_BYTES_PER_SAMPLE: dict[str, int] = {"pcm16": 2, "float32": 4, "pcmu": 1, "pcma": 1}
+
+
+@dataclass(frozen=True, slots=True)
+class AudioFormat:
+    """A stream's sample rate, channel count and sample type.
+
+    Attributes:
+        sample_rate: Frames per second, in Hz.
+        channels: Interleaved channels per frame.
+        sample_type: ``"pcm16"`` (little-endian int16), ``"float32"``, or G.711
+            ``"pcmu"`` (µ-law) / ``"pcma"`` (A-law), one byte per sample.
+    """
+
+    sample_rate: int = 24_000
+    channels: int = 1
+    sample_type: SampleType = "pcm16"
+
+    def __post_init__(self) -> None:
+        if self.sample_rate <= 0:
+            raise AudioFormatError(f"sample_rate must be positive, got {self.sample_rate}")
+        if self.channels <= 0:
+            raise AudioFormatError(f"channels must be positive, got {self.channels}")
+        if self.sample_type not in _BYTES_PER_SAMPLE:
+            raise AudioFormatError(f"unknown sample_type {self.sample_type!r}")
+
+    @property
+    def bytes_per_frame(self) -> int:
+        """Bytes for one frame (all channels)."""
+        return _BYTES_PER_SAMPLE[self.sample_type] * self.channels
+
+    def frames_for_ms(self, ms: float) -> int:
+        """Number of frames in ``ms`` milliseconds (rounded down)."""
+        return int(self.sample_rate * ms // 1000)
+
+    def ms_for_frames(self, frames: int) -> float:
+        """Duration in milliseconds of ``frames`` frames."""
+        return frames * 1000.0 / self.sample_rate
+
+    def ms_for_bytes(self, nbytes: int) -> float:
+        """Duration in milliseconds of ``nbytes`` bytes in this format."""
+        return self.ms_for_frames(nbytes // self.bytes_per_frame)
+
+
+#: The Realtime API's PCM format: 24 kHz mono PCM16 little-endian.
+PCM16_24K = AudioFormat(24_000, 1, "pcm16")
+
+_LE_INT16 = np.dtype("<i2")
+
+
+def pcm16_to_float32(data: bytes | bytearray | memoryview | Int16Array) -> Float32Array:
+    """Convert PCM16 (little-endian bytes or an int16 array) to float32 in [-1, 1).
+
+    The scale is 1/32768, so -32768 maps to exactly -1.0 and the mapping is exact
+    and invertible by :func:`float32_to_pcm16`.
+    """
+    if isinstance(data, np.ndarray):
+        if data.dtype != np.int16:
+            raise AudioFormatError(f"expected int16 samples, got {data.dtype}")
+        samples = data
+    else:
+        if len(data) % 2:
+            raise AudioFormatError(f"PCM16 data must have an even byte count, got {len(data)}")
+        samples = np.frombuffer(data, dtype=_LE_INT16)
+    out = samples.astype(np.float32)
+    out *= np.float32(1.0 / 32768.0)
+    return out
+
+
+def float32_to_pcm16(samples: npt.ArrayLike) -> Int16Array:
+    """Convert float samples in [-1, 1] to int16, rounding to nearest and clipping.
+
+    Values beyond full scale clip to -32768 / 32767 instead of wrapping; NaN becomes 0.
+    """
+    x = np.asarray(samples, dtype=np.float32)
+    scaled = x * np.float32(32768.0)
+    np.rint(scaled, out=scaled)
+    np.clip(scaled, -32768.0, 32767.0, out=scaled)
+    out: Int16Array = scaled.astype(np.int16)
+    if np.isnan(x).any():
+        out[np.isnan(x)] = 0
+    return out
+
+
+def as_float32(samples: npt.ArrayLike) -> Float32Array:
+    """Return ``samples`` as float32; int16 input is scaled by 1/32768."""
+    x = np.asarray(samples)
+    if x.dtype == np.int16:
+        return pcm16_to_float32(x)
+    if x.dtype.kind not in "fiu":
+        raise AudioFormatError(f"cannot treat {x.dtype} as audio samples")
+    return x.astype(np.float32, copy=False)
+
+
+def to_mono(samples: npt.ArrayLike) -> Float32Array:
+    """Average the channels of a ``(frames, channels)`` array; 1-D input passes through."""
+    x = as_float32(samples)
+    if x.ndim == 1:
+        return x
+    if x.ndim != 2:
+        raise AudioFormatError(f"expected (frames,) or (frames, channels), got shape {x.shape}")
+    if x.shape[1] == 1:
+        return x[:, 0]
+    mono: Float32Array = x.mean(axis=1, dtype=np.float32)
+    return mono
+
+
+def to_stereo(samples: npt.ArrayLike) -> Float32Array:
+    """Duplicate a mono signal into two channels, shape ``(frames, 2)``."""
+    x = to_mono(samples)
+    return np.repeat(x[:, None], 2, axis=1)
+
+
+def pcm16_to_b64(samples: Int16Array | bytes) -> str:
+    """Base64-encode PCM16 samples (little-endian) for the wire."""
+    if isinstance(samples, np.ndarray):
+        samples = samples.astype(_LE_INT16, copy=False).tobytes()
+    return pybase64.b64encode(samples).decode("ascii")
+
+
+def b64_to_pcm16(data: str | bytes) -> Int16Array:
+    """Decode base64 PCM16 from the wire into an int16 array (strict base64)."""
+    try:
+        raw = pybase64.b64decode(data, validate=True)
+    except ValueError as exc:
+        raise AudioFormatError(f"invalid base64 audio: {exc}") from exc
+    if len(raw) % 2:
+        raise AudioFormatError(f"PCM16 data must have an even byte count, got {len(raw)}")
+    out: Int16Array = np.frombuffer(raw, dtype=_LE_INT16).astype(np.int16, copy=False)
+    return out
+
+
+def float32_to_b64(samples: npt.ArrayLike) -> str:
+    """Convert float samples to PCM16 and base64-encode them."""
+    return pcm16_to_b64(float32_to_pcm16(samples))
+
+
+def b64_to_float32(data: str | bytes) -> Float32Array:
+    """Decode base64 PCM16 into float32 samples."""
+    return pcm16_to_float32(b64_to_pcm16(data))
