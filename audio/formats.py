@@ -112,11 +112,10 @@ def float32_to_pcm16(samples: npt.ArrayLike) -> Int16Array:
     """
     x = np.asarray(samples, dtype=np.float32)
     scaled = x * np.float32(32768.0)
+    np.nan_to_num(scaled, copy=False, nan=0.0)  # NaN -> 0, +-inf -> clipped below
     np.rint(scaled, out=scaled)
     np.clip(scaled, -32768.0, 32767.0, out=scaled)
     out: Int16Array = scaled.astype(np.int16)
-    if np.isnan(x).any():
-        out[np.isnan(x)] = 0
     return out
 
 
