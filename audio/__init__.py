@@ -25,9 +25,28 @@ from .formats import (
     to_mono,
     to_stereo,
 )
+from .g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
+from .meter import LevelMeter, MeterReading, level_dbfs
+from .vad import EnergyVAD, SpeechStarted, SpeechStopped, VadEvent
+from .wav import WavReader, WavWriter, read_wav, write_wav
 
 __all__ = [
     "PCM16_24K",
+    "EnergyVAD",
+    "LevelMeter",
+    "MeterReading",
+    "SpeechStarted",
+    "SpeechStopped",
+    "VadEvent",
+    "WavReader",
+    "WavWriter",
+    "alaw_decode",
+    "alaw_encode",
+    "level_dbfs",
+    "read_wav",
+    "ulaw_decode",
+    "ulaw_encode",
+    "write_wav",
     "AudioError",
     "AudioFormat",
     "AudioFormatError",

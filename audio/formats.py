@@ -84,6 +84,9 @@ class AudioFormat:
 PCM16_24K = AudioFormat(24_000, 1, "pcm16")
 
 _LE_INT16 = np.dtype("<i2")
+_FULL_SCALE = np.float32(32768.0)
+_PCM16_MIN = np.float32(-32768.0)
+_PCM16_MAX = np.float32(32767.0)
 
 
 def pcm16_to_float32(data: bytes | bytearray | memoryview | Int16Array) -> Float32Array:
@@ -111,10 +114,13 @@ def float32_to_pcm16(samples: npt.ArrayLike) -> Int16Array:
     Values beyond full scale clip to -32768 / 32767 instead of wrapping; NaN becomes 0.
     """
     x = np.asarray(samples, dtype=np.float32)
-    scaled = x * np.float32(32768.0)
-    np.nan_to_num(scaled, copy=False, nan=0.0)  # NaN -> 0, +-inf -> clipped below
+    scaled = x * _FULL_SCALE
     np.rint(scaled, out=scaled)
-    np.clip(scaled, -32768.0, 32767.0, out=scaled)
+    np.maximum(scaled, _PCM16_MIN, out=scaled)  # +-inf end up clipped here,
+    np.minimum(scaled, _PCM16_MAX, out=scaled)
+    # ... and only NaN is left non-finite: one dot product finds it, cheaper than isnan().
+    if scaled.size and not np.isfinite(np.dot(scaled.ravel(), scaled.ravel())):
+        scaled[np.isnan(scaled)] = 0.0
     out: Int16Array = scaled.astype(np.int16)
     return out
 
