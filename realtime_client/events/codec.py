@@ -1,0 +1,253 @@
+"""Parsing and serializing events, in either dialect, with a fast audio path.
+
+* :func:`parse_server_event` / :func:`parse_client_event` take text, bytes or a dict
+  and return the specific canonical class; an unknown ``type`` gives
+  :class:`UnknownServerEvent` / :class:`UnknownClientEvent` holding the raw dict.
+  Malformed input raises :class:`~realtime_client.errors.InvalidEventError`, never a
+  bare ``json`` or ``pydantic`` exception.
+* :func:`to_wire` / :func:`dumps` serialize a model in the requested dialect.
+* :func:`build_append` goes from samples straight to the wire bytes of an
+  ``input_audio_buffer.append``: the hot path pays for no generic validation.
+
+Text is decoded once with orjson; the dict is validated by the one class its ``type``
+names (a dict lookup, no union search) and kept as ``event.raw``. Audio deltas skip
+generic validation for a few exact type checks.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+import pybase64
+from pydantic import ValidationError
+
+from audio.formats import float32_to_pcm16
+
+from ..errors import InvalidEventError
+from ._base import ClientEvent, Event, ServerEvent
+from .beta import client_from_beta, client_to_beta, server_from_beta, server_to_beta
+from .client import CLIENT_EVENT_CLASSES, UnknownClientEvent
+from .server import SERVER_EVENT_CLASSES, ResponseOutputAudioDelta, UnknownServerEvent
+
+__all__ = [
+    "Dialect",
+    "build_append",
+    "dumps",
+    "parse_client_event",
+    "parse_server_event",
+    "to_wire",
+]
+
+Dialect = Literal["ga", "beta"]
+
+RawEvent = str | bytes | bytearray | memoryview | dict[str, Any]
+
+
+_SERVER_CLASSES: dict[str, type[Event]] = dict(SERVER_EVENT_CLASSES)
+_CLIENT_CLASSES: dict[str, type[Event]] = dict(CLIENT_EVENT_CLASSES)
+_AUDIO_DELTA = ResponseOutputAudioDelta.wire_type
+_AUDIO_DELTA_FIELDS = frozenset(ResponseOutputAudioDelta.model_fields)
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False)[:3]:
+        where = ".".join(str(p) for p in err.get("loc", ()))
+        parts.append(f"{where or '<root>'}: {err.get('msg')}")
+    more = exc.error_count() - len(parts)
+    return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
+
+
+def _load(data: RawEvent) -> dict[str, Any]:
+    if isinstance(data, dict):
+        obj: Any = data
+    else:
+        try:
+            obj = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidEventError(f"event is not valid JSON: {exc}", data) from exc
+    if not isinstance(obj, dict):
+        raise InvalidEventError(f"event must be a JSON object, got {type(obj).__name__}", data)
+    kind = obj.get("type")
+    if not isinstance(kind, str):
+        raise InvalidEventError(
+            "event has no 'type' field" if kind is None else "event 'type' must be a string",
+            data,
+        )
+    return obj
+
+
+def _from_dict(
+    obj: dict[str, Any],
+    classes: dict[str, type[Event]],
+    unknown: type[Event],
+    raw: Any,
+) -> Event:
+    cls = classes.get(obj["type"], unknown)
+    try:
+        event = cls.model_validate(obj)
+    except ValidationError as exc:
+        raise InvalidEventError(f"invalid {obj['type']!r} event: {_describe(exc)}", raw) from exc
+    event._set_wire(raw)
+    return event
+
+
+def _fast_audio_delta(obj: dict[str, Any], raw: Any) -> Event | None:
+    """Build a ``response.output_audio.delta`` without generic validation.
+
+    The checks are the model's own (strings and ints, exactly); anything unusual
+    returns ``None`` so the validating path reports it precisely. This is the one
+    event that arrives 50 times a second per session.
+    """
+    values = {
+        "type": _AUDIO_DELTA,
+        "event_id": obj.get("event_id"),
+        "response_id": obj.get("response_id"),
+        "item_id": obj.get("item_id"),
+        "output_index": obj.get("output_index"),
+        "content_index": obj.get("content_index"),
+        "delta": obj.get("delta"),
+    }
+    if (
+        type(values["delta"]) is not str
+        or type(values["response_id"]) is not str
+        or type(values["item_id"]) is not str
+        or type(values["output_index"]) is not int
+        or type(values["content_index"]) is not int
+    ):
+        return None
+    if len(obj) == 7 and type(values["event_id"]) is str:
+        fields_set = set(_AUDIO_DELTA_FIELDS)
+        extra: dict[str, Any] = {}
+    else:
+        if values["event_id"] is not None and type(values["event_id"]) is not str:
+            return None
+        fields_set = set(obj.keys() & _AUDIO_DELTA_FIELDS) | {"type"}
+        extra = {k: v for k, v in obj.items() if k not in _AUDIO_DELTA_FIELDS}
+    event = _new_delta(ResponseOutputAudioDelta)
+    _setattr(event, "__dict__", values)
+    _setattr(event, "__pydantic_fields_set__", fields_set)
+    _setattr(event, "__pydantic_extra__", extra)
+    _setattr(event, "__pydantic_private__", None)
+    if raw is not obj:  # GA: to_dict() gives back exactly obj, so keep nothing
+        _setattr(event, "_wire", raw)
+    return event
+
+
+_new_delta = ResponseOutputAudioDelta.__new__
+_setattr = object.__setattr__
+
+
+def _parse(
+    data: RawEvent,
+    dialect: Dialect,
+    classes: dict[str, type[Event]],
+    unknown: type[Event],
+    from_beta: Any,
+) -> Event:
+    if dialect not in ("ga", "beta"):
+        raise ValueError(f"dialect must be 'ga' or 'beta', got {dialect!r}")
+    raw = _load(data)
+    obj = from_beta(raw) if dialect == "beta" else raw
+    if obj["type"] == _AUDIO_DELTA and classes is _SERVER_CLASSES:
+        event = _fast_audio_delta(obj, raw)
+        if event is not None:
+            return event
+    return _from_dict(obj, classes, unknown, raw)
+
+
+def parse_server_event(data: RawEvent, *, dialect: Dialect = "ga") -> ServerEvent:
+    """Parse one server event into its canonical class.
+
+    Args:
+        data: A text frame (``str`` / ``bytes``) or an already-decoded dict.
+        dialect: ``"ga"`` (default) or ``"beta"``; beta names and shapes are mapped
+            to the GA classes.
+
+    Returns:
+        The specific event, or :class:`UnknownServerEvent` for an unknown ``type``.
+
+    Raises:
+        InvalidEventError: Not JSON, not an object, no string ``type``, or fields of
+            the wrong type for a known event.
+    """
+    if dialect == "ga" and (type(data) is bytes or type(data) is str):
+        # Hot path: one orjson pass, one dict lookup, no union search.
+        try:
+            obj = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass  # _parse raises the typed error
+        else:
+            if type(obj) is dict and obj.get("type") == _AUDIO_DELTA:
+                event = _fast_audio_delta(obj, obj)
+                if event is not None:
+                    return event  # type: ignore[return-value]
+            if dialect == "ga" and type(obj) is dict:
+                data = obj
+    parsed = _parse(data, dialect, _SERVER_CLASSES, UnknownServerEvent, server_from_beta)
+    assert isinstance(parsed, ServerEvent)
+    return parsed
+
+
+def parse_client_event(data: RawEvent, *, dialect: Dialect = "ga") -> ClientEvent:
+    """Parse one client event into its canonical class (the local server uses this).
+
+    Same contract as :func:`parse_server_event`.
+    """
+    event = _parse(data, dialect, _CLIENT_CLASSES, UnknownClientEvent, client_from_beta)
+    assert isinstance(event, ClientEvent)
+    return event
+
+
+def to_wire(event: Event, *, dialect: Dialect = "ga") -> dict[str, Any]:
+    """The event as a wire dict in ``dialect``."""
+    wire = event.to_dict()
+    if dialect == "ga":
+        return wire
+    if dialect != "beta":
+        raise ValueError(f"dialect must be 'ga' or 'beta', got {dialect!r}")
+    if isinstance(event, ServerEvent):
+        return server_to_beta(wire)
+    return client_to_beta(wire)
+
+
+def dumps(event: Event, *, dialect: Dialect = "ga") -> bytes:
+    """The event as compact JSON bytes in ``dialect`` (send them as a *text* frame)."""
+    return orjson.dumps(to_wire(event, dialect=dialect))
+
+
+_APPEND_HEAD = b'{"type":"input_audio_buffer.append","audio":"'
+
+
+def build_append(
+    audio: npt.NDArray[Any] | bytes | bytearray | memoryview,
+    *,
+    event_id: str | None = None,
+) -> bytes:
+    """Wire bytes of an ``input_audio_buffer.append`` (same in both dialects).
+
+    Args:
+        audio: float samples in [-1, 1] (converted to PCM16 with rounding and clipping),
+            int16 samples, or payload bytes already in the session's input format
+            (PCM16 little-endian or G.711 codes).
+        event_id: Optional client event id, echoed by the server in errors.
+
+    Returns:
+        Compact JSON bytes; send them as a text frame.
+    """
+    if isinstance(audio, np.ndarray):
+        if audio.dtype == np.int16:
+            payload = audio.astype("<i2", copy=False).tobytes()
+        elif audio.dtype.kind == "f":
+            payload = float32_to_pcm16(audio).astype("<i2", copy=False).tobytes()
+        else:
+            raise InvalidEventError(f"audio must be float or int16 samples, got {audio.dtype}")
+    else:
+        payload = bytes(audio)
+    b64 = pybase64.b64encode(payload)
+    if event_id is None:
+        return _APPEND_HEAD + b64 + b'"}'
+    return _APPEND_HEAD + b64 + b'","event_id":' + orjson.dumps(event_id) + b"}"

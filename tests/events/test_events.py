@@ -1,0 +1,386 @@
+"""Events: naming, round trips in both dialects, tolerance, typed errors, the fast paths."""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+import numpy as np
+import orjson
+import pybase64
+import pytest
+
+from audio.formats import float32_to_pcm16
+from realtime_client import events as ev
+from realtime_client.errors import InvalidEventError
+from tests.events.samples import (
+    BETA_ONLY_CLIENT_SAMPLES,
+    BETA_ONLY_SERVER_SAMPLES,
+    CLIENT_SAMPLES,
+    SERVER_SAMPLES,
+)
+
+
+def _camel(wire_type: str) -> str:
+    return "".join(p[:1].upper() + p[1:] for p in re.split(r"[._]", wire_type))
+
+
+def _ids(sample: dict[str, Any]) -> str:
+    return str(sample["type"])
+
+
+def _normalise_modalities(obj: Any) -> Any:
+    """Beta ``modalities`` order is not kept (GA allows one modality); compare as sets."""
+    if isinstance(obj, dict):
+        return {
+            k: sorted(v) if k == "modalities" else _normalise_modalities(v) for k, v in obj.items()
+        }
+    if isinstance(obj, list):
+        return [_normalise_modalities(v) for v in obj]
+    return obj
+
+
+# --- names ---------------------------------------------------------------------------
+
+
+def test_class_names_are_mechanical() -> None:
+    for table in (ev.server.SERVER_EVENT_CLASSES, ev.client.CLIENT_EVENT_CLASSES):
+        for wire_type, cls in table.items():
+            assert cls.__name__ == _camel(wire_type), wire_type
+            assert getattr(ev, cls.__name__) is cls
+
+
+def test_every_sample_type_has_a_class_and_every_class_a_sample() -> None:
+    server_types = {s["type"] for s in SERVER_SAMPLES + BETA_ONLY_SERVER_SAMPLES}
+    client_types = {s["type"] for s in CLIENT_SAMPLES + BETA_ONLY_CLIENT_SAMPLES}
+    assert server_types == set(ev.server.SERVER_EVENT_CLASSES)
+    assert client_types == set(ev.client.CLIENT_EVENT_CLASSES)
+
+
+# --- GA round trips --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sample", SERVER_SAMPLES + BETA_ONLY_SERVER_SAMPLES, ids=_ids)
+def test_server_event_round_trip_ga(sample: dict[str, Any]) -> None:
+    for data in (orjson.dumps(sample), orjson.dumps(sample).decode(), copy.deepcopy(sample)):
+        event = ev.parse_server_event(data)
+        assert type(event) is ev.server.SERVER_EVENT_CLASSES[sample["type"]]
+        assert event.to_dict() == sample
+        assert event.raw == sample
+        assert orjson.loads(ev.dumps(event)) == sample
+
+
+@pytest.mark.parametrize("sample", CLIENT_SAMPLES + BETA_ONLY_CLIENT_SAMPLES, ids=_ids)
+def test_client_event_round_trip_ga(sample: dict[str, Any]) -> None:
+    event = ev.parse_client_event(orjson.dumps(sample))
+    assert type(event) is ev.client.CLIENT_EVENT_CLASSES[sample["type"]]
+    assert event.to_dict() == sample
+    assert event.raw == sample
+
+
+# --- beta dialect ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sample", SERVER_SAMPLES + BETA_ONLY_SERVER_SAMPLES, ids=_ids)
+def test_server_event_round_trip_beta(sample: dict[str, Any]) -> None:
+    canonical = ev.parse_server_event(sample)
+    beta_wire = ev.to_wire(canonical, dialect="beta")
+    parsed = ev.parse_server_event(orjson.dumps(beta_wire), dialect="beta")
+    assert type(parsed) is type(canonical)
+    assert parsed.raw == beta_wire  # the original beta dict stays reachable
+    assert ev.to_wire(parsed, dialect="beta") == beta_wire
+    assert _normalise_modalities(parsed.to_dict()) == _normalise_modalities(sample)
+
+
+@pytest.mark.parametrize("sample", CLIENT_SAMPLES + BETA_ONLY_CLIENT_SAMPLES, ids=_ids)
+def test_client_event_round_trip_beta(sample: dict[str, Any]) -> None:
+    canonical = ev.parse_client_event(sample)
+    beta_wire = ev.to_wire(canonical, dialect="beta")
+    parsed = ev.parse_client_event(beta_wire, dialect="beta")
+    assert type(parsed) is type(canonical)
+    assert ev.to_wire(parsed, dialect="beta") == beta_wire
+    assert _normalise_modalities(parsed.to_dict()) == _normalise_modalities(sample)
+
+
+def test_beta_names_map_to_canonical_classes() -> None:
+    part = {"response_id": "r", "item_id": "i", "output_index": 0, "content_index": 0}
+    cases = {
+        "response.audio.delta": (ev.ResponseOutputAudioDelta, {"delta": "AAAA"}),
+        "response.audio.done": (ev.ResponseOutputAudioDone, {}),
+        "response.text.delta": (ev.ResponseOutputTextDelta, {"delta": "x"}),
+        "response.text.done": (ev.ResponseOutputTextDone, {"text": "x"}),
+        "response.audio_transcript.delta": (ev.ResponseOutputAudioTranscriptDelta, {"delta": "x"}),
+        "response.audio_transcript.done": (
+            ev.ResponseOutputAudioTranscriptDone,
+            {"transcript": "x"},
+        ),
+    }
+    for beta_type, (cls, extra) in cases.items():
+        wire = {"type": beta_type, "event_id": "event_1", **part, **extra}
+        event = ev.parse_server_event(orjson.dumps(wire), dialect="beta")
+        assert type(event) is cls
+        assert event.raw == wire
+        assert ev.to_wire(event, dialect="beta") == wire
+    for early in ("audio_started", "audio_stopped", "audio_cleared"):
+        wire = {"type": f"output_audio_buffer.{early}", "event_id": "e", "response_id": "r"}
+        event = ev.parse_server_event(wire, dialect="beta")
+        assert event.type == f"output_audio_buffer.{early.removeprefix('audio_')}"
+
+
+def test_beta_session_created_recording_maps_to_nested_session() -> None:
+    # Shape of a real beta session.created (gpt-4o-realtime-preview-2024-12-17).
+    wire = {
+        "type": "session.created",
+        "event_id": "event_AthMesa5kAl4QYCFSoTUg",
+        "session": {
+            "id": "sess_AthMeC3yLhlVHPIxJoVEv",
+            "object": "realtime.session",
+            "model": "gpt-4o-realtime-preview-2024-12-17",
+            "expires_at": 1737630960,
+            "modalities": ["audio", "text"],
+            "instructions": "Your knowledge cutoff is 2023-10.",
+            "voice": "verse",
+            "turn_detection": {
+                "type": "server_vad",
+                "threshold": 0.5,
+                "prefix_padding_ms": 300,
+                "silence_duration_ms": 200,
+                "create_response": True,
+            },
+            "input_audio_format": "pcm16",
+            "output_audio_format": "g711_ulaw",
+            "input_audio_transcription": None,
+            "tool_choice": "auto",
+            "temperature": 0.8,
+            "max_response_output_tokens": "inf",
+            "client_secret": None,
+            "tools": [],
+            "custom_voice_id": None,
+        },
+    }
+    event = ev.parse_server_event(orjson.dumps(wire), dialect="beta")
+    assert isinstance(event, ev.SessionCreated)
+    session = event.session
+    assert isinstance(session, ev.RealtimeSession)
+    assert session.output_modalities == ["audio"]
+    assert session.max_output_tokens == "inf"
+    assert session.audio is not None
+    assert session.audio.output is not None and session.audio.input is not None
+    assert session.audio.output.voice == "verse"
+    assert isinstance(session.audio.output.format, ev.PcmuFormat)
+    assert isinstance(session.audio.input.format, ev.PcmFormat)
+    assert isinstance(session.audio.input.turn_detection, ev.ServerVad)
+    assert session.audio.input.turn_detection.silence_duration_ms == 200
+    assert session.model_extra is not None and session.model_extra["temperature"] == 0.8
+    back = ev.to_wire(event, dialect="beta")
+    assert _normalise_modalities(back) == _normalise_modalities(wire)
+
+
+def test_beta_assistant_content_maps_to_output_parts() -> None:
+    wire = {
+        "type": "conversation.item.created",
+        "event_id": "e",
+        "previous_item_id": "item_a",
+        "item": {
+            "id": "item_b",
+            "object": "realtime.item",
+            "type": "message",
+            "status": "completed",
+            "role": "assistant",
+            "content": [{"type": "audio", "transcript": "Hi"}, {"type": "text", "text": "Yo"}],
+        },
+    }
+    event = ev.parse_server_event(wire, dialect="beta")
+    assert isinstance(event, ev.ConversationItemCreated)
+    assert isinstance(event.item, ev.MessageItem)
+    assert [p.type for p in event.item.content] == ["output_audio", "output_text"]
+    assert ev.to_wire(event, dialect="beta") == wire
+
+
+def test_item_references_parse_in_response_input() -> None:
+    wire = {
+        "type": "response.create",
+        "response": {"conversation": "none", "input": [{"type": "item_reference", "id": "item_a"}]},
+    }
+    event = ev.parse_client_event(wire)
+    assert isinstance(event, ev.ResponseCreate) and event.response and event.response.input
+    assert isinstance(event.response.input[0], ev.ItemReference)
+    assert event.to_dict() == wire
+
+
+def test_beta_response_create_overrides() -> None:
+    beta = {
+        "type": "response.create",
+        "response": {
+            "modalities": ["text"],
+            "voice": "sage",
+            "output_audio_format": "pcm16",
+            "max_response_output_tokens": 200,
+            "temperature": 0.7,
+        },
+    }
+    event = ev.parse_client_event(beta, dialect="beta")
+    assert isinstance(event, ev.ResponseCreate) and event.response is not None
+    assert event.response.output_modalities == ["text"]
+    assert event.response.max_output_tokens == 200
+    assert event.response.audio is not None and event.response.audio.output is not None
+    assert event.response.audio.output.voice == "sage"
+    assert ev.to_wire(event, dialect="beta") == beta
+
+
+# --- tolerance -------------------------------------------------------------------------
+
+
+def test_unknown_event_type_keeps_raw_dict() -> None:
+    wire = {"type": "response.future_thing.delta", "event_id": "e", "x": {"y": [1, 2]}}
+    event = ev.parse_server_event(orjson.dumps(wire))
+    assert type(event) is ev.UnknownServerEvent
+    assert event.type == "response.future_thing.delta"
+    assert event.raw == wire
+    assert event.to_dict() == wire
+    client = ev.parse_client_event({"type": "session.close"})
+    assert type(client) is ev.UnknownClientEvent
+
+
+def test_unknown_fields_survive_nested() -> None:
+    sample = copy.deepcopy(SERVER_SAMPLES[1])  # session.created
+    sample["session"]["audio"]["output"]["brand_new"] = {"a": 1}
+    sample["session"]["future"] = True
+    sample["obfuscation"] = "pad"
+    event = ev.parse_server_event(orjson.dumps(sample))
+    assert event.to_dict() == sample
+
+
+def test_unknown_nested_kinds_fall_back() -> None:
+    sample = copy.deepcopy(SERVER_SAMPLES[1])
+    sample["session"]["audio"]["input"]["format"] = {"type": "audio/opus", "rate": 48000}
+    sample["session"]["audio"]["input"]["turn_detection"] = {"type": "neural_vad", "x": 1}
+    sample["session"]["tools"].append({"type": "mcp", "server_label": "s", "server_url": "u"})
+    event = ev.parse_server_event(sample)
+    assert isinstance(event, ev.SessionCreated)
+    session = event.session
+    assert isinstance(session, ev.RealtimeSession) and session.audio and session.audio.input
+    assert isinstance(session.audio.input.format, ev.UnknownAudioFormat)
+    assert isinstance(session.audio.input.turn_detection, ev.UnknownTurnDetection)
+    assert session.tools is not None and isinstance(session.tools[1], ev.OtherTool)
+    assert event.to_dict() == sample
+    item_event = {"type": "conversation.item.added", "event_id": "e", "item": {"type": "x_call"}}
+    parsed = ev.parse_server_event(item_event)
+    assert isinstance(parsed, ev.ConversationItemAdded)
+    assert isinstance(parsed.item, ev.UnknownItem)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"not json", "not valid JSON"),
+        (b"", "not valid JSON"),
+        (b"[1, 2]", "must be a JSON object"),
+        (b'"text"', "must be a JSON object"),
+        (b'{"event_id": "e"}', "no 'type'"),
+        (b'{"type": 5}', "'type' must be a string"),
+        (b'{"type": "error", "event_id": "e"}', "error: Field required"),
+        (b'{"type": "response.output_audio.delta", "delta": 5}', "invalid"),
+        (
+            b'{"type": "input_audio_buffer.speech_started", "audio_start_ms": "soon",'
+            b' "item_id": "i"}',
+            "audio_start_ms",
+        ),
+        (b'{"type": "session.created", "session": []}', "session"),
+    ],
+)
+def test_malformed_input_raises_typed_error(data: bytes, message: str) -> None:
+    with pytest.raises(InvalidEventError, match=message) as info:
+        ev.parse_server_event(data)
+    assert info.value.raw is not None
+    assert isinstance(info.value, ValueError)
+
+
+def test_bad_dialect_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="dialect"):
+        ev.parse_server_event(b'{"type":"x"}', dialect="v2")  # type: ignore[arg-type]
+
+
+# --- building events locally -------------------------------------------------------------
+
+
+def test_discriminators_reach_the_wire_when_left_default() -> None:
+    update = ev.SessionUpdate(
+        session=ev.RealtimeSession(
+            audio=ev.AudioConfig(input=ev.AudioInputConfig(turn_detection=ev.ServerVad()))
+        )
+    )
+    assert update.to_dict() == {
+        "type": "session.update",
+        "session": {
+            "type": "realtime",
+            "audio": {"input": {"turn_detection": {"type": "server_vad"}}},
+        },
+    }
+    truncate = ev.ConversationItemTruncate(item_id="item_1", audio_end_ms=120)
+    assert truncate.to_dict()["content_index"] == 0
+    # ...but optional fields left unset stay off the wire.
+    assert "event_id" not in truncate.to_dict()
+    assert ev.ResponseCreate().to_dict() == {"type": "response.create"}
+
+
+def test_audio_delta_fast_path_matches_validating_path() -> None:
+    samples = np.array([0, 1, -1, 32767, -32768, 1234], dtype=np.int16)
+    wire = {
+        "type": "response.output_audio.delta",
+        "event_id": "event_1",
+        "response_id": "r",
+        "item_id": "i",
+        "output_index": 0,
+        "content_index": 0,
+        "delta": pybase64.b64encode(samples.astype("<i2").tobytes()).decode(),
+    }
+    fast = ev.parse_server_event(orjson.dumps(wire))
+    slow = ev.ResponseOutputAudioDelta.model_validate(wire)
+    assert isinstance(fast, ev.ResponseOutputAudioDelta)
+    assert fast == slow
+    assert fast.model_fields_set == slow.model_fields_set
+    np.testing.assert_array_equal(fast.pcm16(), samples)
+    # extra fields and a missing event_id survive the fast path too
+    for variant in (
+        {**wire, "obfuscation": "zz"},
+        {k: v for k, v in wire.items() if k != "event_id"},
+    ):
+        event = ev.parse_server_event(orjson.dumps(variant))
+        assert event.to_dict() == variant
+        assert event.raw == variant
+    # wrong types fall back to the validating path and its typed error
+    with pytest.raises(InvalidEventError, match="output_index"):
+        ev.parse_server_event(orjson.dumps({**wire, "output_index": "0"}) + b" ")
+    with pytest.raises(InvalidEventError, match="event_id"):
+        ev.parse_server_event(orjson.dumps({**wire, "event_id": 7}))
+
+
+def test_audio_delta_bad_payload_raises_typed_error() -> None:
+    base = {"response_id": "r", "item_id": "i", "output_index": 0, "content_index": 0}
+    for delta in ("not*base64", "AA=="):  # bad alphabet; 1 byte (odd PCM16 count)
+        event = ev.parse_server_event(
+            {"type": "response.output_audio.delta", **base, "delta": delta}
+        )
+        assert isinstance(event, ev.ResponseOutputAudioDelta)
+        with pytest.raises(InvalidEventError):
+            event.pcm16()
+
+
+def test_build_append_matches_the_model() -> None:
+    rng = np.random.default_rng(1)
+    block = rng.uniform(-1.2, 1.2, 480).astype(np.float32)
+    wire = ev.build_append(block)
+    event = ev.parse_client_event(wire)
+    assert isinstance(event, ev.InputAudioBufferAppend)
+    decoded = np.frombuffer(pybase64.b64decode(event.audio), dtype="<i2")
+    np.testing.assert_array_equal(decoded, float32_to_pcm16(block))
+    # int16, raw bytes and an event id that needs escaping
+    ints = float32_to_pcm16(block)
+    assert ev.build_append(ints) == wire
+    assert ev.build_append(ints.tobytes()) == wire
+    tricky = ev.parse_client_event(ev.build_append(ints, event_id='a"b\\c'))
+    assert tricky.event_id == 'a"b\\c'
+    with pytest.raises(InvalidEventError):
+        ev.build_append(np.zeros(4, dtype=np.int32))
