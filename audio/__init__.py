@@ -27,12 +27,16 @@ from .formats import (
 )
 from .g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
 from .meter import LevelMeter, MeterReading, level_dbfs
+from .resample import MAX_RATIO_TERM, Resampler, resample
 from .vad import EnergyVAD, SpeechStarted, SpeechStopped, VadEvent
 from .wav import WavReader, WavWriter, read_wav, write_wav
 
 __all__ = [
+    "MAX_RATIO_TERM",
     "PCM16_24K",
     "EnergyVAD",
+    "Resampler",
+    "resample",
     "LevelMeter",
     "MeterReading",
     "SpeechStarted",

@@ -113,8 +113,9 @@ def float32_to_pcm16(samples: npt.ArrayLike) -> Int16Array:
 
     Values beyond full scale clip to -32768 / 32767 instead of wrapping; NaN becomes 0.
     """
-    x = np.asarray(samples, dtype=np.float32)
-    scaled = x * _FULL_SCALE
+    with np.errstate(over="ignore"):  # huge values overflow to inf, then clip below
+        x = np.asarray(samples, dtype=np.float32)
+        scaled = x * _FULL_SCALE
     np.rint(scaled, out=scaled)
     np.maximum(scaled, _PCM16_MIN, out=scaled)  # +-inf end up clipped here,
     np.minimum(scaled, _PCM16_MAX, out=scaled)
@@ -157,6 +158,8 @@ def to_stereo(samples: npt.ArrayLike) -> Float32Array:
 def pcm16_to_b64(samples: Int16Array | bytes) -> str:
     """Base64-encode PCM16 samples (little-endian) for the wire."""
     if isinstance(samples, np.ndarray):
+        if samples.dtype != np.int16:
+            raise AudioFormatError(f"expected int16 samples, got {samples.dtype}")
         samples = samples.astype(_LE_INT16, copy=False).tobytes()
     return pybase64.b64encode(samples).decode("ascii")
 
@@ -169,7 +172,7 @@ def b64_to_pcm16(data: str | bytes) -> Int16Array:
         raise AudioFormatError(f"invalid base64 audio: {exc}") from exc
     if len(raw) % 2:
         raise AudioFormatError(f"PCM16 data must have an even byte count, got {len(raw)}")
-    out: Int16Array = np.frombuffer(raw, dtype=_LE_INT16).astype(np.int16, copy=False)
+    out: Int16Array = np.frombuffer(raw, dtype=_LE_INT16).astype(np.int16)  # writable copy
     return out
 
 
