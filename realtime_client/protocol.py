@@ -1,0 +1,952 @@
+"""The sans-I/O protocol core: server events in, conversation state and client events out.
+
+Theory of operation
+-------------------
+:class:`RealtimeProtocol` owns no socket, no task and no clock. Feed it every server
+frame with :meth:`RealtimeProtocol.receive` (text, bytes, a dict or a parsed event); it
+parses it in the connection's dialect, applies it to a :class:`Conversation`, and
+returns a :class:`Received` that says which of *our* requests the event answered or
+failed. Build client events with the ``build_*`` methods: each gets a client
+``event_id``, is registered as a pending request with the answer that settles it, and
+is checked first against the local state (truncating a non-audio item, for example,
+raises :class:`~realtime_client.errors.LocalProtocolError` and nothing is sent).
+:meth:`RealtimeProtocol.serialize` turns it into wire bytes in the dialect.
+
+What the conversation keeps, all from the server's events:
+
+* items in server order (``previous_item_id``; ``null`` = at the root), with content
+  parts, text and transcripts accumulated from deltas, function calls with their
+  arguments, and input-audio transcriptions per user item, which may arrive late and
+  out of order (kept aside until their item appears);
+* the audio each assistant item has received, in ms of the output format: what a
+  ``conversation.item.truncate`` may not exceed; the audio bytes themselves only when
+  ``retain_audio_ms`` asks for them (capped per item);
+* responses and their lifecycle (``in_progress`` → ``completed`` | ``cancelled`` |
+  ``failed`` | ``incomplete``, with status details), which one is active in the
+  default conversation, usage totals per modality, the last rate limits, the session.
+
+Answers are matched to requests the way the service allows: errors by the echoed
+``event_id``; successes by the object they name (item id for truncate / delete /
+retrieve / create) or, where the service echoes nothing, first-in-first-out per kind
+(``session.updated``, ``input_audio_buffer.committed`` / ``cleared``,
+``response.created``). The session manager turns these into awaitable results.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import orjson
+
+from . import events as ev
+from .errors import InvalidStateError, LocalProtocolError, ServerError
+from .events.codec import Dialect, RawEvent
+
+__all__ = [
+    "AudioPart",
+    "Conversation",
+    "ItemState",
+    "PartState",
+    "Received",
+    "RealtimeProtocol",
+    "ResponseState",
+    "UsageTotals",
+    "output_bytes_per_ms",
+]
+
+ResponseStatus = Literal["in_progress", "completed", "cancelled", "failed", "incomplete"]
+
+
+def output_bytes_per_ms(fmt: ev.objects.AudioFormat | None) -> float:
+    """Bytes of audio per millisecond for a session audio format (``None`` = PCM16 24 kHz)."""
+    if isinstance(fmt, ev.PcmuFormat | ev.PcmaFormat):
+        return 8.0  # G.711: 8,000 one-byte samples a second
+    rate = fmt.rate if isinstance(fmt, ev.PcmFormat) and fmt.rate else 24_000
+    return rate * 2 / 1000.0
+
+
+def _b64_decoded_len(data: str) -> int:
+    """Length of the bytes a base64 string decodes to, without decoding it."""
+    n = len(data)
+    if n == 0:
+        return 0
+    pad = 2 if data.endswith("==") else 1 if data.endswith("=") else 0
+    return n * 3 // 4 - pad
+
+
+@dataclass
+class AudioPart:
+    """Audio bytes retained for one content part (only with ``retain_audio_ms``)."""
+
+    chunks: list[bytes] = field(default_factory=list)
+    nbytes: int = 0
+    dropped_bytes: int = 0
+
+    def data(self) -> bytes:
+        """The retained audio as one bytes object."""
+        return b"".join(self.chunks)
+
+
+@dataclass
+class PartState:
+    """One content part of an item, as accumulated from the server's events.
+
+    Attributes:
+        type: ``input_text``, ``input_audio``, ``output_text``, ``output_audio``, …
+        text: Text so far (``output_text`` deltas, or the item's own text).
+        transcript: Transcript so far (output audio transcript deltas).
+        audio_ms: Output audio received for this part, in ms.
+        done: The part's ``content_part.done`` (or the item's done) arrived.
+    """
+
+    type: str
+    text: str = ""
+    transcript: str = ""
+    audio_ms: float = 0.0
+    audio: AudioPart | None = None
+    done: bool = False
+
+
+@dataclass
+class ItemState:
+    """One conversation item and everything the server said about it.
+
+    Attributes:
+        id: The item id.
+        type: ``message``, ``function_call``, ``function_call_output``, …
+        role: ``user``, ``assistant`` or ``system`` for messages.
+        status: ``in_progress``, ``completed`` or ``incomplete``.
+        response_id: The response that produced it (assistant output), if any.
+        parts: Content parts by content index.
+        call_id, name, arguments: Function-call fields (arguments accumulate).
+        output: A function-call output's result string.
+        input_transcript: The user's audio transcribed (from the transcription events).
+        input_transcript_done: The transcription completed (or failed).
+        input_transcript_error: Why the transcription failed, if it did.
+        truncated_at_ms: ``audio_end_ms`` of a ``conversation.item.truncated``.
+        speech_start_ms, speech_end_ms: VAD times of a user audio item (input ms).
+        in_conversation: False for out-of-band response output.
+    """
+
+    id: str
+    type: str
+    role: str | None = None
+    status: str | None = None
+    response_id: str | None = None
+    parts: list[PartState] = field(default_factory=list)
+    call_id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+    output: str | None = None
+    input_transcript: str = ""
+    input_transcript_done: bool = False
+    input_transcript_error: ev.ErrorDetail | None = None
+    truncated_at_ms: int | None = None
+    speech_start_ms: int | None = None
+    speech_end_ms: int | None = None
+    in_conversation: bool = True
+
+    @property
+    def audio_ms(self) -> float:
+        """Output audio received for this item, in ms (all parts)."""
+        return sum(p.audio_ms for p in self.parts)
+
+    @property
+    def text(self) -> str:
+        """The item's text: output text, else the audio transcript, else input text."""
+        return "".join(p.text or p.transcript for p in self.parts)
+
+    def part(self, index: int, kind: str = "") -> PartState:
+        """The part at ``index``, created (with ``kind``) if the server skipped it."""
+        while len(self.parts) <= index:
+            self.parts.append(PartState(type=kind))
+        part = self.parts[index]
+        if kind and not part.type:
+            part.type = kind
+        return part
+
+
+@dataclass
+class ResponseState:
+    """One response and its lifecycle.
+
+    Attributes:
+        id: ``resp_…``.
+        status: ``in_progress`` until ``response.done`` says otherwise.
+        status_details: Why it ended (cancel reason, failure error, incomplete reason).
+        output_item_ids: Its output items in ``output_index`` order.
+        conversation_id: ``None`` for an out-of-band response.
+        usage: Its token usage (from ``response.done``).
+        metadata: The metadata it was created with.
+    """
+
+    id: str
+    status: str = "in_progress"
+    status_details: ev.StatusDetails | None = None
+    output_item_ids: list[str] = field(default_factory=list)
+    conversation_id: str | None = None
+    usage: ev.Usage | None = None
+    metadata: dict[str, str] | None = None
+
+    @property
+    def done(self) -> bool:
+        """Whether ``response.done`` arrived."""
+        return self.status != "in_progress"
+
+    @property
+    def out_of_band(self) -> bool:
+        """Whether the response writes outside the default conversation."""
+        return self.conversation_id is None
+
+
+@dataclass
+class UsageTotals:
+    """Token usage summed over every ``response.done`` of the session, per modality."""
+
+    responses: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    input_text_tokens: int = 0
+    input_audio_tokens: int = 0
+    input_image_tokens: int = 0
+    cached_tokens: int = 0
+    cached_text_tokens: int = 0
+    cached_audio_tokens: int = 0
+    cached_image_tokens: int = 0
+    output_text_tokens: int = 0
+    output_audio_tokens: int = 0
+
+    def add(self, usage: ev.Usage) -> None:
+        """Add one response's usage."""
+        self.responses += 1
+        self.input_tokens += usage.input_tokens or 0
+        self.output_tokens += usage.output_tokens or 0
+        details = usage.input_token_details
+        if details is not None:
+            self.input_text_tokens += details.text_tokens or 0
+            self.input_audio_tokens += details.audio_tokens or 0
+            self.input_image_tokens += details.image_tokens or 0
+            self.cached_tokens += details.cached_tokens or 0
+            cached = details.cached_tokens_details
+            if cached is not None:
+                self.cached_text_tokens += cached.text_tokens or 0
+                self.cached_audio_tokens += cached.audio_tokens or 0
+                self.cached_image_tokens += cached.image_tokens or 0
+        out = usage.output_token_details
+        if out is not None:
+            self.output_text_tokens += out.text_tokens or 0
+            self.output_audio_tokens += out.audio_tokens or 0
+
+    @property
+    def total_tokens(self) -> int:
+        """Input plus output tokens."""
+        return self.input_tokens + self.output_tokens
+
+
+class Conversation:
+    """Items in server order, plus every item the server told us about by id."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, ItemState] = {}
+        self._order: list[str] = []
+        # Transcription events that arrived before their item (late / out of order).
+        self._orphan_transcripts: dict[str, list[ev.ServerEvent]] = {}
+
+    @property
+    def order(self) -> list[str]:
+        """Item ids of the default conversation, in server order."""
+        return list(self._order)
+
+    def __iter__(self) -> Any:
+        return (self.items[i] for i in self._order)
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def get(self, item_id: str) -> ItemState | None:
+        """The item with this id, if known."""
+        return self.items.get(item_id)
+
+    def last(self) -> ItemState | None:
+        """The last item of the conversation."""
+        return self.items[self._order[-1]] if self._order else None
+
+    def _place(self, item_id: str, previous_item_id: str | None, given: bool) -> None:
+        if item_id in self._order:
+            return  # `done` after `added`: keep its place
+        if not given:
+            self._order.append(item_id)
+        elif previous_item_id is None or previous_item_id == "root":
+            self._order.insert(0, item_id)
+        elif previous_item_id in self._order:
+            self._order.insert(self._order.index(previous_item_id) + 1, item_id)
+        else:
+            self._order.append(item_id)  # its predecessor was deleted or never seen
+
+    def _remove(self, item_id: str) -> None:
+        self.items.pop(item_id, None)
+        if item_id in self._order:
+            self._order.remove(item_id)
+
+
+@dataclass
+class _Pending:
+    event_id: str
+    event: ev.ClientEvent
+    answer_types: frozenset[str]
+    key: str | None  # the object id the answer must name, when it names one
+
+
+@dataclass
+class Received:
+    """What one server event did, as seen by the requests we sent.
+
+    Attributes:
+        event: The parsed server event.
+        answered: ``(client event_id, client event)`` pairs this event settled.
+        failed: ``(client event_id, client event, ServerError)`` for an ``error``
+            event that names one of our requests.
+    """
+
+    event: ev.ServerEvent
+    answered: list[tuple[str, ev.ClientEvent]] = field(default_factory=list)
+    failed: list[tuple[str, ev.ClientEvent, ServerError]] = field(default_factory=list)
+
+
+def _server_error(detail: ev.ErrorDetail) -> ServerError:
+    return ServerError(
+        detail.message or "",
+        type=detail.type or "invalid_request_error",
+        code=detail.code,
+        param=detail.param,
+        event_id=detail.event_id,
+    )
+
+
+_ANSWERS: dict[str, tuple[frozenset[str], str | None]] = {
+    # client type: (server types that settle it, the field the answer keys on)
+    "session.update": (frozenset({"session.updated"}), None),
+    "transcription_session.update": (frozenset({"transcription_session.updated"}), None),
+    "input_audio_buffer.commit": (frozenset({"input_audio_buffer.committed"}), None),
+    "input_audio_buffer.clear": (frozenset({"input_audio_buffer.cleared"}), None),
+    "output_audio_buffer.clear": (frozenset({"output_audio_buffer.cleared"}), None),
+    "conversation.item.create": (
+        frozenset({"conversation.item.added", "conversation.item.created"}),
+        "item_id",
+    ),
+    "conversation.item.retrieve": (frozenset({"conversation.item.retrieved"}), "item_id"),
+    "conversation.item.truncate": (frozenset({"conversation.item.truncated"}), "item_id"),
+    "conversation.item.delete": (frozenset({"conversation.item.deleted"}), "item_id"),
+    "response.create": (frozenset({"response.created"}), None),
+    "response.cancel": (frozenset({"response.done"}), "response_id"),
+}
+
+
+class RealtimeProtocol:
+    """The conversation state machine of one Realtime connection (no I/O).
+
+    Args:
+        dialect: ``"ga"`` (default) or ``"beta"``: how frames are parsed and serialized.
+        retain_audio_ms: Keep up to this many ms of output audio bytes per item
+            (0 = keep none; the ms count is kept regardless).
+        client_id_prefix: Prefix of the client ``event_id`` values we generate.
+    """
+
+    def __init__(
+        self,
+        *,
+        dialect: Dialect = "ga",
+        retain_audio_ms: float = 0.0,
+        client_id_prefix: str = "client_evt_",
+    ) -> None:
+        if dialect not in ("ga", "beta"):
+            raise ValueError(f"dialect must be 'ga' or 'beta', got {dialect!r}")
+        if retain_audio_ms < 0:
+            raise ValueError("retain_audio_ms must be >= 0")
+        self.dialect: Dialect = dialect
+        self.retain_audio_ms = retain_audio_ms
+        self.conversation = Conversation()
+        self.session: ev.RealtimeSession | ev.TranscriptionSession | None = None
+        self.responses: dict[str, ResponseState] = {}
+        self.active_response_id: str | None = None
+        self.usage = UsageTotals()
+        self.rate_limits: list[ev.RateLimit] = []
+        self.speaking = False
+        self.last_error: ev.ErrorDetail | None = None
+        self._ids = itertools.count(1)
+        self._prefix = client_id_prefix
+        self._pending: dict[str, _Pending] = {}
+        self._fifo: dict[str, deque[str]] = {}
+        # VAD times arrive before their user item exists (speech_started names its id).
+        self._speech_times: dict[str, tuple[int | None, int | None]] = {}
+
+    # --- receiving ------------------------------------------------------------------
+
+    def receive(self, data: RawEvent | ev.ServerEvent) -> Received:
+        """Parse (if needed) and apply one server event.
+
+        Args:
+            data: A text frame, bytes, a dict, or an already parsed event.
+
+        Returns:
+            The event and the requests it settled.
+
+        Raises:
+            InvalidEventError: The frame is malformed (the state is unchanged).
+        """
+        if isinstance(data, ev.ServerEvent):
+            event = data
+        else:
+            event = ev.parse_server_event(data, dialect=self.dialect)
+        received = Received(event)
+        self._apply(event)
+        self._settle(event, received)
+        return received
+
+    def receive_all(self, frames: Iterable[RawEvent]) -> list[Received]:
+        """Apply many frames in order (e.g. the lines of a JSONL recording)."""
+        return [self.receive(f) for f in frames]
+
+    def replay_jsonl(self, text: str) -> list[Received]:
+        """Drive the core from a JSONL recording: one server event per non-empty line.
+
+        Lines may be bare events or recording records ``{"direction": "server",
+        "event": {...}}``; client-direction records are skipped.
+        """
+        out = []
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            obj = orjson.loads(line)
+            if isinstance(obj, dict) and "event" in obj and "type" not in obj:
+                if obj.get("direction", "server") not in ("server", "in", "recv"):
+                    continue
+                obj = obj["event"]
+            out.append(self.receive(obj))
+        return out
+
+    def _settle(self, event: ev.ServerEvent, received: Received) -> None:
+        if isinstance(event, ev.Error):
+            self.last_error = event.error
+            client_id = event.error.event_id
+            pending = self._pending.pop(client_id, None) if client_id else None
+            if pending is not None:
+                self._drop_fifo(pending)
+                received.failed.append(
+                    (pending.event_id, pending.event, _server_error(event.error))
+                )
+            return
+        kind = event.type
+        key: str | None = None
+        if isinstance(
+            event,
+            ev.ConversationItemAdded | ev.ConversationItemCreated | ev.ConversationItemRetrieved,
+        ):
+            key = getattr(event.item, "id", None)
+        elif isinstance(event, ev.ConversationItemTruncated | ev.ConversationItemDeleted):
+            key = event.item_id
+        elif isinstance(event, ev.ResponseDone):
+            key = event.response.id
+        # Keyed answers first: they name the object.
+        for pending in list(self._pending.values()):
+            if kind in pending.answer_types and pending.key is not None and pending.key == key:
+                del self._pending[pending.event_id]
+                self._drop_fifo(pending)
+                received.answered.append((pending.event_id, pending.event))
+                return
+        queue = self._fifo.get(kind)
+        while queue:
+            event_id = queue.popleft()
+            pending_fifo = self._pending.pop(event_id, None)
+            if pending_fifo is not None:
+                received.answered.append((event_id, pending_fifo.event))
+                return
+
+    def _drop_fifo(self, pending: _Pending) -> None:
+        for kind in pending.answer_types:
+            queue = self._fifo.get(kind)
+            if queue and pending.event_id in queue:
+                queue.remove(pending.event_id)
+
+    # --- applying -------------------------------------------------------------------
+
+    def _item(self, item: ev.objects.Item, *, response_id: str | None = None) -> ItemState:
+        item_id = getattr(item, "id", None)
+        if not item_id:
+            raise LocalProtocolError(f"server sent a {item.type!r} item without an id")
+        state = self.conversation.items.get(item_id)
+        if state is None:
+            state = ItemState(id=item_id, type=item.type or "unknown")
+            state.speech_start_ms, state.speech_end_ms = self._speech_times.get(
+                item_id, (None, None)
+            )
+            self.conversation.items[item_id] = state
+            for early in self.conversation._orphan_transcripts.pop(item_id, []):
+                self._apply_transcription(early, state)
+        if response_id is not None:
+            state.response_id = response_id
+        status = getattr(item, "status", None)
+        if status is not None:
+            state.status = status
+        if isinstance(item, ev.MessageItem):
+            state.role = item.role
+            for index, content in enumerate(item.content):
+                part = state.part(index, content.type or "")
+                if content.text and not part.text:
+                    part.text = content.text
+                if content.transcript and not part.transcript:
+                    part.transcript = content.transcript
+                if content.type == "input_audio" and content.transcript:
+                    state.input_transcript = content.transcript
+        elif isinstance(item, ev.FunctionCallItem):
+            state.call_id = item.call_id or state.call_id
+            state.name = item.name or state.name
+            if item.arguments:
+                state.arguments = item.arguments
+        elif isinstance(item, ev.FunctionCallOutputItem):
+            state.call_id = item.call_id
+            state.output = item.output
+        return state
+
+    def _apply_transcription(self, event: ev.ServerEvent, item: ItemState) -> None:
+        if isinstance(event, ev.ConversationItemInputAudioTranscriptionDelta):
+            if not item.input_transcript_done:
+                item.input_transcript += event.delta or ""
+        elif isinstance(event, ev.ConversationItemInputAudioTranscriptionCompleted):
+            item.input_transcript = event.transcript
+            item.input_transcript_done = True
+        elif isinstance(event, ev.ConversationItemInputAudioTranscriptionFailed):
+            item.input_transcript_error = event.error
+            item.input_transcript_done = True
+
+    def _apply(self, event: ev.ServerEvent) -> None:
+        conv = self.conversation
+        if isinstance(event, ev.ResponseOutputAudioDelta):  # the hot path first
+            item = conv.items.get(event.item_id) or self._placeholder(
+                event.item_id, event.response_id
+            )
+            part = item.part(event.content_index, "output_audio")
+            nbytes = _b64_decoded_len(event.delta)
+            part.audio_ms += nbytes / self._output_bytes_per_ms()
+            if self.retain_audio_ms > 0:
+                self._retain(part, event)
+        elif isinstance(event, ev.SessionCreated | ev.SessionUpdated):
+            self.session = event.session
+        elif isinstance(event, ev.ConversationItemAdded | ev.ConversationItemCreated):
+            state = self._item(event.item)
+            conv._place(
+                state.id, event.previous_item_id, "previous_item_id" in event.model_fields_set
+            )
+        elif isinstance(event, ev.ConversationItemDone):
+            state = self._item(event.item)
+            conv._place(
+                state.id, event.previous_item_id, "previous_item_id" in event.model_fields_set
+            )
+            for part in state.parts:
+                part.done = True
+        elif isinstance(event, ev.ConversationItemRetrieved):
+            self._item(event.item)
+        elif isinstance(event, ev.ConversationItemDeleted):
+            conv._remove(event.item_id)
+        elif isinstance(event, ev.ConversationItemTruncated):
+            found = conv.items.get(event.item_id)
+            if found is not None:
+                found.truncated_at_ms = event.audio_end_ms
+                part = found.part(event.content_index)
+                part.audio_ms = min(part.audio_ms, float(event.audio_end_ms))
+        elif isinstance(
+            event,
+            ev.ConversationItemInputAudioTranscriptionDelta
+            | ev.ConversationItemInputAudioTranscriptionCompleted
+            | ev.ConversationItemInputAudioTranscriptionFailed,
+        ):
+            found = conv.items.get(event.item_id)
+            if found is None:
+                conv._orphan_transcripts.setdefault(event.item_id, []).append(event)
+            else:
+                self._apply_transcription(event, found)
+        elif isinstance(event, ev.InputAudioBufferSpeechStarted):
+            self.speaking = True
+            self._speech_times[event.item_id] = (event.audio_start_ms, None)
+        elif isinstance(event, ev.InputAudioBufferSpeechStopped):
+            self.speaking = False
+            start = self._speech_times.get(event.item_id, (None, None))[0]
+            self._speech_times[event.item_id] = (start, event.audio_end_ms)
+            known = conv.items.get(event.item_id)
+            if known is not None:
+                known.speech_end_ms = event.audio_end_ms
+        elif isinstance(event, ev.InputAudioBufferCommitted):
+            self.speaking = False
+        elif isinstance(event, ev.ResponseCreated):
+            response = event.response
+            if response.id is None:
+                raise LocalProtocolError("server sent response.created without a response id")
+            state_r = ResponseState(
+                id=response.id,
+                conversation_id=response.conversation_id,
+                metadata=response.metadata,
+            )
+            self.responses[response.id] = state_r
+            if response.conversation_id is not None:
+                self.active_response_id = response.id
+        elif isinstance(event, ev.ResponseDone):
+            self._response_done(event.response)
+        elif isinstance(event, ev.ResponseOutputItemAdded | ev.ResponseOutputItemDone):
+            response_state = self._response(event.response_id)
+            state = self._item(event.item, response_id=event.response_id)
+            if response_state.out_of_band:
+                state.in_conversation = False
+            while len(response_state.output_item_ids) <= event.output_index:
+                response_state.output_item_ids.append("")
+            response_state.output_item_ids[event.output_index] = state.id
+            if isinstance(event, ev.ResponseOutputItemDone):
+                for part in state.parts:
+                    part.done = True
+        elif isinstance(event, ev.ResponseContentPartAdded | ev.ResponseContentPartDone):
+            item = conv.items.get(event.item_id) or self._placeholder(
+                event.item_id, event.response_id
+            )
+            kind = {"audio": "output_audio", "text": "output_text"}.get(
+                event.part.type or "", event.part.type or ""
+            )
+            part = item.part(event.content_index, kind)
+            if isinstance(event, ev.ResponseContentPartDone):
+                part.done = True
+                if event.part.text is not None:
+                    part.text = event.part.text
+                if event.part.transcript is not None:
+                    part.transcript = event.part.transcript
+        elif isinstance(event, ev.ResponseOutputTextDelta):
+            item = conv.items.get(event.item_id) or self._placeholder(
+                event.item_id, event.response_id
+            )
+            item.part(event.content_index, "output_text").text += event.delta
+        elif isinstance(event, ev.ResponseOutputTextDone):
+            item = conv.items.get(event.item_id) or self._placeholder(
+                event.item_id, event.response_id
+            )
+            item.part(event.content_index, "output_text").text = event.text
+        elif isinstance(event, ev.ResponseOutputAudioTranscriptDelta):
+            item = conv.items.get(event.item_id) or self._placeholder(
+                event.item_id, event.response_id
+            )
+            item.part(event.content_index, "output_audio").transcript += event.delta
+        elif isinstance(event, ev.ResponseOutputAudioTranscriptDone):
+            item = conv.items.get(event.item_id) or self._placeholder(
+                event.item_id, event.response_id
+            )
+            item.part(event.content_index, "output_audio").transcript = event.transcript
+        elif isinstance(event, ev.ResponseFunctionCallArgumentsDelta):
+            item = conv.items.get(event.item_id) or self._placeholder(
+                event.item_id, event.response_id, "function_call"
+            )
+            item.call_id = item.call_id or event.call_id
+            item.arguments += event.delta
+        elif isinstance(event, ev.ResponseFunctionCallArgumentsDone):
+            item = conv.items.get(event.item_id) or self._placeholder(
+                event.item_id, event.response_id, "function_call"
+            )
+            item.call_id = event.call_id
+            item.arguments = event.arguments
+            if event.name:
+                item.name = event.name
+        elif isinstance(event, ev.RateLimitsUpdated):
+            self.rate_limits = list(event.rate_limits)
+
+    def speech_times(self, item_id: str) -> tuple[int | None, int | None]:
+        """VAD ``(audio_start_ms, audio_end_ms)`` of a user item, in input ms."""
+        return self._speech_times.get(item_id, (None, None))
+
+    def _placeholder(self, item_id: str, response_id: str, kind: str = "message") -> ItemState:
+        # A delta for an item we never saw announced (reordered or lost events).
+        state = ItemState(id=item_id, type=kind, role="assistant" if kind == "message" else None)
+        state.response_id = response_id
+        self.conversation.items[item_id] = state
+        return state
+
+    def _response(self, response_id: str) -> ResponseState:
+        state = self.responses.get(response_id)
+        if state is None:
+            state = ResponseState(id=response_id)
+            self.responses[response_id] = state
+        return state
+
+    def _response_done(self, response: ev.Response) -> None:
+        if response.id is None:
+            raise LocalProtocolError("server sent response.done without a response id")
+        state = self._response(response.id)
+        state.status = response.status or "completed"
+        state.status_details = response.status_details
+        state.usage = response.usage
+        state.conversation_id = response.conversation_id
+        if response.metadata is not None:
+            state.metadata = response.metadata
+        if response.output:
+            for index, item in enumerate(response.output):
+                item_state = self._item(item, response_id=response.id)
+                if state.out_of_band:
+                    item_state.in_conversation = False
+                while len(state.output_item_ids) <= index:
+                    state.output_item_ids.append("")
+                state.output_item_ids[index] = item_state.id
+        if response.usage is not None:
+            self.usage.add(response.usage)
+        if self.active_response_id == response.id:
+            self.active_response_id = None
+
+    def _output_format(self) -> ev.objects.AudioFormat | None:
+        session = self.session
+        if isinstance(session, ev.RealtimeSession) and session.audio and session.audio.output:
+            return session.audio.output.format
+        return None
+
+    def _output_bytes_per_ms(self) -> float:
+        return output_bytes_per_ms(self._output_format())
+
+    def _retain(self, part: PartState, event: ev.ResponseOutputAudioDelta) -> None:
+        if part.audio is None:
+            part.audio = AudioPart()
+        data = event.audio_bytes()
+        cap = int(self.retain_audio_ms * self._output_bytes_per_ms())
+        room = max(0, cap - part.audio.nbytes)
+        kept = data[:room]
+        if kept:
+            part.audio.chunks.append(kept)
+            part.audio.nbytes += len(kept)
+        part.audio.dropped_bytes += len(data) - len(kept)
+
+    # --- queries --------------------------------------------------------------------
+
+    @property
+    def active_response(self) -> ResponseState | None:
+        """The in-progress response of the default conversation, if any."""
+        rid = self.active_response_id
+        return self.responses.get(rid) if rid else None
+
+    def audio_received_ms(self, item_id: str, content_index: int = 0) -> float:
+        """Output audio received for an item's content part, in ms (0 if unknown)."""
+        item = self.conversation.get(item_id)
+        if item is None or content_index >= len(item.parts):
+            return 0.0
+        return item.parts[content_index].audio_ms
+
+    def function_calls(self, response_id: str) -> list[ItemState]:
+        """The function-call items a response produced, in output order."""
+        state = self.responses.get(response_id)
+        if state is None:
+            return []
+        items = (self.conversation.get(i) for i in state.output_item_ids if i)
+        return [i for i in items if i is not None and i.type == "function_call"]
+
+    def pending_requests(self) -> dict[str, ev.ClientEvent]:
+        """Client events still waiting for their answer, by client ``event_id``."""
+        return {k: p.event for k, p in self._pending.items()}
+
+    # --- building -------------------------------------------------------------------
+
+    def next_event_id(self) -> str:
+        """A fresh client ``event_id``."""
+        return f"{self._prefix}{next(self._ids)}"
+
+    def _register(self, event: ev.ClientEvent, key: str | None = None) -> ev.ClientEvent:
+        if event.event_id is None:
+            event.event_id = self.next_event_id()
+            event.model_fields_set.add("event_id")
+        answers = _ANSWERS.get(event.type)
+        if answers is not None:
+            types, _ = answers
+            self._pending[event.event_id] = _Pending(event.event_id, event, types, key)
+            if key is None:
+                for kind in types:
+                    self._fifo.setdefault(kind, deque()).append(event.event_id)
+        return event
+
+    def forget(self, event_id: str) -> None:
+        """Stop waiting for an answer to ``event_id`` (e.g. the send failed)."""
+        pending = self._pending.pop(event_id, None)
+        if pending is not None:
+            self._drop_fifo(pending)
+
+    def reset_pending(self) -> list[tuple[str, ev.ClientEvent]]:
+        """Drop every pending request (connection lost); returns what was dropped."""
+        dropped = [(k, p.event) for k, p in self._pending.items()]
+        self._pending.clear()
+        self._fifo.clear()
+        return dropped
+
+    def serialize(self, event: ev.ClientEvent) -> bytes:
+        """Wire bytes of a client event in this connection's dialect."""
+        return ev.dumps(event, dialect=self.dialect)
+
+    def build_session_update(
+        self, session: ev.RealtimeSession | ev.TranscriptionSession | dict[str, Any]
+    ) -> ev.SessionUpdate:
+        """``session.update`` with a partial session (a model or a GA-shaped dict)."""
+        if isinstance(session, dict):
+            session = ev.SessionUpdate.model_validate(
+                {"type": "session.update", "session": session}
+            ).session
+        event = ev.SessionUpdate(session=session)
+        self._register(event)
+        return event
+
+    def build_append(self, audio: Any) -> bytes:
+        """Wire bytes of an ``input_audio_buffer.append`` (not tracked: no answer comes)."""
+        return ev.build_append(audio)
+
+    def build_commit(self) -> ev.InputAudioBufferCommit:
+        """``input_audio_buffer.commit``."""
+        event = ev.InputAudioBufferCommit()
+        self._register(event)
+        return event
+
+    def build_clear_input(self) -> ev.InputAudioBufferClear:
+        """``input_audio_buffer.clear``."""
+        event = ev.InputAudioBufferClear()
+        self._register(event)
+        return event
+
+    def build_clear_output(self) -> ev.OutputAudioBufferClear:
+        """``output_audio_buffer.clear`` (WebRTC/SIP only)."""
+        event = ev.OutputAudioBufferClear()
+        self._register(event)
+        return event
+
+    def build_item_create(
+        self,
+        item: ev.objects.Item | dict[str, Any],
+        *,
+        previous_item_id: str | None = None,
+        item_id: str | None = None,
+    ) -> ev.ConversationItemCreate:
+        """``conversation.item.create``; the answer is matched by the item's id.
+
+        Args:
+            item: The item (model or GA-shaped dict).
+            previous_item_id: Insert after this item (``"root"`` = first); it must exist.
+            item_id: Give the item this id (otherwise a client id is assigned so the
+                answer can be matched).
+        """
+        if isinstance(item, dict):
+            item = ev.ConversationItemCreate.model_validate(
+                {"type": "conversation.item.create", "item": item}
+            ).item
+        if (
+            previous_item_id not in (None, "root")
+            and previous_item_id not in self.conversation.items
+        ):
+            raise LocalProtocolError(
+                f"previous_item_id {previous_item_id!r} is not in the conversation"
+            )
+        if isinstance(item, ev.FunctionCallOutputItem):
+            calls = [i for i in self.conversation.items.values() if i.type == "function_call"]
+            if not any(c.call_id == item.call_id for c in calls):
+                raise LocalProtocolError(f"no function call with call_id {item.call_id!r}")
+        current = getattr(item, "id", None)
+        if item_id is not None or current is None:
+            new_id = item_id or self.next_item_id()
+            item = item.model_copy(update={"id": new_id})
+            item.model_fields_set.add("id")
+        kwargs: dict[str, Any] = {"item": item}
+        if previous_item_id is not None:
+            kwargs["previous_item_id"] = previous_item_id
+        event = ev.ConversationItemCreate(**kwargs)
+        self._register(event, key=getattr(item, "id", None))
+        return event
+
+    def next_item_id(self) -> str:
+        """A client-chosen item id (the service accepts client ids up to 32 chars)."""
+        return f"item_c{next(self._ids):020d}"[:26]
+
+    def build_text_message(
+        self, text: str, *, role: Literal["user", "system"] = "user"
+    ) -> ev.ConversationItemCreate:
+        """A user (or system) text message item."""
+        item = ev.MessageItem(role=role, content=[ev.ContentPart(type="input_text", text=text)])
+        return self.build_item_create(item)
+
+    def build_function_call_output(self, call_id: str, output: str) -> ev.ConversationItemCreate:
+        """The result of a function call, as a ``function_call_output`` item."""
+        return self.build_item_create(ev.FunctionCallOutputItem(call_id=call_id, output=output))
+
+    def build_item_retrieve(self, item_id: str) -> ev.ConversationItemRetrieve:
+        """``conversation.item.retrieve``."""
+        event = ev.ConversationItemRetrieve(item_id=item_id)
+        self._register(event, key=item_id)
+        return event
+
+    def build_item_delete(self, item_id: str) -> ev.ConversationItemDelete:
+        """``conversation.item.delete`` (the item must be known)."""
+        if item_id not in self.conversation.items:
+            raise LocalProtocolError(f"cannot delete unknown item {item_id!r}")
+        event = ev.ConversationItemDelete(item_id=item_id)
+        self._register(event, key=item_id)
+        return event
+
+    def build_truncate(
+        self, item_id: str, audio_end_ms: float, *, content_index: int = 0
+    ) -> ev.ConversationItemTruncate:
+        """``conversation.item.truncate`` at the played position.
+
+        ``audio_end_ms`` is clamped to the audio received for the item (the service
+        rejects a truncate past the end: "Audio content of X ms is already shorter
+        than Y ms").
+
+        Raises:
+            LocalProtocolError: The item is unknown, not an assistant message, or has
+                no audio in that content part.
+        """
+        item = self.conversation.get(item_id)
+        if item is None:
+            raise LocalProtocolError(f"cannot truncate unknown item {item_id!r}")
+        if item.type != "message" or item.role != "assistant":
+            raise LocalProtocolError(
+                f"only assistant audio can be truncated; {item_id!r} is a {item.role or item.type}"
+                f" {item.type}"
+            )
+        if content_index >= len(item.parts) or item.parts[content_index].type != "output_audio":
+            raise LocalProtocolError(
+                f"item {item_id!r} has no audio at content_index {content_index}"
+            )
+        if audio_end_ms < 0:
+            raise LocalProtocolError(f"audio_end_ms must be >= 0, got {audio_end_ms}")
+        received = item.parts[content_index].audio_ms
+        end = int(min(audio_end_ms, received))
+        event = ev.ConversationItemTruncate(
+            item_id=item_id, content_index=content_index, audio_end_ms=end
+        )
+        self._register(event, key=item_id)
+        return event
+
+    def build_response_create(
+        self, response: ev.ResponseCreateParams | dict[str, Any] | None = None
+    ) -> ev.ResponseCreate:
+        """``response.create`` with optional per-response overrides."""
+        if isinstance(response, dict):
+            response = ev.ResponseCreateParams.model_validate(response)
+        event = ev.ResponseCreate() if response is None else ev.ResponseCreate(response=response)
+        self._register(event)
+        return event
+
+    def build_response_cancel(self, response_id: str | None = None) -> ev.ResponseCancel:
+        """``response.cancel`` of the active (or the given) response.
+
+        Raises:
+            InvalidStateError: No such response is in progress (the service would
+                answer ``response_cancel_not_active``).
+        """
+        target = response_id or self.active_response_id
+        state = self.responses.get(target) if target else None
+        if state is None or state.done:
+            raise InvalidStateError("no active response to cancel")
+        event = (
+            ev.ResponseCancel()
+            if response_id is None
+            else ev.ResponseCancel(response_id=response_id)
+        )
+        self._register(event, key=target)
+        return event

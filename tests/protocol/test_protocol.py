@@ -1,0 +1,385 @@
+"""The sans-I/O protocol core, driven by hand-written JSONL sessions (no event loop)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pybase64
+import pytest
+
+from realtime_client import events as ev
+from realtime_client.errors import InvalidEventError, InvalidStateError, LocalProtocolError
+from realtime_client.protocol import RealtimeProtocol
+
+SESSIONS = Path(__file__).parent / "sessions"
+
+
+def _replay(name: str, proto: RealtimeProtocol | None = None) -> RealtimeProtocol:
+    proto = proto or RealtimeProtocol()
+    proto.replay_jsonl((SESSIONS / name).read_text())
+    return proto
+
+
+def test_text_turn() -> None:
+    proto = _replay("text_turn.jsonl")
+    conv = proto.conversation
+    assert conv.order == ["item_U1", "item_A1"]
+    user, assistant = list(conv)
+    assert user.role == "user" and user.text == "Say hi."
+    assert assistant.role == "assistant" and assistant.status == "completed"
+    assert assistant.text == "Hi there!"
+    assert assistant.response_id == "resp_R1"
+    response = proto.responses["resp_R1"]
+    assert response.status == "completed" and response.done
+    assert response.output_item_ids == ["item_A1"]
+    assert proto.active_response_id is None
+    assert proto.usage.total_tokens == 30 and proto.usage.output_text_tokens == 10
+    assert proto.rate_limits[0].remaining == 14999970
+    assert isinstance(proto.session, ev.RealtimeSession)
+
+
+def test_text_deltas_accumulate_before_done() -> None:
+    lines = (SESSIONS / "text_turn.jsonl").read_text().splitlines()
+    proto = RealtimeProtocol()
+    proto.receive_all(lines[:9])  # through the second text delta
+    assistant = proto.conversation.get("item_A1")
+    assert assistant is not None and assistant.text == "Hi there!"
+    assert proto.active_response is not None and proto.active_response.id == "resp_R1"
+
+
+def test_audio_turn_with_server_vad_and_late_transcription() -> None:
+    proto = _replay("audio_turn_vad.jsonl")
+    user = proto.conversation.get("item_U1")
+    assistant = proto.conversation.get("item_A1")
+    assert user is not None and assistant is not None
+    assert (user.speech_start_ms, user.speech_end_ms) == (700, 2300)
+    # The transcription completed *after* response.done and replaced the partial delta.
+    assert user.input_transcript == "What time is it?" and user.input_transcript_done
+    assert assistant.parts[0].type == "output_audio"
+    assert assistant.parts[0].transcript == "It is noon."
+    assert proto.audio_received_ms("item_A1") == pytest.approx(200.0)
+    assert proto.usage.input_audio_tokens == 90 and proto.usage.cached_text_tokens == 5
+    assert proto.usage.output_audio_tokens == 38
+
+
+def test_transcription_arriving_before_its_item_is_kept() -> None:
+    proto = RealtimeProtocol()
+    proto.receive(
+        {
+            "type": "conversation.item.input_audio_transcription.completed",
+            "event_id": "e1",
+            "item_id": "item_X",
+            "content_index": 0,
+            "transcript": "early bird",
+        }
+    )
+    assert proto.conversation.get("item_X") is None
+    proto.receive(
+        {
+            "type": "conversation.item.added",
+            "event_id": "e2",
+            "item": {"id": "item_X", "type": "message", "role": "user", "content": []},
+        }
+    )
+    item = proto.conversation.get("item_X")
+    assert item is not None and item.input_transcript == "early bird"
+
+
+def test_g711_output_counts_8_bytes_per_ms() -> None:
+    proto = RealtimeProtocol()
+    proto.receive(
+        {
+            "type": "session.created",
+            "event_id": "e",
+            "session": {
+                "type": "realtime",
+                "audio": {"output": {"format": {"type": "audio/pcmu"}}},
+            },
+        }
+    )
+    proto.receive(
+        {
+            "type": "response.output_audio.delta",
+            "event_id": "e2",
+            "response_id": "r",
+            "item_id": "i",
+            "output_index": 0,
+            "content_index": 0,
+            "delta": pybase64.b64encode(b"\xff" * 800).decode(),  # 100 ms of µ-law
+        }
+    )
+    assert proto.audio_received_ms("i") == pytest.approx(100.0)
+
+
+def test_function_call_round_trip() -> None:
+    proto = _replay("function_call.jsonl")
+    calls = proto.function_calls("resp_R1")
+    assert [(c.call_id, c.name, c.arguments) for c in calls] == [
+        ("call_aaaaaaaaaaaaaaaa", "get_weather", '{"city":"Paris"}'),
+        ("call_bbbbbbbbbbbbbbbb", "get_weather", '{"city":"Rome"}'),
+    ]
+    assert proto.conversation.order == ["item_U1", "item_F1", "item_F2", "item_O1"]
+    output = proto.conversation.get("item_O1")
+    assert output is not None and output.output == '{"temp_c":18}'
+    # Building an output for an unknown call is refused locally.
+    with pytest.raises(LocalProtocolError, match="call_id"):
+        proto.build_function_call_output("call_nope", "{}")
+    event = proto.build_function_call_output("call_bbbbbbbbbbbbbbbb", '{"temp_c":21}')
+    wire = orjson.loads(proto.serialize(event))
+    assert wire["item"] == {
+        "type": "function_call_output",
+        "id": wire["item"]["id"],
+        "call_id": "call_bbbbbbbbbbbbbbbb",
+        "output": '{"temp_c":21}',
+    }
+
+
+def test_barge_in_cancel_and_truncate() -> None:
+    proto = _replay("barge_in.jsonl")
+    response = proto.responses["resp_R1"]
+    assert response.status == "cancelled"
+    assert response.status_details is not None and response.status_details.reason == "turn_detected"
+    assistant = proto.conversation.get("item_A1")
+    assert assistant is not None and assistant.status == "incomplete"
+    assert proto.audio_received_ms("item_A1") == pytest.approx(300.0)
+    # Nothing active any more: a cancel is refused locally (the server would say
+    # response_cancel_not_active).
+    with pytest.raises(InvalidStateError):
+        proto.build_response_cancel()
+    # A truncate past what was received is clamped to it.
+    clamped = proto.build_truncate("item_A1", 10_000)
+    assert clamped.audio_end_ms == 300
+    proto.forget(clamped.event_id or "")
+    truncate = proto.build_truncate("item_A1", 120.7)
+    assert truncate.audio_end_ms == 120
+    assert truncate.to_dict()["content_index"] == 0
+    results = proto.replay_jsonl((SESSIONS / "barge_in_after.jsonl").read_text())
+    assert results[0].answered == [(truncate.event_id, truncate)]
+    assert assistant.truncated_at_ms == 120
+    assert proto.audio_received_ms("item_A1") == pytest.approx(120.0)
+    assert proto.conversation.order == ["item_U1", "item_A1", "item_U2"]
+    user2 = proto.conversation.get("item_U2")
+    assert user2 is not None and (user2.speech_start_ms, user2.speech_end_ms) == (5300, 6100)
+
+
+def test_truncate_refuses_illegal_targets() -> None:
+    proto = _replay("text_turn.jsonl")
+    with pytest.raises(LocalProtocolError, match="unknown item"):
+        proto.build_truncate("item_nope", 10)
+    with pytest.raises(LocalProtocolError, match="only assistant audio"):
+        proto.build_truncate("item_U1", 10)
+    with pytest.raises(LocalProtocolError, match="no audio"):
+        proto.build_truncate("item_A1", 10)  # a text-only answer
+    assert proto.pending_requests() == {}
+
+
+def test_requests_are_settled_by_their_answers() -> None:
+    proto = RealtimeProtocol()
+    update = proto.build_session_update({"type": "realtime", "instructions": "Be brief."})
+    commit = proto.build_commit()
+    create = proto.build_response_create({"output_modalities": ["text"]})
+    message = proto.build_text_message("hello")
+    assert set(proto.pending_requests()) == {
+        update.event_id,
+        commit.event_id,
+        create.event_id,
+        message.event_id,
+    }
+    got = proto.receive(
+        {"type": "session.updated", "event_id": "e1", "session": {"type": "realtime"}}
+    )
+    assert got.answered == [(update.event_id, update)]
+    item_id = orjson.loads(proto.serialize(message))["item"]["id"]
+    got = proto.receive(
+        {
+            "type": "conversation.item.added",
+            "event_id": "e2",
+            "previous_item_id": None,
+            "item": {"id": item_id, "type": "message", "role": "user", "content": []},
+        }
+    )
+    assert got.answered == [(message.event_id, message)]
+    # The commit fails: the error names its event_id.
+    got = proto.receive(
+        {
+            "type": "error",
+            "event_id": "e3",
+            "error": {
+                "type": "invalid_request_error",
+                "code": "input_audio_buffer_commit_empty",
+                "message": "Error committing input audio buffer: buffer too small.",
+                "param": None,
+                "event_id": commit.event_id,
+            },
+        }
+    )
+    assert len(got.failed) == 1
+    failed_id, failed_event, error = got.failed[0]
+    assert failed_id == commit.event_id and failed_event is commit
+    assert error.code == "input_audio_buffer_commit_empty"
+    got = proto.receive(
+        {
+            "type": "response.created",
+            "event_id": "e4",
+            "response": {"id": "resp_1", "status": "in_progress", "conversation_id": "conv_1"},
+        }
+    )
+    assert got.answered == [(create.event_id, create)]
+    assert proto.pending_requests() == {}
+    cancel = proto.build_response_cancel()
+    assert proto.serialize(cancel) == orjson.dumps(
+        {"type": "response.cancel", "event_id": cancel.event_id}
+    )
+    got = proto.receive(
+        {
+            "type": "response.done",
+            "event_id": "e5",
+            "response": {"id": "resp_1", "status": "cancelled", "conversation_id": "conv_1"},
+        }
+    )
+    assert got.answered == [(cancel.event_id, cancel)]
+
+
+def test_out_of_band_response_is_not_active_and_not_in_conversation() -> None:
+    proto = RealtimeProtocol()
+    proto.receive(
+        {
+            "type": "response.created",
+            "event_id": "e1",
+            "response": {
+                "id": "resp_oob",
+                "status": "in_progress",
+                "conversation_id": None,
+                "metadata": {"topic": "summary"},
+            },
+        }
+    )
+    assert proto.active_response_id is None
+    proto.receive(
+        {
+            "type": "response.output_item.added",
+            "event_id": "e2",
+            "response_id": "resp_oob",
+            "output_index": 0,
+            "item": {"id": "item_o", "type": "message", "role": "assistant", "content": []},
+        }
+    )
+    assert proto.conversation.order == []
+    item = proto.conversation.get("item_o")
+    assert item is not None and not item.in_conversation
+    assert proto.responses["resp_oob"].metadata == {"topic": "summary"}
+
+
+def test_previous_item_id_orders_items_and_delete_removes() -> None:
+    proto = RealtimeProtocol()
+
+    def added(item_id: str, prev: str | None) -> None:
+        proto.receive(
+            {
+                "type": "conversation.item.added",
+                "event_id": f"e_{item_id}",
+                "previous_item_id": prev,
+                "item": {"id": item_id, "type": "message", "role": "user", "content": []},
+            }
+        )
+
+    added("a", None)
+    added("c", "a")
+    added("b", "a")  # inserted between a and c
+    added("z", None)  # null previous id: at the root
+    assert proto.conversation.order == ["z", "a", "b", "c"]
+    delete = proto.build_item_delete("b")
+    got = proto.receive({"type": "conversation.item.deleted", "event_id": "e", "item_id": "b"})
+    assert got.answered == [(delete.event_id, delete)]
+    assert proto.conversation.order == ["z", "a", "c"]
+    with pytest.raises(LocalProtocolError):
+        proto.build_item_delete("b")
+    with pytest.raises(LocalProtocolError, match="previous_item_id"):
+        proto.build_text_message("x") if False else proto.build_item_create(
+            {"type": "message", "role": "user", "content": []}, previous_item_id="b"
+        )
+
+
+def test_malformed_frame_leaves_state_unchanged() -> None:
+    proto = _replay("text_turn.jsonl")
+    before = proto.conversation.order
+    with pytest.raises(InvalidEventError):
+        proto.receive(b'{"type": "conversation.item.added", "item": 5}')
+    assert proto.conversation.order == before
+
+
+def test_beta_dialect_recording() -> None:
+    proto = RealtimeProtocol(dialect="beta")
+    beta = [
+        {
+            "type": "session.created",
+            "event_id": "e0",
+            "session": {"voice": "verse", "output_audio_format": "g711_ulaw"},
+        },
+        {
+            "type": "response.created",
+            "event_id": "e1",
+            "response": {"id": "r1", "status": "in_progress", "conversation_id": "c"},
+        },
+        {
+            "type": "conversation.item.created",
+            "event_id": "e2",
+            "previous_item_id": None,
+            "item": {
+                "id": "i1",
+                "object": "realtime.item",
+                "type": "message",
+                "role": "assistant",
+                "content": [],
+            },
+        },
+        {
+            "type": "response.content_part.added",
+            "event_id": "e3",
+            "response_id": "r1",
+            "item_id": "i1",
+            "output_index": 0,
+            "content_index": 0,
+            "part": {"type": "audio", "transcript": ""},
+        },
+        {
+            "type": "response.audio.delta",
+            "event_id": "e4",
+            "response_id": "r1",
+            "item_id": "i1",
+            "output_index": 0,
+            "content_index": 0,
+            "delta": pybase64.b64encode(b"\xff" * 1600).decode(),
+        },
+        {
+            "type": "response.audio_transcript.delta",
+            "event_id": "e5",
+            "response_id": "r1",
+            "item_id": "i1",
+            "output_index": 0,
+            "content_index": 0,
+            "delta": "Hello",
+        },
+    ]
+    proto.receive_all(orjson.dumps(e) for e in beta)
+    assert proto.audio_received_ms("i1") == pytest.approx(200.0)  # 1,600 µ-law bytes
+    item = proto.conversation.get("i1")
+    assert item is not None and item.parts[0].transcript == "Hello"
+    wire = orjson.loads(
+        proto.serialize(
+            proto.build_session_update({"type": "realtime", "audio": {"output": {"voice": "ash"}}})
+        )
+    )
+    assert wire["session"] == {"voice": "ash"}
+
+
+def test_retained_audio_is_capped() -> None:
+    proto = RealtimeProtocol(retain_audio_ms=150)
+    proto.replay_jsonl((SESSIONS / "audio_turn_vad.jsonl").read_text())
+    part = proto.conversation.get("item_A1")
+    assert part is not None
+    audio = part.parts[0].audio
+    assert audio is not None
+    assert audio.nbytes == 150 * 48 and audio.dropped_bytes == 50 * 48
+    assert audio.data() == b"\x01\x00" * (150 * 24)
