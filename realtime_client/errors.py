@@ -75,17 +75,31 @@ class ConnectError(TransportError):
 
 
 class AuthenticationError(ConnectError):
-    """The server refused the API key (WebSocket close 3000)."""
+    """The server refused the API key (WebSocket close 3000, or HTTP 401/403).
 
-    def __init__(self, message: str) -> None:
+    Attributes:
+        code: The close code (3000) when the refusal came as a close, else ``None``.
+        reason: The close reason, e.g. ``invalid_request_error.invalid_api_key``.
+    """
+
+    def __init__(self, message: str, *, code: int | None = None, reason: str = "") -> None:
         super().__init__(message, retryable=False)
+        self.code = code
+        self.reason = reason
 
 
 class InvalidModelError(ConnectError):
-    """The model is missing or unknown, or the dialect was refused (close 4000)."""
+    """The model is missing or unknown, or the dialect was refused (close 4000).
 
-    def __init__(self, message: str) -> None:
+    Attributes:
+        code: The close code (4000) when the refusal came as a close, else ``None``.
+        reason: The close reason, e.g. ``invalid_request_error.invalid_model``.
+    """
+
+    def __init__(self, message: str, *, code: int | None = None, reason: str = "") -> None:
         super().__init__(message, retryable=False)
+        self.code = code
+        self.reason = reason
 
 
 class ConnectionClosedError(TransportError):
@@ -103,11 +117,8 @@ class ConnectionClosedError(TransportError):
         super().__init__(f"connection closed: code {code}" + (f" ({reason})" if reason else ""))
         self.code = code
         self.reason = reason
-
-    @property
-    def retryable(self) -> bool:
-        """Whether the close code suggests a reconnect may succeed."""
-        return self.code in self.RETRYABLE_CODES
+        #: Whether the close code suggests a reconnect may succeed.
+        self.retryable = code in self.RETRYABLE_CODES
 
 
 class SessionExpiredError(ConnectionClosedError):

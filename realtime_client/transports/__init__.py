@@ -1,0 +1,9 @@
+"""Pluggable transports: WebSocket, in-memory (tests); WebRTC in a later release."""
+
+from __future__ import annotations
+
+from .base import Transport, closed_error
+from .memory import MemoryTransport, memory_pair
+from .websocket import WebSocketTransport
+
+__all__ = ["MemoryTransport", "Transport", "WebSocketTransport", "closed_error", "memory_pair"]

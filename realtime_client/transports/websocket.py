@@ -1,0 +1,111 @@
+"""WebSocket transport over ``websockets`` (compression off: 7–24× faster for audio)."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Mapping
+from typing import Any
+
+import websockets
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+
+from ..errors import AuthenticationError, ConnectError, ConnectionClosedError, TransportError
+from .base import Transport, closed_error
+
+__all__ = ["WebSocketTransport"]
+
+
+class WebSocketTransport(Transport):
+    """A Realtime WebSocket connection.
+
+    Args:
+        url: ``wss://…/v1/realtime?model=…`` (or ``ws://`` on loopback).
+        headers: Upgrade headers (``Authorization``; ``OpenAI-Beta`` for beta).
+        open_timeout: Seconds to wait for the handshake.
+        ssl_context: TLS settings for ``wss://`` (verification stays on by default).
+        max_size: Largest incoming frame in bytes (``None`` = unlimited, as the SDK does).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        open_timeout: float = 10.0,
+        ssl_context: ssl.SSLContext | None = None,
+        max_size: int | None = None,
+    ) -> None:
+        self.url = url
+        self._headers = dict(headers or {})
+        self._open_timeout = open_timeout
+        self._ssl = ssl_context
+        self._max_size = max_size
+        self._ws: ClientConnection | None = None
+
+    def __repr__(self) -> str:  # never shows headers: they hold the key
+        return f"WebSocketTransport({self.url!r})"
+
+    async def connect(self) -> None:
+        kwargs: dict[str, Any] = {
+            "additional_headers": self._headers,
+            "compression": None,
+            "max_size": self._max_size,
+            "open_timeout": self._open_timeout,
+            "ping_interval": 20.0,
+            "ping_timeout": 20.0,
+            "user_agent_header": None,
+            "max_queue": None,
+        }
+        if self.url.startswith("wss:"):
+            kwargs["ssl"] = self._ssl or ssl.create_default_context()
+        try:
+            self._ws = await ws_connect(self.url, **kwargs)
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            if status in (401, 403):
+                message = f"the server refused the API key (HTTP {status})"
+                raise AuthenticationError(message) from exc
+            raise ConnectError(
+                f"WebSocket upgrade refused with HTTP {status}", retryable=status >= 500
+            ) from exc
+        except InvalidURI as exc:
+            raise ConnectError(f"invalid URL {self.url!r}", retryable=False) from exc
+        except (OSError, InvalidHandshake, asyncio.TimeoutError) as exc:
+            raise ConnectError(f"could not connect to {self.url}: {exc}") from exc
+
+    def _conn(self) -> ClientConnection:
+        if self._ws is None:
+            raise ConnectionClosedError(1006, "not connected")
+        return self._ws
+
+    async def send(self, data: bytes | str) -> None:
+        ws = self._conn()
+        try:
+            await ws.send(data, text=True)
+        except ConnectionClosed as exc:
+            raise self._closed(exc) from exc
+
+    async def recv(self) -> bytes | str:
+        ws = self._conn()
+        try:
+            return await ws.recv(decode=False)
+        except ConnectionClosed as exc:
+            raise self._closed(exc) from exc
+
+    @staticmethod
+    def _closed(exc: ConnectionClosed) -> TransportError:
+        rcvd = exc.rcvd
+        if rcvd is not None:
+            return closed_error(rcvd.code, rcvd.reason)
+        return closed_error(1006, "connection lost")
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        if self._ws is not None:
+            await self._ws.close(code, reason)
+
+    @property
+    def closed(self) -> bool:
+        return self._ws is None or self._ws.state is websockets.State.CLOSED
