@@ -6,6 +6,16 @@ Stands alone: imports nothing from ``realtime_client``. Arrays are float32 in [-
 
 from __future__ import annotations
 
+from .devices import (
+    CapturedBlock,
+    DeviceInfo,
+    Microphone,
+    MicrophoneStats,
+    Speaker,
+    SpeakerStats,
+    find_device,
+    list_devices,
+)
 from .errors import (
     AudioError,
     AudioFormatError,
@@ -27,11 +37,24 @@ from .formats import (
 )
 from .g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
 from .meter import LevelMeter, MeterReading, level_dbfs
+from .playback import PlaybackBuffer, PlaybackError, PlaybackStats, PlayedPosition
 from .resample import MAX_RATIO_TERM, Resampler, resample
 from .vad import EnergyVAD, SpeechStarted, SpeechStopped, VadEvent
 from .wav import WavReader, WavWriter, read_wav, write_wav
 
 __all__ = [
+    "CapturedBlock",
+    "DeviceInfo",
+    "Microphone",
+    "MicrophoneStats",
+    "PlaybackBuffer",
+    "PlaybackError",
+    "PlaybackStats",
+    "PlayedPosition",
+    "Speaker",
+    "SpeakerStats",
+    "find_device",
+    "list_devices",
     "MAX_RATIO_TERM",
     "PCM16_24K",
     "EnergyVAD",
