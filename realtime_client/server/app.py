@@ -1,0 +1,699 @@
+"""The HTTP / WebSocket shell around :class:`~.session.RealtimeSession` (aiohttp).
+
+Routes:
+
+* ``GET /v1/realtime`` upgrades to a WebSocket and runs one session. As on the real
+  service (protocol.md §1.1) the upgrade always succeeds; authentication, the beta
+  header and the model are checked afterwards, and a failure is an ``error`` event
+  followed by a close (3000 for the key, 4000 for the model or a refused dialect) whose
+  reason is ``<error.type>.<error.code>``.
+* ``POST /v1/realtime/client_secrets`` (GA) and ``POST /v1/realtime/sessions`` (beta) mint
+  ephemeral ``ek_…`` keys that carry a session config and are accepted until they expire.
+
+This module only moves frames: parsing, validation and the protocol live in the session.
+Fault injection and recording sit on the frame path here, where a network would be.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import itertools
+import logging
+import os
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import orjson
+
+from .._ids import IdGenerator
+from ..errors import RealtimeError, require_extra
+from . import _schemas as schemas
+from .faults import FaultPlan, FaultSpecError
+from .recording import Recorder
+from .responders import Responder, make_responder
+from .session import (
+    RealtimeSession,
+    SessionOptions,
+    beta_default_session,
+    ga_default_session,
+    merge_session,
+    normalize_beta_session,
+    normalize_ga_session,
+)
+from .validation import ValidationError, validate
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+__all__ = ["KNOWN_MODELS", "LocalServer", "ServerConfigError"]
+
+log = logging.getLogger("realtime_client.server")
+
+#: Models the server accepts (the ``openai`` 3.57.0 enums, protocol.md §0), plus any name
+#: starting with one of :data:`_MODEL_PREFIXES` (dated snapshots).
+KNOWN_MODELS = frozenset(
+    {
+        "gpt-realtime",
+        "gpt-realtime-1.5",
+        "gpt-realtime-2",
+        "gpt-realtime-2.1",
+        "gpt-realtime-2.1-mini",
+        "gpt-realtime-2025-08-28",
+        "gpt-realtime-mini",
+        "gpt-realtime-mini-2025-10-06",
+        "gpt-realtime-mini-2025-12-15",
+        "gpt-audio-1.5",
+        "gpt-audio-mini",
+        "gpt-audio-mini-2025-10-06",
+        "gpt-audio-mini-2025-12-15",
+        "gpt-4o-realtime-preview",
+        "gpt-4o-realtime-preview-2024-10-01",
+        "gpt-4o-realtime-preview-2024-12-17",
+        "gpt-4o-realtime-preview-2025-06-03",
+        "gpt-4o-mini-realtime-preview",
+        "gpt-4o-mini-realtime-preview-2024-12-17",
+    }
+)
+_MODEL_PREFIXES = ("gpt-realtime-", "gpt-4o-realtime-preview-", "gpt-4o-mini-realtime-preview-")
+
+_ENV_KEYS = "REALTIME_SERVER_API_KEYS"
+_KEY_PROTOCOL = "openai-insecure-api-key."
+_BETA_PROTOCOL = "openai-beta.realtime-v1"
+
+
+class ServerConfigError(RealtimeError, ValueError):
+    """The server was configured in a way it refuses (e.g. a public bind without keys)."""
+
+
+def _mask(key: str) -> str:
+    """The real service's way of quoting a bad key: a few characters, the rest starred."""
+    if len(key) < 12:
+        return "*" * len(key)
+    return key[:3] + "*" * (len(key) - 7) + key[-4:]
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class _Ephemeral:
+    expires_at: float
+    session: dict[str, Any]
+    dialect: str = "ga"
+
+
+class _Connection:
+    """The transport side of one session: an ordered outbox with faults and recording."""
+
+    def __init__(
+        self,
+        server: LocalServer,
+        ws: web.WebSocketResponse,
+        request: web.BaseRequest,
+        number: int,
+        faults: FaultPlan,
+    ) -> None:
+        self.server = server
+        self.ws = ws
+        self.request = request
+        self.number = number
+        self.faults = faults
+        self.sent = 0
+        self.dropped = False
+        self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self.writer = asyncio.get_running_loop().create_task(self._write_loop())
+
+    # SessionSink
+    def send_event(self, event: dict[str, Any]) -> None:
+        self._queue.put_nowait(("event", event))
+
+    def close(self, code: int, reason: str) -> None:
+        self._queue.put_nowait(("close", (code, reason)))
+
+    async def _send_text(self, text: str) -> None:
+        if self.server.recorder is not None:
+            self.server.recorder.record(self.number, "out", text)
+        await self.ws.send_str(text)
+
+    async def _drop(self) -> None:
+        self.dropped = True
+        code = self.faults.close_code
+        if code is not None:
+            with contextlib.suppress(Exception):
+                await self.ws.close(code=code, message=b"fault injected")
+            if self.server.recorder is not None:
+                self.server.recorder.record(self.number, "out", close=(code, "fault injected"))
+            return
+        transport = self.request.transport
+        if transport is not None:
+            transport.abort()  # no close frame: the client sees an abnormal closure (1006)
+        if self.server.recorder is not None:
+            self.server.recorder.record(self.number, "out", close=(1006, "dropped"))
+
+    async def _write_loop(self) -> None:
+        f = self.faults
+        try:
+            while True:
+                kind, payload = await self._queue.get()
+                if self.dropped or self.ws.closed:
+                    continue
+                if kind == "close":
+                    code, reason = payload
+                    if self.server.recorder is not None:
+                        self.server.recorder.record(self.number, "out", close=(code, reason))
+                    await self.ws.close(code=code, message=reason.encode())
+                    continue
+                event: dict[str, Any] = payload
+                if f.drop_at is not None and event.get("type") == f.drop_at:
+                    await self._drop()
+                    continue
+                if f.delay_s > 0:
+                    await asyncio.sleep(f.delay_s)
+                await self._send_text(orjson.dumps(event).decode())
+                self.sent += 1
+                if f.error_after is not None and self.sent == f.error_after:
+                    injected = {
+                        "type": "error",
+                        "event_id": self.server.ids.event(),
+                        "error": {
+                            "type": "server_error",
+                            "code": f.error_code,
+                            "message": "The server had an error while processing your request. "
+                            "Sorry about that!",
+                            "param": None,
+                            "event_id": None,
+                        },
+                    }
+                    await self._send_text(orjson.dumps(injected).decode())
+                if f.drop_after is not None and self.sent >= f.drop_after:
+                    await self._drop()
+                    continue
+                if f.stall_after is not None and self.sent == f.stall_after:
+                    await asyncio.sleep(f.stall_s)
+        except (ConnectionError, RuntimeError) as exc:
+            log.debug("connection %d: write failed: %s", self.number, exc)
+            self.dropped = True
+
+    async def flush(self, timeout_s: float = 5.0) -> None:
+        """Wait until the outbox is empty (or the connection is gone)."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while not self._queue.empty() and not self.dropped and not self.ws.closed:
+            if asyncio.get_running_loop().time() > deadline:
+                return
+            await asyncio.sleep(0.005)
+
+
+class LocalServer:
+    """A local, strict stand-in for the OpenAI Realtime API (WebSocket), on aiohttp.
+
+    Use it as an async context manager::
+
+        async with LocalServer(responder="echo", speed=0) as server:
+            client = AsyncOpenAI(base_url=server.url, api_key="sk-test")
+            async with client.realtime.connect(model="gpt-realtime") as conn:
+                ...
+
+    Args:
+        host: Address to bind; loopback unless ``api_keys`` are configured.
+        port: Port to bind; 0 picks a free one (read it back from :attr:`port`).
+        responder: ``"echo"``, ``"script:PATH"``, ``"tts"``, ``"tts:script:PATH"`` (a fresh
+            responder per connection), or a :class:`Responder` instance (shared).
+        speed: Output pacing: 1.0 real time, 10.0 ten times faster, 0 unpaced.
+        audio_delta_ms: Audio per output delta, in ms.
+        api_keys: Accepted keys. ``None`` accepts any non-empty key (loopback only);
+            keys in the ``REALTIME_SERVER_API_KEYS`` environment variable (comma-separated)
+            are added when ``api_keys`` is ``None`` and the variable is set.
+        strict_ga: Refuse the beta dialect like the real service does now
+            (``beta_api_shape_disabled``, close 4000).
+        session_limit_s: Session length limit, in seconds (``session_expired``, 1001).
+        record_path: Write every frame to this JSONL file.
+        seed: Seed for ids and responder randomness; ``None`` for random. Connection n
+            uses ``seed + n``.
+        ping_interval_s: Keepalive ping period, in seconds (the real service: ~20 s).
+        max_frame_bytes: Largest accepted client frame, in bytes (close 1009 above it).
+        max_buffer_ms: Most input audio buffered before appends are refused, in ms.
+        models: Extra model names to accept.
+        faults: Fault plan for every connection (see :mod:`.faults`).
+
+    Raises:
+        ServerConfigError: A non-loopback ``host`` without ``api_keys``.
+        ResponderError: A bad responder spec (checked at construction).
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        responder: str | Responder = "echo",
+        speed: float = 1.0,
+        audio_delta_ms: int = 100,
+        api_keys: Iterable[str] | None = None,
+        strict_ga: bool = False,
+        session_limit_s: float = 3600.0,
+        record_path: str | os.PathLike[str] | None = None,
+        seed: int | None = 0,
+        ping_interval_s: float = 20.0,
+        max_frame_bytes: int = 32 * 1024 * 1024,
+        max_buffer_ms: float = 15 * 60 * 1000.0,
+        models: Iterable[str] = (),
+        faults: FaultPlan | str | None = None,
+    ) -> None:
+        if api_keys is None and os.environ.get(_ENV_KEYS):
+            api_keys = [k.strip() for k in os.environ[_ENV_KEYS].split(",") if k.strip()]
+        self.api_keys: frozenset[str] | None = frozenset(api_keys) if api_keys is not None else None
+        if not _is_loopback(host) and not self.api_keys:
+            raise ServerConfigError(
+                f"refusing to bind {host!r} without API keys: configure --api-key (or "
+                f"{_ENV_KEYS}) or bind 127.0.0.1"
+            )
+        if speed < 0:
+            raise ServerConfigError(f"speed must be >= 0, got {speed}")
+        if audio_delta_ms <= 0:
+            raise ServerConfigError(f"audio_delta_ms must be > 0, got {audio_delta_ms}")
+        self.host = host
+        self.port = port
+        self.responder_spec = responder
+        make_responder(responder)  # fail now, not on the first connection
+        self.speed = speed
+        self.audio_delta_ms = audio_delta_ms
+        self.strict_ga = strict_ga
+        self.session_limit_s = session_limit_s
+        self.record_path = record_path
+        self.seed = seed
+        self.ping_interval_s = ping_interval_s
+        self.max_frame_bytes = max_frame_bytes
+        self.max_buffer_ms = max_buffer_ms
+        self.models = KNOWN_MODELS | frozenset(models)
+        self._faults = self._plan(faults)
+        self._next_faults: deque[FaultPlan] = deque()
+        self.ids = IdGenerator(seed)
+        self.recorder: Recorder | None = None
+        self.sessions: list[RealtimeSession] = []
+        self.connection_count = 0
+        #: Called with each new session before ``session.created`` is sent.
+        self.on_session: Callable[[RealtimeSession], None] | None = None
+        self._ephemeral: dict[str, _Ephemeral] = {}
+        self._counter = itertools.count(1)
+        self._runner: Any = None
+        self._connections: set[_Connection] = set()
+        self._handlers: set[asyncio.Task[Any]] = set()
+
+    # --- public ---------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """Base URL for HTTP clients, e.g. ``http://127.0.0.1:8000/v1``."""
+        return f"http://{self._host_for_url()}:{self.port}/v1"
+
+    @property
+    def ws_url(self) -> str:
+        """WebSocket URL, e.g. ``ws://127.0.0.1:8000/v1/realtime``."""
+        return f"ws://{self._host_for_url()}:{self.port}/v1/realtime"
+
+    def _host_for_url(self) -> str:
+        return f"[{self.host}]" if ":" in self.host else self.host
+
+    def set_faults(self, faults: FaultPlan | str | None) -> None:
+        """Apply ``faults`` to every connection opened from now on (``None`` clears)."""
+        self._faults = self._plan(faults)
+
+    def push_faults(self, faults: FaultPlan | str) -> None:
+        """Apply ``faults`` to the next connection only (queued, first in first out)."""
+        self._next_faults.append(self._plan(faults))
+
+    def mint_client_secret(
+        self, session: dict[str, Any] | None = None, *, ttl_s: float = 600.0
+    ) -> str:
+        """Create an ephemeral ``ek_…`` key directly (what ``client_secrets`` returns).
+
+        Args:
+            session: A GA session config (``type`` realtime or transcription).
+            ttl_s: Lifetime, in seconds.
+        """
+        key = "ek_" + secrets.token_hex(16)
+        self._ephemeral[key] = _Ephemeral(time.time() + ttl_s, dict(session or {}), "ga")
+        return key
+
+    async def start(self) -> None:
+        """Bind and start serving."""
+        aioweb = require_extra("aiohttp.web", "server")
+        app = aioweb.Application(client_max_size=self.max_frame_bytes)
+        app.router.add_get("/v1/realtime", self._handle_ws)
+        app.router.add_post("/v1/realtime/client_secrets", self._handle_client_secrets)
+        app.router.add_post("/v1/realtime/sessions", self._handle_beta_sessions)
+        runner = aioweb.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = aioweb.TCPSite(runner, self.host, self.port)
+        await site.start()
+        self._runner = runner
+        if self.port == 0:
+            server = site._server
+            sockets = getattr(server, "sockets", None) or []
+            self.port = sockets[0].getsockname()[1]
+        if self.record_path is not None:
+            self.recorder = Recorder(self.record_path)
+
+    async def stop(self) -> None:
+        """Close every connection and stop serving."""
+        for session in list(self.sessions):
+            session.close()
+        for conn in list(self._connections):
+            with contextlib.suppress(Exception):
+                await conn.ws.close(code=1001, message=b"server shutting down")
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        for task in list(self._handlers):
+            task.cancel()
+        if self.recorder is not None:
+            self.recorder.close()
+            self.recorder = None
+
+    async def __aenter__(self) -> LocalServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # --- helpers --------------------------------------------------------------------------
+
+    @staticmethod
+    def _plan(faults: FaultPlan | str | None) -> FaultPlan:
+        if faults is None:
+            return FaultPlan()
+        if isinstance(faults, str):
+            return FaultPlan.parse(faults)
+        return faults
+
+    def _key_status(self, key: str | None) -> tuple[str, _Ephemeral | None]:
+        """``"missing"``, ``"invalid"`` or ``"ok"`` (with the ephemeral record, if any)."""
+        if not key:
+            return "missing", None
+        if key.startswith("ek_") and key in self._ephemeral:
+            record = self._ephemeral[key]
+            if record.expires_at > time.time():
+                return "ok", record
+            del self._ephemeral[key]
+            return "invalid", None
+        if self.api_keys is None or key in self.api_keys:
+            return "ok", None
+        return "invalid", None
+
+    def _model_ok(self, model: str) -> bool:
+        return model in self.models or model.startswith(_MODEL_PREFIXES)
+
+    # --- HTTP: client secrets ---------------------------------------------------------------
+
+    def _json(self, body: Any, status: int = 200) -> web.StreamResponse:
+        aioweb = require_extra("aiohttp.web", "server")
+        response: web.StreamResponse = aioweb.json_response(
+            body, status=status, dumps=lambda o: orjson.dumps(o).decode()
+        )
+        return response
+
+    def _http_error(
+        self, status: int, message: str, code: str | None, param: str | None = None
+    ) -> web.StreamResponse:
+        # The OpenAI REST error shape.
+        body = {
+            "error": {
+                "message": message,
+                "type": "invalid_request_error",
+                "param": param,
+                "code": code,
+            }
+        }
+        return self._json(body, status)
+
+    async def _http_body(self, request: web.Request) -> tuple[Any, web.StreamResponse | None]:
+        """Authenticate a REST call (a real key, not an ``ek_``) and parse its JSON body."""
+        key = _bearer(request.headers.get("Authorization"))
+        status, eph = self._key_status(key)
+        if status == "missing":
+            return None, self._http_error(
+                401,
+                "You didn't provide an API key. You need to provide your API key in "
+                "an Authorization header using Bearer auth (i.e. Authorization: Bearer "
+                "YOUR_KEY).",
+                None,
+            )
+        if status == "invalid" or eph is not None:
+            return None, self._http_error(
+                401,
+                f"Incorrect API key provided: {_mask(key or '')}. You can find your "
+                "API key at https://platform.openai.com/account/api-keys.",
+                "invalid_api_key",
+            )
+        try:
+            return orjson.loads(await request.read() or b"{}"), None
+        except orjson.JSONDecodeError:
+            return None, self._http_error(
+                400, "We could not parse the JSON body of your request.", None
+            )
+
+    async def _handle_client_secrets(self, request: web.Request) -> web.StreamResponse:
+        """GA ``POST /v1/realtime/client_secrets`` (protocol.md §1.3)."""
+        body, failure = await self._http_body(request)
+        if failure is not None:
+            return failure
+        try:
+            body = validate(schemas.CLIENT_SECRET_REQUEST, body)
+            raw_session = body.get("session") or {"type": "realtime"}
+            if not isinstance(raw_session, dict):
+                raise ValidationError(
+                    "invalid_type",
+                    "Invalid type for 'session': expected an object, but got "
+                    f"{type(raw_session).__name__} instead.",
+                    "session",
+                )
+            kind: Literal["realtime", "transcription"] = (
+                "transcription" if raw_session.get("type") == "transcription" else "realtime"
+            )
+            spec = (
+                schemas.GA_TRANSCRIPTION_SESSION
+                if kind == "transcription"
+                else schemas.GA_REALTIME_SESSION
+            )
+            session = validate(spec, raw_session, "session")
+        except ValidationError as exc:
+            return self._http_error(400, exc.message, exc.code, exc.param)
+        ttl = (body.get("expires_after") or {}).get("seconds", 600)
+        expires_at = int(time.time() + ttl)
+        full = ga_default_session(
+            self.ids.session(),
+            session.get("model", "gpt-realtime"),
+            int(time.time() + self.session_limit_s),
+            kind,
+        )
+        full = normalize_ga_session(
+            merge_session(full, {k: v for k, v in session.items() if k != "type"}), kind
+        )
+        value = "ek_" + secrets.token_hex(16)
+        self._ephemeral[value] = _Ephemeral(float(expires_at), session, "ga")
+        return self._json({"value": value, "expires_at": expires_at, "session": full})
+
+    async def _handle_beta_sessions(self, request: web.Request) -> web.StreamResponse:
+        """Beta ``POST /v1/realtime/sessions``: a beta session plus ``client_secret``."""
+        body, failure = await self._http_body(request)
+        if failure is not None:
+            return failure
+        try:
+            session = validate(schemas.BETA_SESSION, body, "")
+        except ValidationError as exc:
+            return self._http_error(400, exc.message, exc.code, exc.param)
+        secret = session.pop("client_secret", None) or {}
+        ttl = ((secret.get("expires_after") or {}).get("seconds")) or 60
+        expires_at = int(time.time() + ttl)
+        full = normalize_beta_session(
+            merge_session(
+                beta_default_session(
+                    self.ids.session(),
+                    session.get("model", "gpt-4o-realtime-preview"),
+                    int(time.time() + self.session_limit_s),
+                ),
+                session,
+            )
+        )
+        value = "ek_" + secrets.token_hex(16)
+        self._ephemeral[value] = _Ephemeral(float(expires_at), session, "beta")
+        full["client_secret"] = {"value": value, "expires_at": expires_at}
+        return self._json(full)
+
+    # --- WebSocket --------------------------------------------------------------------------
+
+    async def _handle_ws(self, request: web.Request) -> web.StreamResponse:
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+        try:
+            return await self._serve_ws(request)
+        finally:
+            if task is not None:
+                self._handlers.discard(task)
+
+    async def _serve_ws(self, request: web.Request) -> web.StreamResponse:
+        aioweb = require_extra("aiohttp.web", "server")
+        aiohttp = require_extra("aiohttp", "server")
+        offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")]
+        ws: web.WebSocketResponse = aioweb.WebSocketResponse(
+            protocols=("realtime",),
+            heartbeat=self.ping_interval_s if self.ping_interval_s > 0 else None,
+            max_msg_size=self.max_frame_bytes,
+        )
+        await ws.prepare(request)
+        number = next(self._counter)
+        self.connection_count += 1
+
+        faults = self._next_faults.popleft() if self._next_faults else self._faults
+        query = request.query
+        beta = "realtime=v1" in request.headers.get("OpenAI-Beta", "") or _BETA_PROTOCOL in offered
+
+        def refuse(code: str | None, message: str, close_code: int) -> dict[str, Any]:
+            return {
+                "type": "error",
+                "event_id": self.ids.event(),
+                "error": {
+                    "type": "invalid_request_error",
+                    "code": code,
+                    "message": message,
+                    "param": None,
+                    "event_id": None,
+                },
+                "_close": close_code,
+            }
+
+        key = _bearer(request.headers.get("Authorization"))
+        if key is None:
+            key = next(
+                (p[len(_KEY_PROTOCOL) :] for p in offered if p.startswith(_KEY_PROTOCOL)), None
+            )
+        status, eph = self._key_status(key)
+        failure: dict[str, Any] | None = None
+        if status == "missing":
+            failure = refuse(None, "Missing bearer or basic authentication in header", 3000)
+        elif status == "invalid":
+            failure = refuse(
+                "invalid_api_key",
+                f"Incorrect API key provided: {_mask(key or '')}. You can find your API key at "
+                "https://platform.openai.com/account/api-keys.",
+                3000,
+            )
+        elif beta and self.strict_ga:
+            failure = refuse(
+                "beta_api_shape_disabled",
+                "The beta Realtime API shape is no longer supported. Remove the "
+                "'OpenAI-Beta: realtime=v1' header to use the GA interface.",
+                4000,
+            )
+        intent = query.get("intent")
+        model = query.get("model") or (eph.session.get("model") if eph else None)
+        kind = (
+            "transcription"
+            if intent == "transcription"
+            or (eph is not None and eph.session.get("type") == "transcription")
+            else "realtime"
+        )
+        if failure is None and kind == "realtime":
+            if not model:
+                failure = refuse(
+                    "missing_model",
+                    "You must provide a model parameter, for example "
+                    "wss://api.openai.com/v1/realtime?model=gpt-realtime-1.5",
+                    4000,
+                )
+            elif not self._model_ok(model):
+                failure = refuse(
+                    "invalid_model", f'Model "{model}" is not supported in realtime mode.', 4000
+                )
+        if failure is None and "fault" in query:
+            try:
+                faults = FaultPlan.parse(query["fault"])
+            except FaultSpecError as exc:
+                failure = refuse("invalid_value", str(exc), 4000)
+        if failure is not None:
+            close_code = failure.pop("_close")
+            err = failure["error"]
+            reason = err["type"] + (f".{err['code']}" if err["code"] else "")
+            text = orjson.dumps(failure).decode()
+            if self.recorder is not None:
+                self.recorder.record(number, "out", text)
+                self.recorder.record(number, "out", close=(close_code, reason))
+            await ws.send_str(text)
+            await ws.close(code=close_code, message=reason.encode())
+            return ws
+
+        options = SessionOptions(
+            dialect="beta" if beta else "ga",
+            kind=kind,  # type: ignore[arg-type]
+            model=model or "gpt-realtime",
+            speed=self.speed,
+            audio_delta_ms=self.audio_delta_ms,
+            session_limit_s=self.session_limit_s,
+            max_buffer_ms=self.max_buffer_ms,
+            reorder=faults.reorder,
+            seed=None if self.seed is None else self.seed + number,
+            initial_session=(
+                eph.session
+                if eph is not None and eph.dialect == ("beta" if beta else "ga")
+                else None
+            ),
+        )
+        conn = _Connection(self, ws, request, number, faults)
+        self._connections.add(conn)
+        responder = make_responder(self.responder_spec)
+        session = RealtimeSession(options, responder, conn)
+        self.sessions.append(session)
+        if self.on_session is not None:
+            self.on_session(session)
+        session.start()
+        try:
+            async for msg in ws:
+                if msg.type == aiohttp.WSMsgType.TEXT:
+                    if self.recorder is not None:
+                        self.recorder.record(number, "in", msg.data)
+                    session.receive_text(msg.data)
+                elif msg.type == aiohttp.WSMsgType.BINARY:
+                    if self.recorder is not None:
+                        self.recorder.record(number, "in", msg.data)
+                    session.receive_binary(msg.data)
+                elif msg.type == aiohttp.WSMsgType.ERROR:
+                    log.debug("connection %d: %s", number, ws.exception())
+                    break
+                if conn.dropped:
+                    break
+        finally:
+            await session.aclose()
+            self.sessions.remove(session)
+            if not ws.closed and not conn.dropped:
+                await conn.flush(1.0)
+            conn.writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await conn.writer
+            self._connections.discard(conn)
+            if self.recorder is not None and ws.close_code is not None:
+                self.recorder.record(number, "in", close=(ws.close_code, ""))
+        return ws
+
+
+def _bearer(header: str | None) -> str | None:
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() not in ("bearer", "basic"):
+        return None
+    value = value.strip()
+    return value or None

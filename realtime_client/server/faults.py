@@ -1,0 +1,103 @@
+"""Fault injection, so a client's tests can meet a bad network or a misbehaving server.
+
+A :class:`FaultPlan` applies to one connection. Choose it on the server
+(``LocalServer.set_faults`` for every new connection, ``LocalServer.push_faults`` for the
+next one only) or from the client with the ``fault`` query parameter, e.g.
+``ws://127.0.0.1:8000/v1/realtime?model=gpt-realtime&fault=drop_after=5,delay=0.01``.
+
+Spec syntax (comma-separated, any order):
+
+=====================  =====================================================================
+``drop_after=N``       after N server events, cut the TCP connection (no close frame: 1006)
+``drop_at=TYPE``       cut it instead of sending the first server event of type TYPE
+``close_code=CODE``    with ``drop_*``: send a close frame with CODE instead of cutting
+``delay=S``            hold every server event S seconds (added latency; order kept)
+``stall_after=N``      after N server events, send nothing for ``stall`` seconds
+``stall=S``            length of that stall, in seconds (default 5)
+``error_after=N``      after N server events, inject an ``error`` event (server_error)
+``error_code=CODE``    the injected error's code (default null)
+``reorder``            use the protocol's ordering freedom: input transcriptions arrive
+                       late and transcript deltas trail their audio
+=====================  =====================================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from ..errors import RealtimeError
+
+__all__ = ["FaultPlan", "FaultSpecError"]
+
+
+class FaultSpecError(RealtimeError, ValueError):
+    """A fault spec string could not be parsed."""
+
+
+@dataclass(frozen=True)
+class FaultPlan:
+    """Faults for one connection (see the module docstring for the meaning of each).
+
+    Attributes:
+        drop_after: Server events to send before cutting the connection.
+        drop_at: Server event type at which to cut the connection (not sent).
+        close_code: Close code to send on a drop instead of cutting the socket.
+        delay_s: Extra delay before each server event, in seconds.
+        stall_after: Server events to send before stalling.
+        stall_s: Stall length, in seconds.
+        error_after: Server events to send before injecting an ``error`` event.
+        error_code: ``error.code`` of the injected error.
+        reorder: Reorder within the protocol's freedom.
+    """
+
+    drop_after: int | None = None
+    drop_at: str | None = None
+    close_code: int | None = None
+    delay_s: float = 0.0
+    stall_after: int | None = None
+    stall_s: float = 5.0
+    error_after: int | None = None
+    error_code: str | None = None
+    reorder: bool = False
+
+    _ALIASES = {"delay": "delay_s", "stall": "stall_s"}
+
+    @classmethod
+    def parse(cls, spec: str) -> FaultPlan:
+        """Parse ``"drop_after=5,delay=0.01,reorder"``.
+
+        Raises:
+            FaultSpecError: Unknown key or bad value.
+        """
+        known = {f.name: f for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for raw in spec.split(","):
+            token = raw.strip()
+            if not token:
+                continue
+            key, sep, value = token.partition("=")
+            key = cls._ALIASES.get(key.strip(), key.strip())
+            if key not in known:
+                raise FaultSpecError(f"unknown fault {key!r} in {spec!r}")
+            if key == "reorder":
+                values[key] = value.strip().lower() not in ("0", "false", "no") if sep else True
+                continue
+            if not sep:
+                raise FaultSpecError(f"fault {key!r} needs a value")
+            value = value.strip()
+            try:
+                if key in ("drop_after", "close_code", "stall_after", "error_after"):
+                    values[key] = int(value)
+                elif key in ("delay_s", "stall_s"):
+                    values[key] = float(value)
+                else:
+                    values[key] = value
+            except ValueError as exc:
+                raise FaultSpecError(f"bad value for fault {key!r}: {value!r}") from exc
+        return cls(**values)
+
+    @property
+    def active(self) -> bool:
+        """Whether this plan changes anything."""
+        return self != FaultPlan()

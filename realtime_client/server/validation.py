@@ -1,0 +1,397 @@
+"""Strict validation of client events, with the real service's error texts.
+
+The real Realtime API validates every client event against its schema and answers a
+violation with an ``error`` event whose ``code``, ``message`` and ``param`` follow the
+OpenAI API's conventions (protocol.md §10): ``unknown_parameter`` ("Unknown parameter:
+'session.bogus_field'."), ``invalid_type``, ``invalid_value`` ("Invalid value: 'x'.
+Supported values are: 'a', 'b', and 'c'."), ``integer_below_min_value`` and friends,
+``missing_required_parameter``. ``param`` is the dotted path from the event's root
+(``session.audio.input.format.rate``, ``item.content[0].type``).
+
+The schemas are small declarative trees (:class:`Obj`, :class:`Union`, :class:`Str`, …)
+built once per dialect. :func:`validate` returns a cleaned deep copy or raises
+:class:`ValidationError`; nothing is applied on failure, which is how an invalid
+``session.update`` is discarded whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "Any_",
+    "Bool",
+    "Const",
+    "Int",
+    "List",
+    "Nullable",
+    "Num",
+    "Obj",
+    "OneOf",
+    "Spec",
+    "Str",
+    "Union",
+    "ValidationError",
+    "describe_type",
+    "enum_message",
+    "validate",
+]
+
+
+class ValidationError(Exception):
+    """A client event broke the schema.
+
+    Attributes:
+        code: The ``error.code`` to send, e.g. ``"unknown_parameter"``.
+        message: The ``error.message`` to send.
+        param: The dotted path of the offending field, or ``None``.
+    """
+
+    def __init__(self, code: str | None, message: str, param: str | None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.param = param
+
+
+def describe_type(value: Any) -> str:
+    """Name a JSON value's type the way the API's messages do ("an integer")."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a decimal"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, (list, tuple)):
+        return "an array"
+    return "an unknown type"
+
+
+def _quote_list(values: Sequence[str]) -> str:
+    quoted = [f"'{v}'" for v in values]
+    if len(quoted) == 1:
+        return quoted[0]
+    if len(quoted) == 2:
+        return f"{quoted[0]} and {quoted[1]}"
+    return ", ".join(quoted[:-1]) + f", and {quoted[-1]}"
+
+
+def enum_message(value: Any, allowed: Sequence[str]) -> str:
+    """The ``invalid_value`` text: "Invalid value: 'x'. Supported values are: …"."""
+    shown = value if isinstance(value, str) else repr(value)
+    return f"Invalid value: '{shown}'. Supported values are: {_quote_list(allowed)}."
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _type_error(path: str, expected: str, value: Any) -> ValidationError:
+    return ValidationError(
+        "invalid_type",
+        f"Invalid type for '{path}': expected {expected}, but got {describe_type(value)} instead.",
+        path,
+    )
+
+
+class Spec:
+    """A schema node. Subclasses implement :meth:`check`."""
+
+    #: How the node is named in an ``invalid_type`` message.
+    expected: str = "a value"
+
+    def check(self, value: Any, path: str) -> Any:  # pragma: no cover - abstract
+        """Validate ``value`` found at ``path``; return the cleaned value."""
+        raise NotImplementedError
+
+    def accepts_type(self, value: Any) -> bool:
+        """Whether ``value`` has this node's JSON type (used by :class:`OneOf`)."""
+        return True
+
+
+@dataclass
+class Any_(Spec):
+    """Anything (used for free-form JSON such as tool ``parameters``)."""
+
+    expected: str = "a value"
+
+    def check(self, value: Any, path: str) -> Any:
+        return value
+
+
+@dataclass
+class Str(Spec):
+    """A string, optionally from a fixed set, optionally length-limited."""
+
+    enum: Sequence[str] | None = None
+    max_length: int | None = None
+    expected: str = "a string"
+
+    def accepts_type(self, value: Any) -> bool:
+        return isinstance(value, str)
+
+    def check(self, value: Any, path: str) -> Any:
+        if not isinstance(value, str):
+            raise _type_error(path, self.expected, value)
+        if self.enum is not None and value not in self.enum:
+            raise ValidationError("invalid_value", enum_message(value, self.enum), path)
+        if self.max_length is not None and len(value) > self.max_length:
+            raise ValidationError(
+                "string_above_max_length",
+                f"Invalid '{path}': string too long. Expected a string with maximum length "
+                f"{self.max_length}, but got a string with length {len(value)} instead.",
+                path,
+            )
+        return value
+
+
+@dataclass
+class Const(Spec):
+    """Exactly one string value (a discriminator such as ``type``)."""
+
+    value: str = ""
+
+    @property
+    def expected(self) -> str:  # type: ignore[override]
+        return "a string"
+
+    def accepts_type(self, value: Any) -> bool:
+        return isinstance(value, str)
+
+    def check(self, value: Any, path: str) -> Any:
+        if not isinstance(value, str):
+            raise _type_error(path, "a string", value)
+        if value != self.value:
+            raise ValidationError("invalid_value", enum_message(value, [self.value]), path)
+        return value
+
+
+@dataclass
+class Bool(Spec):
+    """A JSON boolean."""
+
+    expected: str = "a boolean"
+
+    def accepts_type(self, value: Any) -> bool:
+        return isinstance(value, bool)
+
+    def check(self, value: Any, path: str) -> Any:
+        if not isinstance(value, bool):
+            raise _type_error(path, self.expected, value)
+        return value
+
+
+def _range_check(kind: str, value: float, lo: float | None, hi: float | None, path: str) -> None:
+    if lo is not None and value < lo:
+        raise ValidationError(
+            f"{kind}_below_min_value",
+            f"Invalid '{path}': {kind} below minimum value. Expected a value >= {lo:g}, "
+            f"but got {value:g} instead.",
+            path,
+        )
+    if hi is not None and value > hi:
+        raise ValidationError(
+            f"{kind}_above_max_value",
+            f"Invalid '{path}': {kind} above maximum value. Expected a value <= {hi:g}, "
+            f"but got {value:g} instead.",
+            path,
+        )
+
+
+@dataclass
+class Int(Spec):
+    """An integer (a float with no fraction is accepted, as JSON does not tell them apart)."""
+
+    min: int | None = None
+    max: int | None = None
+    expected: str = "an integer"
+
+    def accepts_type(self, value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    def check(self, value: Any, path: str) -> Any:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise _type_error(path, self.expected, value)
+        _range_check("integer", value, self.min, self.max, path)
+        return value
+
+
+@dataclass
+class Num(Spec):
+    """A number (integer or decimal), optionally range-limited."""
+
+    min: float | None = None
+    max: float | None = None
+    expected: str = "a decimal"
+
+    def accepts_type(self, value: Any) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+    def check(self, value: Any, path: str) -> Any:
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise _type_error(path, self.expected, value)
+        _range_check("decimal", float(value), self.min, self.max, path)
+        return value
+
+
+@dataclass
+class Nullable(Spec):
+    """``null`` or the inner spec."""
+
+    inner: Spec = field(default_factory=Any_)
+
+    @property
+    def expected(self) -> str:  # type: ignore[override]
+        return self.inner.expected
+
+    def accepts_type(self, value: Any) -> bool:
+        return value is None or self.inner.accepts_type(value)
+
+    def check(self, value: Any, path: str) -> Any:
+        if value is None:
+            return None
+        return self.inner.check(value, path)
+
+
+@dataclass
+class List(Spec):
+    """A JSON array of ``item`` with an optional maximum length."""
+
+    item: Spec = field(default_factory=Any_)
+    max_items: int | None = None
+    expected: str = "an array"
+
+    def accepts_type(self, value: Any) -> bool:
+        return isinstance(value, list)
+
+    def check(self, value: Any, path: str) -> Any:
+        if not isinstance(value, list):
+            raise _type_error(path, self.expected, value)
+        if self.max_items is not None and len(value) > self.max_items:
+            raise ValidationError(
+                "array_above_max_length",
+                f"Invalid '{path}': array too long. Expected an array with maximum length "
+                f"{self.max_items}, but got an array with length {len(value)} instead.",
+                path,
+            )
+        return [self.item.check(v, f"{path}[{i}]") for i, v in enumerate(value)]
+
+
+@dataclass
+class Obj(Spec):
+    """A JSON object with known fields; any other key is ``unknown_parameter``."""
+
+    fields: dict[str, Spec] = field(default_factory=dict)
+    required: frozenset[str] = frozenset()
+    #: Accept keys not in ``fields`` as they are (for free-form maps such as ``metadata``).
+    open: bool = False
+    #: Every value of an ``open`` object must match this spec, if given.
+    values: Spec | None = None
+    max_keys: int | None = None
+    expected: str = "an object"
+
+    def accepts_type(self, value: Any) -> bool:
+        return isinstance(value, Mapping)
+
+    def check(self, value: Any, path: str) -> Any:
+        if not isinstance(value, Mapping):
+            raise _type_error(path, self.expected, value)
+        out: dict[str, Any] = {}
+        for key, sub in value.items():
+            sub_path = _join(path, key)
+            spec = self.fields.get(key)
+            if spec is None:
+                if not self.open:
+                    raise ValidationError(
+                        "unknown_parameter", f"Unknown parameter: '{sub_path}'.", sub_path
+                    )
+                out[key] = self.values.check(sub, sub_path) if self.values else sub
+                continue
+            out[key] = spec.check(sub, sub_path)
+        for key in sorted(self.required):
+            if key not in value:
+                missing = _join(path, key)
+                raise ValidationError(
+                    "missing_required_parameter",
+                    f"Missing required parameter: '{missing}'.",
+                    missing,
+                )
+        if self.max_keys is not None and len(out) > self.max_keys:
+            raise ValidationError(
+                "object_above_max_properties",
+                f"Invalid '{path}': too many properties. Expected an object with at most "
+                f"{self.max_keys} properties, but got an object with {len(out)} properties "
+                "instead.",
+                path,
+            )
+        return out
+
+
+@dataclass
+class Union(Spec):
+    """An object chosen by a discriminator key (``type`` by default)."""
+
+    variants: dict[str, Obj] = field(default_factory=dict)
+    key: str = "type"
+    #: Variant used when the discriminator is absent (``None``: it is required).
+    default: str | None = None
+    expected: str = "an object"
+
+    def accepts_type(self, value: Any) -> bool:
+        return isinstance(value, Mapping)
+
+    def check(self, value: Any, path: str) -> Any:
+        if not isinstance(value, Mapping):
+            raise _type_error(path, self.expected, value)
+        tag = value.get(self.key, self.default)
+        key_path = _join(path, self.key)
+        if tag is None:
+            raise ValidationError(
+                "missing_required_parameter", f"Missing required parameter: '{key_path}'.", key_path
+            )
+        if not isinstance(tag, str):
+            raise _type_error(key_path, "a string", tag)
+        variant = self.variants.get(tag)
+        if variant is None:
+            raise ValidationError("invalid_value", enum_message(tag, list(self.variants)), key_path)
+        return variant.check(value, path)
+
+
+@dataclass
+class OneOf(Spec):
+    """The first option whose JSON type matches (e.g. ``"inf"`` or an integer)."""
+
+    options: Sequence[Spec] = ()
+    expected_text: str = ""
+
+    @property
+    def expected(self) -> str:  # type: ignore[override]
+        return self.expected_text or " or ".join(o.expected for o in self.options)
+
+    def accepts_type(self, value: Any) -> bool:
+        return any(o.accepts_type(value) for o in self.options)
+
+    def check(self, value: Any, path: str) -> Any:
+        for option in self.options:
+            if option.accepts_type(value):
+                return option.check(value, path)
+        raise _type_error(path, f"one of {self.expected}", value)
+
+
+def validate(spec: Spec, value: Any, path: str = "") -> Any:
+    """Validate ``value`` against ``spec``; return a cleaned deep copy.
+
+    Raises:
+        ValidationError: With the code, message and dotted ``param`` the real service uses.
+    """
+    return spec.check(value, path)

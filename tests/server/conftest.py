@@ -1,0 +1,112 @@
+"""Fixtures for the local server tests: a running server and a raw WebSocket client."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import numpy as np
+import pytest
+import websockets
+
+from realtime_client.server import LocalServer
+
+KEY = "sk-test-local-0123456789"
+
+
+class Client:
+    """A thin raw client: JSON in, JSON out, with helpers to wait for event types."""
+
+    def __init__(self, ws: websockets.ClientConnection) -> None:
+        self.ws = ws
+        self.received: list[dict[str, Any]] = []
+
+    async def send(self, event: dict[str, Any]) -> None:
+        await self.ws.send(json.dumps(event))
+
+    async def recv(self, timeout: float = 5.0) -> dict[str, Any]:
+        raw = await asyncio.wait_for(self.ws.recv(), timeout)
+        event: dict[str, Any] = json.loads(raw)
+        self.received.append(event)
+        return event
+
+    async def until(self, type_: str, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """Receive events up to and including the first of ``type_``; return them all."""
+        out = []
+        while True:
+            ev = await self.recv(timeout)
+            out.append(ev)
+            if ev["type"] == type_:
+                return out
+
+    async def quiet(self, seconds: float = 0.2) -> list[dict[str, Any]]:
+        """Whatever arrives within ``seconds``."""
+        out = []
+        try:
+            while True:
+                out.append(await self.recv(seconds))
+        except (asyncio.TimeoutError, TimeoutError):
+            return out
+
+    async def append(self, samples: np.ndarray, chunk_ms: int = 100) -> None:
+        step = 24 * chunk_ms
+        for i in range(0, len(samples), step):
+            chunk = samples[i : i + step].astype("<i2").tobytes()
+            await self.send(
+                {"type": "input_audio_buffer.append", "audio": base64.b64encode(chunk).decode()}
+            )
+
+
+def speech(ms: int, *, freq: float = 300.0, amp: float = 0.3, rate: int = 24000) -> np.ndarray:
+    """A loud tone that the energy VAD reads as speech."""
+    t = np.arange(rate * ms // 1000) / rate
+    return (amp * 32767 * np.sin(2 * np.pi * freq * t)).astype(np.int16)
+
+
+def silence(ms: int, rate: int = 24000) -> np.ndarray:
+    return np.zeros(rate * ms // 1000, dtype=np.int16)
+
+
+def types(events: list[dict[str, Any]], *, skip_deltas: bool = True) -> list[str]:
+    """Event types, with runs of delta events collapsed to one ``…delta*`` entry."""
+    out: list[str] = []
+    for ev in events:
+        t = ev["type"]
+        if skip_deltas and t.endswith(".delta"):
+            t += "*"
+            if t in out[-3:]:
+                continue
+        out.append(t)
+    return out
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[LocalServer]:
+    async with LocalServer(speed=0, seed=1) as srv:
+        yield srv
+
+
+async def open_client(
+    srv: LocalServer,
+    query: str = "model=gpt-realtime",
+    headers: dict[str, str] | None = None,
+    key: str | None = KEY,
+    **kwargs: Any,
+) -> Client:
+    h = dict(headers or {})
+    if key is not None:
+        h["Authorization"] = f"Bearer {key}"
+    ws = await websockets.connect(f"{srv.ws_url}?{query}", additional_headers=h, **kwargs)
+    return Client(ws)
+
+
+@pytest.fixture
+async def client(server: LocalServer) -> AsyncIterator[Client]:
+    c = await open_client(server)
+    created = await c.recv()
+    assert created["type"] == "session.created"
+    yield c
+    await c.ws.close()
