@@ -771,6 +771,27 @@ class RealtimeProtocol:
         if pending is not None:
             self._drop_fifo(pending)
 
+    def abandon_responses(self, reason: str = "connection_lost") -> list[str]:
+        """Mark every in-progress response ended (the connection carrying it is gone).
+
+        They end ``incomplete`` with ``status_details.reason == reason``, and their
+        in-progress items ``incomplete``; the default conversation has no active
+        response afterwards. Returns the ids abandoned.
+        """
+        abandoned = []
+        for response in self.responses.values():
+            if response.done:
+                continue
+            response.status = "incomplete"
+            response.status_details = ev.StatusDetails(type="incomplete", reason=reason)
+            for item_id in response.output_item_ids:
+                item = self.conversation.get(item_id)
+                if item is not None and item.status == "in_progress":
+                    item.status = "incomplete"
+            abandoned.append(response.id)
+        self.active_response_id = None
+        return abandoned
+
     def reset_pending(self) -> list[tuple[str, ev.ClientEvent]]:
         """Drop every pending request (connection lost); returns what was dropped."""
         dropped = [(k, p.event) for k, p in self._pending.items()]

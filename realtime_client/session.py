@@ -332,7 +332,7 @@ class Session:
         self._t_create: float | None = None
         self._t_speech_stopped: float | None = None
         self._t_created: dict[str, float] = {}
-        self._first_delta: set[str] = set()
+        self._first_audio: set[str] = set()
         self._handled_calls: set[str] = set()
         self._recycle_task: asyncio.Task[None] | None = None
 
@@ -562,11 +562,13 @@ class Session:
             future = self._futures.pop(event_id, None)
             if future is not None and not future.done():
                 future.set_result(event)
+        consumed = 0
         for event_id, client_event, error in received.failed:
-            self.stats.server_errors += 1
             future = self._futures.pop(event_id, None)
             if self._recover(client_event, error, future):
+                consumed += 1
                 continue
+            self.stats.server_errors += 1
             if future is not None and not future.done():
                 future.set_exception(error)
         if isinstance(event, ev.ResponseOutputAudioDelta):
@@ -593,6 +595,8 @@ class Session:
                 self._awaiting_created -= 1
         elif isinstance(event, ev.ResponseDone):
             self._on_response_done(event, now)
+        if consumed and consumed == len(received.failed):
+            return  # a race the state machine absorbed: not the caller's problem
         self._emit(event)
 
     def _recover(
@@ -643,34 +647,45 @@ class Session:
         return event.pcm16()
 
     def _first_delta_seen(self, response_id: str, now: float, *, audio: bool) -> None:
-        if response_id in self._first_delta:
-            return
-        self._first_delta.add(response_id)
         turn = self._turns.get(response_id)
         if turn is None:
             return
-        if self._t_create is not None:
+        if self._t_create is not None and turn.create_to_delta_ms is None:
             turn.create_to_delta_ms = (now - self._t_create) * 1000
             self._t_create = None
-        if audio and self._t_speech_stopped is not None:
-            turn.speech_to_audio_ms = (now - self._t_speech_stopped) * 1000
-            self._t_speech_stopped = None
-            logger.info(
-                "turn %s: speech stop -> first audio %.0f ms", response_id, turn.speech_to_audio_ms
-            )
+        if audio and response_id not in self._first_audio:
+            self._first_audio.add(response_id)
+            if self._t_speech_stopped is not None:
+                turn.speech_to_audio_ms = (now - self._t_speech_stopped) * 1000
+                self._t_speech_stopped = None
+                logger.info(
+                    "turn %s: speech stop -> first audio %.0f ms",
+                    response_id,
+                    turn.speech_to_audio_ms,
+                )
+
+    def _stop_playback(self) -> tuple[str, float, int] | None:
+        """Clear the sink; ``(item_id, heard_ms, content_index)`` of what was playing."""
+        if self._sink is None:
+            return None
+        position = self._sink.clear()
+        item_id = getattr(position, "item_id", None) if position is not None else None
+        if not item_id:
+            return None
+        # What the listener will have heard: the device still plays what it holds (and
+        # the fade) after a clear; sinks without that figure give the played position.
+        heard: Any = getattr(position, "final_ms", None)
+        if heard is None:
+            heard = getattr(position, "played_ms", 0.0)
+        return item_id, float(heard), int(getattr(position, "content_index", 0))
 
     def _barge_in(self) -> None:
         """``speech_started``: fade out, truncate at the played position, cancel if needed."""
         if self._sink is None:
             return
-        position = self._sink.clear()
-        if position is not None:
-            item_id = getattr(position, "item_id", None)
-            played = float(getattr(position, "played_ms", 0.0))
-            if item_id:
-                self._spawn(
-                    self._truncate_quietly(item_id, played, getattr(position, "content_index", 0))
-                )
+        stopped = self._stop_playback()
+        if stopped is not None:
+            self._spawn(self._truncate_quietly(*stopped))
         if self.protocol.active_response_id and not self._server_interrupts():
             self._spawn(_guard(self.cancel_response(), "barge-in cancel"))
 
@@ -701,7 +716,7 @@ class Session:
             started = self._t_created.pop(rid, None)
             if started is not None:
                 turn.duration_ms = (now - started) * 1000
-        self._first_delta.discard(rid)
+        self._first_audio.discard(rid)
         calls = self.protocol.function_calls(rid)
         if calls and len(self.tools) and response.status == "completed":
             self._spawn(self._run_tools(rid, calls))
@@ -754,15 +769,17 @@ class Session:
             if future.done():
                 self._pump_responses()
                 return
-            self._spawn(self._send_response_create(event, future))
+            self._awaiting_created += 1  # now, not in the task: the next pump must see it
+            self._spawn(self._send_response_create(event, future, counted=True))
 
     async def _send_response_create(
-        self, event: ev.ResponseCreate, future: asyncio.Future[Any]
+        self, event: ev.ResponseCreate, future: asyncio.Future[Any], *, counted: bool = False
     ) -> None:
         self.protocol._register(event)
         assert event.event_id is not None
         self._futures[event.event_id] = future
-        self._awaiting_created += 1
+        if not counted:
+            self._awaiting_created += 1
         self._t_create = asyncio.get_running_loop().time()
         try:
             await self._send(self.protocol.serialize(event))
@@ -983,7 +1000,7 @@ class Session:
         :class:`AudioDropped`. Awaiting this applies the socket's backpressure.
         """
         samples, rate = _block_of(block)
-        rate = sample_rate or rate or 24_000
+        rate = sample_rate if sample_rate is not None else rate or 24_000
         pcm = self._to_pcm16_24k(samples, rate)
         if not len(pcm):
             return
@@ -1095,12 +1112,9 @@ class Session:
 
     async def push_to_talk_press(self) -> None:
         """Push-to-talk press: stop playback, truncate, cancel, clear the input buffer."""
-        if self._sink is not None:
-            position = self._sink.clear()
-            if position is not None and getattr(position, "item_id", None):
-                await self._truncate_quietly(
-                    position.item_id, position.played_ms, position.content_index
-                )
+        stopped = self._stop_playback()
+        if stopped is not None:
+            await self._truncate_quietly(*stopped)
         await self.cancel_response()
         await self.clear_input()
 
@@ -1143,6 +1157,8 @@ class Session:
 
     async def _reconnect(self, error: BaseException) -> None:
         self._fail_pending(ConnectionClosedError(1006, f"reconnecting after: {error}"))
+        for rid in self.protocol.abandon_responses():
+            self._turns.pop(rid, None)
         self._transport = None
         attempt = 0
         while not self._closed:
