@@ -1,0 +1,1 @@
+"""The command-line programs: ``realtime-replay`` (headless) and ``realtime-chat`` (voice)."""
