@@ -242,8 +242,9 @@ def _pin() -> str:
     return "not pinned (no sched_setaffinity)"
 
 
-def main() -> None:
-    """Run the benchmark and print the table."""
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print the table (``argv`` is accepted for ``python -m bench``)."""
+    del argv  # a full run takes a few seconds: no quick mode needed
     where = _pin()
     print(f"Resampler benchmark, {CHUNK_MS} ms chunks, {where}, OMP_NUM_THREADS=1")
     header = (
@@ -282,7 +283,8 @@ def main() -> None:
                 f"{r.thdn_db:>8.1f} {r.delay_ms + r.hold_ms:>10.2f}"
             )
     print(f"({time.perf_counter() - started:.0f} s; latency = content delay + mean hold-back)")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
