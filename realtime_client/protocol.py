@@ -381,6 +381,8 @@ class RealtimeProtocol:
         self._prefix = client_id_prefix
         self._pending: dict[str, _Pending] = {}
         self._fifo: dict[str, deque[str]] = {}
+        # response.created events expected from server VAD turns (not from our requests).
+        self._auto_responses_expected = 0
         # VAD times arrive before their user item exists (speech_started names its id).
         self._speech_times: dict[str, tuple[int | None, int | None]] = {}
 
@@ -451,6 +453,14 @@ class RealtimeProtocol:
             key = event.item_id
         elif isinstance(event, ev.ResponseDone):
             key = event.response.id
+            # Whatever a commit was going to trigger has happened (or never will).
+            self._auto_responses_expected = 0
+        elif isinstance(event, ev.ResponseCreated):
+            if event.response.conversation_id is not None and self._auto_responses_expected:
+                # Server VAD's own response for a turn it committed, not ours: our
+                # response.create is answered by a later response.created or an error.
+                self._auto_responses_expected -= 1
+                return
         # Keyed answers first: they name the object.
         for pending in list(self._pending.values()):
             if kind in pending.answer_types and pending.key is not None and pending.key == key:
@@ -465,6 +475,20 @@ class RealtimeProtocol:
             if pending_fifo is not None:
                 received.answered.append((event_id, pending_fifo.event))
                 return
+        if isinstance(event, ev.InputAudioBufferCommitted) and self._vad_creates_responses():
+            self._auto_responses_expected += 1  # a commit by VAD (or idle timeout), not ours
+
+    def _vad_creates_responses(self) -> bool:
+        """Whether the server answers its own VAD commits with a response."""
+        session = self.session
+        if not isinstance(session, ev.RealtimeSession):
+            return False
+        if session.audio is None or session.audio.input is None:
+            return True  # not described: the service's default is server VAD that responds
+        td = session.audio.input.turn_detection
+        if isinstance(td, ev.ServerVad | ev.SemanticVad):
+            return td.create_response is not False
+        return False
 
     def _drop_fifo(self, pending: _Pending) -> None:
         for kind in pending.answer_types:

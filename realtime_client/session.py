@@ -558,7 +558,9 @@ class Session:
     def _react(self, received: Any) -> None:
         event = received.event
         now = asyncio.get_running_loop().time()
-        for event_id, _client_event in received.answered:
+        for event_id, client_event in received.answered:
+            if isinstance(client_event, ev.ResponseCreate) and self._awaiting_created:
+                self._awaiting_created -= 1
             future = self._futures.pop(event_id, None)
             if future is not None and not future.done():
                 future.set_result(event)
@@ -591,8 +593,6 @@ class Session:
             turn = TurnStats(rid)
             self._turns[rid] = turn
             self.stats.turns.append(turn)
-            if self._awaiting_created:
-                self._awaiting_created -= 1
         elif isinstance(event, ev.ResponseDone):
             self._on_response_done(event, now)
         if consumed and consumed == len(received.failed):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 import ssl
 from collections.abc import Mapping
 from typing import Any
@@ -16,6 +18,25 @@ from ..errors import AuthenticationError, ConnectError, ConnectionClosedError, T
 from .base import Transport, closed_error
 
 __all__ = ["WebSocketTransport"]
+
+_BEARER = re.compile(r"(Bearer\s+|openai-insecure-api-key\.)\S+", re.IGNORECASE)
+
+
+class _RedactSecrets(logging.Filter):
+    """Masks API keys in ``websockets``' debug log of the upgrade headers."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = _BEARER.sub(r"\1***", record.msg)
+        if record.args and isinstance(record.args, tuple):
+            record.args = tuple(
+                _BEARER.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args
+            )
+        return True
+
+
+_WS_LOGGER = logging.getLogger("realtime_client.websockets")
+_WS_LOGGER.addFilter(_RedactSecrets())
 
 
 class WebSocketTransport(Transport):
@@ -58,6 +79,7 @@ class WebSocketTransport(Transport):
             "ping_timeout": 20.0,
             "user_agent_header": None,
             "max_queue": None,
+            "logger": _WS_LOGGER,  # its header dump would otherwise show the key
         }
         if self.url.startswith("wss:"):
             kwargs["ssl"] = self._ssl or ssl.create_default_context()

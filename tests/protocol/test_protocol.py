@@ -383,3 +383,60 @@ def test_retained_audio_is_capped() -> None:
     assert audio is not None
     assert audio.nbytes == 150 * 48 and audio.dropped_bytes == 50 * 48
     assert audio.data() == b"\x01\x00" * (150 * 24)
+
+
+def test_vad_turn_response_is_not_mistaken_for_ours() -> None:
+    proto = RealtimeProtocol()
+    proto.receive(
+        {
+            "type": "session.created",
+            "event_id": "e0",
+            "session": {
+                "type": "realtime",
+                "audio": {"input": {"turn_detection": {"type": "server_vad"}}},
+            },
+        }
+    )
+    ours = proto.build_response_create()
+    proto.receive({"type": "input_audio_buffer.committed", "event_id": "e1", "item_id": "item_u"})
+    vad = proto.receive(
+        {
+            "type": "response.created",
+            "event_id": "e2",
+            "response": {"id": "resp_vad", "status": "in_progress", "conversation_id": "c"},
+        }
+    )
+    assert vad.answered == []  # server VAD's own response
+    mine = proto.receive(
+        {
+            "type": "response.created",
+            "event_id": "e3",
+            "response": {"id": "resp_me", "status": "in_progress", "conversation_id": "c"},
+        }
+    )
+    assert mine.answered == [(ours.event_id, ours)]
+
+
+def test_push_to_talk_commit_expects_no_auto_response() -> None:
+    proto = RealtimeProtocol()
+    proto.receive(
+        {
+            "type": "session.created",
+            "event_id": "e0",
+            "session": {"type": "realtime", "audio": {"input": {"turn_detection": None}}},
+        }
+    )
+    commit = proto.build_commit()
+    ours = proto.build_response_create()
+    got = proto.receive(
+        {"type": "input_audio_buffer.committed", "event_id": "e1", "item_id": "item_u"}
+    )
+    assert got.answered == [(commit.event_id, commit)]
+    got = proto.receive(
+        {
+            "type": "response.created",
+            "event_id": "e2",
+            "response": {"id": "resp_1", "status": "in_progress", "conversation_id": "c"},
+        }
+    )
+    assert got.answered == [(ours.event_id, ours)]
