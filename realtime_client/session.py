@@ -539,8 +539,8 @@ class Session:
             try:
                 frame = await transport.recv()
             except TransportError as exc:
-                if transport is not self._transport and self._transport is not None:
-                    return  # an old connection finishing after a reconnect
+                if transport is not self._transport:
+                    return  # a retired connection (recycled, or replaced) finishing
                 await self._connection_lost(exc)
                 return
             try:

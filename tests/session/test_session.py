@@ -414,3 +414,18 @@ async def test_g711_session_round_trip(server: LocalServer) -> None:
             session.protocol.audio_received_ms(item_id), abs=2
         )
         assert errors == []
+
+
+async def test_connection_is_recycled_before_the_session_expires() -> None:
+    policy = ReconnectPolicy(base_delay_s=0.01, max_delay_s=0.05, recycle_before_expiry_s=3.0)
+    async with LocalServer(responder="echo", speed=0, session_limit_s=4.0) as server:
+        async with connect(url=server.url, reconnect=policy) as session:
+            errors = errors_of(session)
+            await session.send_text("keep this", respond=False)
+            reconnected = await until(session, Reconnected, timeout=3.5)
+            assert reconnected.items == 1
+            assert server.connection_count == 2
+            await session.send_text("after the recycle")
+            await until(session, ev.ResponseDone)
+            assert session.conversation.last().text == "Echo: after the recycle"
+            assert errors == []
