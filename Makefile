@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 EXTRAS ?= dev,server,audio
 
-.PHONY: install test lint typecheck pytest bench clean
+.PHONY: install demo test lint typecheck pytest bench clean
 
 $(BIN)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,6 +13,10 @@ $(BIN)/.installed: pyproject.toml
 	@touch $@
 
 install: $(BIN)/.installed  ## create .venv and install the package with its extras
+
+demo: install  ## offline end-to-end replay of the bundled spoken WAV (no key, sound card or network)
+	$(BIN)/realtime-replay examples/data/hello.wav --out out/demo --speed 4 \
+		--responder script:examples/data/demo_script.json
 
 lint: install  ## ruff
 	$(BIN)/ruff check .
@@ -29,4 +33,4 @@ bench: install  ## benchmarks (pinned to one core where taskset exists)
 	OMP_NUM_THREADS=1 $(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build dist
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build dist out

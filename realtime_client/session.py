@@ -83,6 +83,7 @@ __all__ = [
     "SessionStats",
     "TurnStats",
     "connect",
+    "realtime_url",
 ]
 
 logger = logging.getLogger("realtime_client")
@@ -677,7 +678,13 @@ class Session:
         heard: Any = getattr(position, "final_ms", None)
         if heard is None:
             heard = getattr(position, "played_ms", 0.0)
-        return item_id, float(heard), int(getattr(position, "content_index", 0))
+        content_index = int(getattr(position, "content_index", 0))
+        item = self.protocol.conversation.get(item_id)
+        response = self.protocol.responses.get(item.response_id or "") if item else None
+        received = self.protocol.audio_received_ms(item_id, content_index)
+        if response is not None and response.done and heard >= received:
+            return None  # heard in full: nothing to cut
+        return item_id, float(heard), content_index
 
     def _barge_in(self) -> None:
         """``speech_started``: fade out, truncate at the played position, cancel if needed."""
@@ -1324,7 +1331,12 @@ def _restorable(item: Any) -> dict[str, Any] | None:
 # --- connect ----------------------------------------------------------------------------
 
 
-def _realtime_url(url: str | None, model: str | None, *, intent: str | None = None) -> str:
+def realtime_url(url: str | None, model: str | None, *, intent: str | None = None) -> str:
+    """The WebSocket URL for a base URL, the way the official SDK builds it.
+
+    ``http(s)://host/v1`` becomes ``ws(s)://host/v1/realtime?model=…``; without ``url``,
+    ``OPENAI_BASE_URL`` or ``https://api.openai.com/v1``.
+    """
     base = url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_URL
     parsed = urlparse(base)
     scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(parsed.scheme)
@@ -1467,7 +1479,7 @@ def connect(
     elif callable(transport) and not isinstance(transport, str):
         make_transport = transport
     elif transport == "websocket":
-        ws_url = _realtime_url(url, model, intent=intent)
+        ws_url = realtime_url(url, model, intent=intent)
         key = api_key or os.environ.get("OPENAI_API_KEY")
         if not key:
             host = urlparse(ws_url).hostname or ""

@@ -1,0 +1,311 @@
+"""``realtime-replay`` end to end: the CLI as a subprocess and the Python API, local server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from audio.wav import read_wav, write_wav
+from realtime_client.apps._png import read_png_size
+from realtime_client.apps.replay import ReplayError, rebuild, replay
+from realtime_client.server import LocalServer
+
+ROOT = Path(__file__).resolve().parents[2]
+HELLO = ROOT / "examples" / "data" / "hello.wav"
+SCRIPT = ROOT / "examples" / "data" / "demo_script.json"
+ENV = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
+
+
+def run_cli(*args: str, timeout: float = 50.0) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "realtime_client.apps.replay", *args],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+async def run_cli_async(*args: str) -> tuple[int, str, str]:
+    """The CLI as a subprocess while this test's event loop keeps serving."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "realtime_client.apps.replay",
+        *args,
+        cwd=ROOT,
+        env=ENV,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 50)
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+def voiced(seconds: float, rate: int, pitch_hz: float = 220.0) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return (0.25 * np.sin(2 * np.pi * pitch_hz * t) * (1 + 0.3 * np.sin(6 * np.pi * t))).astype(
+        np.float32
+    )
+
+
+def utterance(path: Path, seconds: float, rate: int) -> Path:
+    """0.2 s silence, a voiced burst, 0.1 s silence."""
+    x = np.concatenate(
+        [np.zeros(rate // 5, np.float32), voiced(seconds, rate), np.zeros(rate // 10, np.float32)]
+    )
+    write_wav(path, x, rate)
+    return path
+
+
+@pytest.fixture(scope="module")
+def halves(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The bundled WAV cut between its two sentences: one sentence per input file."""
+    samples, rate = read_wav(HELLO)
+    cut = int(3.2 * rate)
+    d = tmp_path_factory.mktemp("halves")
+    write_wav(d / "one.wav", samples[:cut], rate)
+    write_wav(d / "two.wav", samples[cut:], rate)
+    return d / "one.wav", d / "two.wav"
+
+
+@pytest.fixture(scope="module")
+def scripted_run(
+    tmp_path_factory: pytest.TempPathFactory, halves: tuple[Path, Path]
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    out = tmp_path_factory.mktemp("scripted") / "out"
+    proc = run_cli(
+        str(halves[0]),
+        str(halves[1]),
+        "--out",
+        str(out),
+        "--speed",
+        "0",
+        "--responder",
+        f"script:{SCRIPT}",
+    )
+    return proc, out
+
+
+def test_bundled_wav_is_small_spoken_mono() -> None:
+    samples, rate = read_wav(HELLO)
+    assert HELLO.stat().st_size < 300_000
+    assert samples.ndim == 1 and rate == 16_000
+    assert 4.0 < len(samples) / rate < 8.0
+    assert float(np.abs(samples).max()) > 0.3  # not silence
+
+
+def test_cli_writes_every_output(scripted_run: tuple[Any, Path]) -> None:
+    proc, out = scripted_run
+    assert proc.returncode == 0, proc.stderr
+    assert "embedded local server" in proc.stderr
+    script = json.loads(SCRIPT.read_text())
+    transcript = json.loads((out / "transcript.json").read_text())
+    turns = transcript["turns"]
+    users = [t["text"] for t in turns if t["role"] == "user"]
+    assistants = [t for t in turns if t["role"] == "assistant"]
+    assert users == [turn["transcript"] for turn in script["turns"]]
+    assert [t["text"] for t in assistants] == [turn["reply"]["text"] for turn in script["turns"]]
+    assert all(t["status"] == "completed" and t["audio_ms"] > 500 for t in assistants)
+    # User turns carry the server's VAD times; they lie inside the input.
+    for t in turns:
+        if t["role"] == "user":
+            assert 0 <= t["start_ms"] < t["end_ms"]
+    md = (out / "transcript.md").read_text()
+    assert script["turns"][0]["reply"]["text"] in md and "**user**" in md
+
+    # One 24 kHz WAV per response item, as long as the audio received for it.
+    wavs = sorted(out.glob("response-*.wav"))
+    assert len(wavs) == 2
+    for wav, turn in zip(wavs, assistants, strict=True):
+        samples, rate = read_wav(wav)
+        assert rate == 24_000
+        assert turn["item_id"] in wav.name
+        assert len(samples) / 24.0 == pytest.approx(turn["audio_ms"], abs=1.0)
+
+    report = json.loads((out / "report.json").read_text())
+    assert report["ok"] is True and report["failures"] == []
+    assert len(report["turns"]) == 2
+    for lat in report["turns"]:
+        assert lat["status"] == "completed"
+        assert lat["speech_to_audio_ms"] is not None and lat["speech_to_audio_ms"] >= 0
+        assert lat["duration_ms"] is not None and lat["duration_ms"] >= 0
+        assert "create_to_delta_ms" in lat and lat["usage"]["output_tokens"] > 0
+    assert report["usage"]["responses"] == 2 and report["cost_usd"] > 0
+    assert report["audio_sent_ms"] >= 5000
+
+    # The PNG is a valid image with the size the report gives.
+    png = (out / "timeline.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", png[16:24])
+    assert (width, height) == (report["timeline_png"]["width"], report["timeline_png"]["height"])
+    assert (width, height) == read_png_size(out / "timeline.png")
+    idat = png.index(b"IDAT")
+    (length,) = struct.unpack(">I", png[idat - 4 : idat])
+    raw = zlib.decompress(png[idat + 4 : idat + 4 + length])
+    assert len(raw) == height * (width * 3 + 1)
+    pixels = np.frombuffer(raw, np.uint8).reshape(height, width * 3 + 1)[:, 1:]
+    assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 5  # something was drawn
+
+    # events.jsonl: both directions, timestamped, audio elided to its length.
+    records = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    directions = {r["direction"] for r in records}
+    assert {"client", "server", "meta"} <= directions
+    appends = [r for r in records if r["event"].get("type") == "input_audio_buffer.append"]
+    assert appends and all(r["event"]["audio"] == "" and r["elided"]["audio"] > 0 for r in appends)
+    assert all("t" in r and "at_ms" in r for r in records)
+    # Every 20 ms block went out: 960 bytes at 24 kHz (a few blocks can be a sample off).
+    sent_ms = sum(r["elided"]["audio"] for r in appends) / 48
+    assert sent_ms == pytest.approx(report["audio_sent_ms"], abs=1)
+
+
+def test_cli_replay_rebuilds_the_same_transcript(
+    scripted_run: tuple[Any, Path], tmp_path: Path
+) -> None:
+    _, out = scripted_run
+    proc = run_cli("--replay", str(out / "events.jsonl"), "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    live = json.loads((out / "transcript.json").read_text())["turns"]
+    rebuilt = json.loads((tmp_path / "transcript.json").read_text())["turns"]
+    assert rebuilt == live
+    assert (tmp_path / "transcript.md").read_text() == (out / "transcript.md").read_text()
+    assert "What is the weather like in Paris today?" in proc.stdout
+
+
+def test_demo_command(tmp_path: Path) -> None:
+    """What ``make demo`` runs: the bundled WAV, paced, against the scripted responder."""
+    proc = run_cli(
+        str(HELLO),
+        "--out",
+        str(tmp_path),
+        "--speed",
+        "8",
+        "--responder",
+        f"script:{SCRIPT}",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "user [" in proc.stdout and "outputs in" in proc.stdout
+    turns = json.loads((tmp_path / "transcript.json").read_text())["turns"]
+    # Two sentences, two VAD turns; the second may interrupt the first answer.
+    assert [t["role"] for t in turns] == ["user", "assistant", "user", "assistant"]
+    assert turns[2]["text"] == "Great thank you very much."
+    assert turns[3]["status"] == "completed"
+
+
+async def test_api_barge_in_truncates_playback(tmp_path: Path) -> None:
+    a = utterance(tmp_path / "a.wav", 0.8, 24_000)
+    b = utterance(tmp_path / "b.wav", 0.6, 16_000)
+    result = await replay([a, b], tmp_path / "out", responder="echo", speed=0, barge_in_at=[1.8])
+    assert result.ok, result.failures
+    first = next(t for t in result.turns if t.role == "assistant")
+    # The echo answer is ~1.2 s long; the barge-in cut it where it had been played.
+    assert first.truncated_at_ms is not None
+    assert 0 < first.truncated_at_ms < first.audio_ms - 100
+    assert result.report["barge_ins_at_ms"] == [1800.0]
+    assert result.report["playback"]["cleared_ms"] > 0  # queued audio was dropped
+    assert len(result.texts("assistant")) == 2
+
+
+async def test_api_barge_in_burst_without_next_file(tmp_path: Path) -> None:
+    a = utterance(tmp_path / "a.wav", 0.8, 24_000)
+    result = await replay([a], None, responder="echo", speed=0, barge_in_at=[1.7, 60])
+    assert result.ok, result.failures
+    users = [t for t in result.turns if t.role == "user"]
+    assert len(users) == 2  # the file, then the injected burst
+    first = next(t for t in result.turns if t.role == "assistant")
+    assert first.truncated_at_ms is not None and first.truncated_at_ms < first.audio_ms
+    assert result.report["barge_ins_skipped_at_ms"] == [60000.0]
+    assert result.paths == {}
+
+
+async def test_api_push_to_talk(tmp_path: Path) -> None:
+    files = [utterance(tmp_path / f"{i}.wav", 0.5, 16_000) for i in range(2)]
+    result = await replay(
+        files, None, responder="echo", speed=0, push_to_talk=True, transcription_model=None
+    )
+    assert result.ok, result.failures
+    assert [t.role for t in result.turns] == ["user", "assistant"] * 2
+    # Push-to-talk asks for each response: create -> first delta is measured.
+    assert all(t["create_to_delta_ms"] is not None for t in result.report["turns"])
+    assert not any(
+        r["event"].get("type") == "input_audio_buffer.speech_started" for r in result.records
+    )
+
+
+async def test_api_keep_audio_rebuild_writes_same_wavs(tmp_path: Path) -> None:
+    a = utterance(tmp_path / "a.wav", 0.5, 24_000)
+    live = await replay([a], tmp_path / "live", responder="echo", speed=0, keep_audio=True)
+    assert live.ok
+    again = rebuild(live.paths["events.jsonl"], tmp_path / "again")
+    assert again.transcript() == live.transcript()
+    assert list(again.audio_files) == list(live.audio_files)
+    for item_id, path in live.audio_files.items():
+        assert again.audio_files[item_id].read_bytes() == path.read_bytes()
+
+
+def test_cli_unreachable_server(tmp_path: Path) -> None:
+    wav = utterance(tmp_path / "a.wav", 0.3, 24_000)
+    proc = run_cli(str(wav), "--out", str(tmp_path / "o"), "--url", "http://127.0.0.1:9/v1")
+    assert proc.returncode == 3
+    assert "could not connect" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_cli_bad_inputs(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"not a wav file at all")
+    proc = run_cli(str(bad), "--out", str(tmp_path / "o"))
+    assert proc.returncode == 2 and "cannot read" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    proc = run_cli("--replay", str(bad))
+    assert proc.returncode == 2 and "not JSON" in proc.stderr
+    proc = run_cli()
+    assert proc.returncode == 2 and "no input files" in proc.stderr
+
+
+def test_cli_no_response_fails(tmp_path: Path) -> None:
+    quiet = tmp_path / "quiet.wav"
+    write_wav(quiet, np.zeros(12_000, np.float32), 24_000)
+    proc = run_cli(str(quiet), "--out", str(tmp_path / "o"), "--speed", "0", "--turn-timeout", "1")
+    assert proc.returncode == 1
+    assert "turn failed: input 1 (quiet.wav): no response" in proc.stderr
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert report["ok"] is False
+
+
+async def test_cli_server_error_fails(tmp_path: Path) -> None:
+    wav = utterance(tmp_path / "a.wav", 0.5, 24_000)
+    async with LocalServer(responder="echo", speed=0) as server:
+        code, out, err = await run_cli_async(
+            str(wav),
+            "--out",
+            str(tmp_path / "o"),
+            "--speed",
+            "0",
+            "--url",
+            f"{server.url}?fault=error_after=6",
+        )
+    assert code == 1, err
+    assert "turn failed: server error" in err
+    assert "Traceback" not in err
+
+
+async def test_api_rejects_bad_options(tmp_path: Path) -> None:
+    wav = utterance(tmp_path / "a.wav", 0.3, 24_000)
+    with pytest.raises(ReplayError, match="speed"):
+        await replay([wav], responder="echo", speed=-1)
+    with pytest.raises(ReplayError, match="no input"):
+        await replay([])
+    with pytest.raises(ReplayError, match="cannot read script"):
+        await replay([wav], responder="script:/nonexistent.json")
