@@ -21,8 +21,9 @@ demo: install  ## offline end-to-end replay of the bundled spoken WAV (no key, s
 lint: install  ## ruff
 	$(BIN)/ruff check .
 
-typecheck: install  ## mypy --strict on both packages
+typecheck: install  ## mypy --strict on both packages and the examples
 	$(BIN)/mypy
+	$(BIN)/mypy --strict examples/*.py
 
 pytest: install  ## the test suite
 	$(BIN)/pytest

@@ -253,7 +253,11 @@ class AudioSink(Protocol):
         """Queue PCM of an item for playback."""
 
     def clear(self) -> Any:
-        """Stop playback; return the played position (``item_id``, ``played_ms``) or None."""
+        """Stop playback; return the played position (``item_id``, ``played_ms``) or None.
+
+        A sink may also have ``mark_finished(item_id, content_index)``: the session calls
+        it on ``response.output_audio.done`` so a short reply is not held in prebuffer.
+        """
 
 
 EventHandler = Callable[[Any], Any]
@@ -576,6 +580,8 @@ class Session:
                 future.set_exception(error)
         if isinstance(event, ev.ResponseOutputAudioDelta):
             self._on_audio_delta(event, now)
+        elif isinstance(event, ev.ResponseOutputAudioDone):
+            self._sink_finished(event.item_id, event.content_index)
         elif isinstance(event, ev.ResponseOutputTextDelta | ev.ResponseOutputAudioTranscriptDelta):
             self._first_delta_seen(event.response_id, now, audio=False)
         elif isinstance(event, ev.SessionCreated):
@@ -583,7 +589,8 @@ class Session:
         elif isinstance(event, ev.Error):
             if not received.failed:
                 self.stats.server_errors += 1
-                logger.warning("server error: %s", event.error.message)
+                # Delivered to the event stream and handlers; the log is for the record.
+                logger.info("server error: %s", event.error.message)
         elif isinstance(event, ev.InputAudioBufferSpeechStarted):
             self._barge_in()
         elif isinstance(event, ev.InputAudioBufferSpeechStopped):
@@ -635,6 +642,16 @@ class Session:
                 self._sink.write(pcm, event.item_id, event.content_index)
             except Exception:
                 logger.exception("audio sink failed on a delta of %s", event.item_id)
+
+    def _sink_finished(self, item_id: str, content_index: int) -> None:
+        """Tell the sink no more audio comes for this part (it stops waiting to prebuffer)."""
+        mark = getattr(self._sink, "mark_finished", None)
+        if mark is None:
+            return
+        try:
+            mark(item_id, content_index)
+        except Exception:
+            logger.exception("audio sink failed to finish %s", item_id)
 
     def _decode_output(self, event: ev.ResponseOutputAudioDelta) -> npt.NDArray[np.int16]:
         fmt = self.protocol._output_format()

@@ -1,0 +1,399 @@
+"""``realtime-chat`` end to end: in a pseudo-terminal, in plain mode, and its failure messages.
+
+The chat runs as a subprocess with a WAV file standing in for the microphone
+(``--input-wav``) and no speaker (``--no-speaker``), so no audio device is needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import io
+import os
+import pty
+import re
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import termios
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from audio import read_wav, write_wav
+from realtime_client.apps import chat
+from realtime_client.apps._tui import ChatScreen, level_bar
+from realtime_client.apps.example_tools import calculate, get_weather
+from realtime_client.server import LocalServer
+
+RATE = 24_000
+ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
+FINAL_ECHO = re.compile(rb'assistant:(?:\x1b\[0m)? Echo of your (\d+\.\d+) seconds of audio "\[')
+
+
+def speech_wav(path: Path, *, lead_s: float = 0.3, speech_s: float = 1.0) -> Path:
+    """Silence then a voiced burst loud enough for the server's energy VAD."""
+    t = np.arange(int(speech_s * RATE)) / RATE
+    voiced = 0.2 * np.sin(2 * np.pi * 220 * t) * (1 + 0.3 * np.sin(2 * np.pi * 3 * t))
+    write_wav(path, np.concatenate([np.zeros(int(lead_s * RATE)), voiced]), RATE)
+    return path
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "REALTIME_URL", "REALTIME_SERVER_API_KEYS")
+    }
+    env.update(extra)
+    return env
+
+
+CHAT = [sys.executable, "-m", "realtime_client.apps.chat"]
+
+
+class Terminal:
+    """The chat in a pseudo-terminal, as a user runs it (100x30, TERM=xterm)."""
+
+    def __init__(self, args: list[str]) -> None:
+        self.master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+        self.slave = slave
+        self.saved = termios.tcgetattr(slave)
+        self.proc = subprocess.Popen(
+            CHAT + args,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=clean_env(TERM="xterm"),
+            close_fds=True,
+        )
+        self.output = b""
+
+    def read_until(self, pattern: re.Pattern[bytes], timeout: float = 20.0) -> re.Match[bytes]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = pattern.search(self.output)
+            if found:
+                return found
+            self._read(0.05)
+            if self.proc.poll() is not None:
+                self._read(0.2)
+                break
+        found = pattern.search(self.output)
+        if found:
+            return found
+        raise AssertionError(f"{pattern.pattern!r} not shown; output:\n{self.text()[-3000:]}")
+
+    def _read(self, wait: float) -> None:
+        ready, _, _ = select.select([self.master], [], [], wait)
+        if ready:
+            try:
+                self.output += os.read(self.master, 65536)
+            except OSError:  # EIO once the child has closed the terminal
+                pass
+
+    def press(self, key: bytes) -> None:
+        os.write(self.master, key)
+
+    def wait(self, timeout: float = 15.0) -> int:
+        deadline = time.monotonic() + timeout
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            self._read(0.05)
+        self._read(0.1)
+        if self.proc.poll() is None:
+            self.proc.kill()
+            raise AssertionError(f"the chat did not exit; output:\n{self.text()[-3000:]}")
+        return self.proc.returncode
+
+    def text(self) -> str:
+        return self.output.decode("utf-8", "replace")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self.master)
+        os.close(self.slave)
+
+
+@pytest.fixture
+def wav(tmp_path: Path) -> Path:
+    return speech_wav(tmp_path / "speech.wav")
+
+
+# --- end to end ------------------------------------------------------------------------------
+
+
+def test_chat_in_a_terminal_shows_both_sides_and_quits_on_q(wav: Path) -> None:
+    term = Terminal(["--input-wav", str(wav), "--no-speaker"])
+    try:
+        term.read_until(re.compile(rb"No OPENAI_API_KEY: using the embedded local server"))
+        term.read_until(re.compile(rb"connected"))
+        # The user's side: the local server's transcription of the committed audio.
+        term.read_until(re.compile(rb"you:(?:\x1b\[0m)? \[\d+\.\d+ seconds of audio\]"))
+        heard = float(term.read_until(FINAL_ECHO)[1])
+        assert 1.0 <= heard <= 1.8  # the 1 s burst plus VAD padding, not the whole file
+        # Meters and latency are drawn in the status area.
+        term.read_until(re.compile(rb"mic [\xe2\x96\x88\xe2\x96\x91]+ +-?\d+ dB"))
+        term.read_until(re.compile(rb"last turn \d+ ms \(end of speech"))
+        term.press(b"q")
+        assert term.wait() == 0
+        tail = term.output[-400:]
+        assert b"tokens" in tail and b"$" in tail  # the closing summary: usage and cost
+        assert term.output.rstrip().endswith(b"\x1b[?25h")  # the cursor is visible again
+        assert termios.tcgetattr(term.slave) == term.saved  # cbreak mode was undone
+        assert b"Traceback" not in term.output
+    finally:
+        term.close()
+
+
+def test_push_to_talk_sends_only_between_two_spaces(tmp_path: Path) -> None:
+    long_speech = speech_wav(tmp_path / "long.wav", lead_s=0.0, speech_s=8.0)
+    term = Terminal(["--input-wav", str(long_speech), "--no-speaker", "--push-to-talk"])
+    try:
+        term.read_until(re.compile(rb"connected: press space to talk"))
+        time.sleep(1.0)  # speech is flowing, but without VAD and a press nothing is sent
+        assert b"Echo of your" not in term.output
+        term.press(b" ")
+        term.read_until(re.compile(rb"recording \(space sends\)"))
+        time.sleep(1.0)
+        term.press(b" ")
+        heard = float(term.read_until(FINAL_ECHO)[1])
+        assert 0.7 <= heard <= 1.6  # what was recorded between the presses, not 8 s
+        term.press(b"q")
+        assert term.wait() == 0
+        assert termios.tcgetattr(term.slave) == term.saved
+    finally:
+        term.close()
+
+
+def test_ctrl_c_quits_cleanly(wav: Path) -> None:
+    term = Terminal(["--input-wav", str(wav), "--no-speaker"])
+    try:
+        term.read_until(re.compile(rb"connected: speak any time"))
+        term.proc.send_signal(signal.SIGINT)
+        assert term.wait() == 0
+        assert termios.tcgetattr(term.slave) == term.saved
+        assert b"Traceback" not in term.output
+    finally:
+        term.close()
+
+
+def test_plain_lines_and_barge_in_when_stdout_is_not_a_terminal(tmp_path: Path) -> None:
+    # Speak, then speak again while the echo of the first turn is playing.
+    first = speech_wav(tmp_path / "first.wav")
+    second = speech_wav(tmp_path / "second.wav", lead_s=0.7)
+    joined = tmp_path / "barge_in.wav"
+    write_wav(joined, np.concatenate([read_wav(first)[0], read_wav(second)[0]]), RATE)
+    proc = subprocess.Popen(
+        [*CHAT, "--input-wav", str(joined), "--no-speaker"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=clean_env(),
+    )
+    assert proc.stdout is not None and proc.stdin is not None
+    lines: list[bytes] = []
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        lines.append(line)
+        if line.startswith(b"\xc2\xb7 turn 2:") or not line:
+            break
+    proc.stdin.write(b"q\n")
+    proc.stdin.flush()
+    out, err = proc.communicate(timeout=15)
+    text = b"".join(lines) + out
+    assert proc.returncode == 0, err.decode()
+    assert b"\x1b[" not in text  # no escape sequences in a log file
+    assert re.search(rb"^you: \[\d+\.\d+ seconds of audio\]$", text, re.M)
+    assert re.search(rb'^assistant: Echo of your \d+\.\d+ seconds of audio "\[', text, re.M)
+    # The second burst interrupted the first reply: playback was cut, the item truncated
+    # at what had been heard, and the response cancelled; the second turn completed.
+    cut = re.search(rb"^\xc2\xb7 interrupted: reply cut at (\d+) ms$", text, re.M)
+    assert cut and 0 < int(cut[1]) < 1300, text.decode()
+    assert re.search(rb"^\xc2\xb7 turn 1: cancelled", text, re.M), text.decode()
+    assert re.search(rb"^\xc2\xb7 turn 2: completed \xc2\xb7 last turn \d+ ms", text, re.M)
+    assert re.search(rb"^\[tokens \d+ in / \d+ out \xc2\xb7 \$\d+\.\d{4}\]$", text, re.M)
+
+
+# --- failures: one clear line, no traceback, a distinct exit status ------------------------
+
+
+def run_chat(
+    args: list[str], env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        CHAT + args,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env=env or clean_env(),
+        timeout=30,
+    )
+
+
+def assert_clear_failure(
+    result: subprocess.CompletedProcess[str], code: int, *needles: str
+) -> None:
+    assert result.returncode == code, result.stderr + result.stdout
+    assert "Traceback" not in result.stderr + result.stdout
+    assert result.stderr.startswith("realtime-chat: "), result.stderr
+    for needle in needles:
+        assert needle in result.stderr, result.stderr
+
+
+def test_portaudio_missing_is_explained(tmp_path: Path) -> None:
+    # A sounddevice that fails to load its library, as it does without libportaudio2.
+    fake = tmp_path / "fake_site"
+    fake.mkdir()
+    (fake / "sounddevice.py").write_text("raise OSError('PortAudio library not found')\n")
+    env = clean_env(PYTHONPATH=os.pathsep.join([str(fake), os.getcwd()]))
+    result = run_chat(["--no-speaker"], env)
+    assert_clear_failure(result, chat.EXIT_AUDIO, "audio is not available", "libportaudio2")
+    listing = run_chat(["--list-devices"], env)
+    assert_clear_failure(listing, chat.EXIT_AUDIO, "PortAudio library not found")
+
+
+def test_missing_audio_device_is_explained() -> None:
+    from audio import PortAudioMissingError, list_devices
+
+    try:
+        list_devices()
+    except PortAudioMissingError as exc:
+        pytest.skip(f"needs PortAudio for a real device lookup: {exc}")
+    result = run_chat(["--input-device", "no-such-microphone-xyz", "--no-speaker"])
+    assert_clear_failure(
+        result, chat.EXIT_AUDIO, "audio device problem", "no-such-microphone-xyz", "--list-devices"
+    )
+
+
+def test_unreachable_server_is_explained(wav: Path) -> None:
+    with socket.socket() as sock:  # a port that was free a moment ago: nobody listens
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/v1"
+    result = run_chat(["--url", url, "--retries", "0", "--input-wav", str(wav), "--no-speaker"])
+    assert_clear_failure(result, chat.EXIT_NETWORK, f"cannot reach {url}", "network")
+
+
+async def test_refused_api_key_is_explained(wav: Path) -> None:
+    async with LocalServer(responder="echo", speed=0, api_keys=["sk-right"]) as server:
+        proc = await asyncio.create_subprocess_exec(
+            *CHAT,
+            "--url",
+            server.url,
+            "--input-wav",
+            str(wav),
+            "--no-speaker",
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=clean_env(OPENAI_API_KEY="sk-wrong"),
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+    result = subprocess.CompletedProcess(CHAT, proc.returncode or 0, out.decode(), err.decode())
+    assert_clear_failure(result, chat.EXIT_AUTH, "refused the API key", "OPENAI_API_KEY")
+
+
+def test_bad_tools_module_is_a_usage_error(wav: Path) -> None:
+    result = run_chat(["--tools", "no_such_module_xyz", "--input-wav", str(wav), "--no-speaker"])
+    assert_clear_failure(result, chat.EXIT_USAGE, "--tools", "no_such_module_xyz")
+
+
+# --- pieces ------------------------------------------------------------------------------------
+
+
+def test_load_tools_from_default_module_file_and_none(tmp_path: Path) -> None:
+    names = [t.__name__ for t in chat.load_tools(chat.DEFAULT_TOOLS)]
+    assert names == ["get_weather", "calculate"]
+    assert chat.load_tools("none") == []
+    module = tmp_path / "my_tools.py"
+    module.write_text(
+        "from os.path import join\n"
+        "def lookup(key: str) -> str:\n    'Look a key up.'\n    return key\n"
+        "def _helper() -> None: ...\n"
+        "def main() -> None: ...\n"
+    )
+    assert [t.__name__ for t in chat.load_tools(str(module))] == ["lookup"]  # not join/_/main
+    empty = tmp_path / "empty.py"
+    empty.write_text("X = 1\n")
+    with pytest.raises(ValueError, match="no functions"):
+        chat.load_tools(str(empty))
+    with pytest.raises(ValueError, match="no such tools file"):
+        chat.load_tools(str(tmp_path / "missing.py"))
+
+
+async def test_example_tools() -> None:
+    paris = await get_weather("Paris")
+    again = await get_weather(" paris ")
+    assert (paris["temperature"], paris["conditions"]) == (
+        again["temperature"],
+        again["conditions"],
+    )
+    assert -5 <= paris["temperature"] <= 30 and paris["simulated"] is True
+    fahrenheit = await get_weather("Paris", "fahrenheit")
+    assert fahrenheit["temperature"] == round(paris["temperature"] * 9 / 5 + 32)
+    assert calculate("17 * 23") == 391
+    assert calculate("2 ** 10 - sqrt(16) / (1 + 1)") == 1022
+    assert calculate("-7 // 2") == -4
+    for bad in ("__import__('os')", "1 / 0", "9 ** 9 ** 9", "x + 1", "True + 1", "1 +"):
+        with pytest.raises(ValueError):
+            calculate(bad)
+
+
+def test_screen_plain_mode_prints_lines_and_no_escapes() -> None:
+    out = io.StringIO()
+    screen = ChatScreen(out, ansi=False)
+    screen.status.connection = "connected"
+    screen.refresh()
+    screen.refresh()  # unchanged state: not printed twice
+    screen.partial("out:1", "assistant", "Hel")  # partials wait for the final line
+    screen.line("assistant", "Hello.")
+    screen.note("tool ran", "tool")
+    screen.status.usage = "tokens 1 in / 2 out · $0.0001"
+    screen.close()
+    assert out.getvalue() == (
+        "[connected]\nassistant: Hello.\n» tool ran\n[tokens 1 in / 2 out · $0.0001]\n"
+    )
+
+
+def test_screen_ansi_redraws_the_status_area_in_place() -> None:
+    out = io.StringIO()
+    screen = ChatScreen(out, ansi=True, color=False, width=40)
+    screen.status.connection = "connected"
+    screen.status.target = "a very long target name that cannot fit in forty columns"
+    screen.status.input_dbfs = -20.0
+    screen.status.output_dbfs = -100.0
+    screen.partial("out:1", "assistant", "word " * 30)
+    screen.refresh()
+    first = out.getvalue()
+    assert first.startswith("\x1b[?25l")  # cursor hidden while the status area is live
+    status = first[len("\x1b[?25l") :].split("\n")
+    assert len(status) == 4  # partial, state, meters, keys
+    assert all(len(line) <= 39 for line in status)  # never wraps, so the redraw is exact
+    assert status[0].startswith("assistant: …")  # the end of a long partial is shown
+    out.truncate(0)
+    out.seek(0)
+    screen.line("you", "hi")
+    redraw = out.getvalue()
+    assert redraw.startswith("\r\x1b[3A\x1b[J")  # up to the first status line, erase
+    assert "you: hi\n" in redraw
+    out.truncate(0)
+    out.seek(0)
+    screen.close()
+    assert out.getvalue().startswith("\r\x1b[3A\x1b[J") and out.getvalue().endswith("\x1b[?25h")
+
+
+def test_level_bar() -> None:
+    assert level_bar(0.0, 10, unicode=False) == "#" * 10
+    assert level_bar(-60.0, 10, unicode=False) == "-" * 10
+    assert level_bar(-30.0, 10, unicode=False) == "#" * 5 + "-" * 5
+    assert level_bar(-120.0, 4) == "░░░░" and level_bar(6.0, 4) == "████"
