@@ -135,7 +135,7 @@ def _fast_audio_delta(obj: dict[str, Any], raw: Any) -> Event | None:
     return event
 
 
-_new_delta = ResponseOutputAudioDelta.__new__
+_new_delta = object.__new__  # pydantic's __new__ is object's; skip the lookup
 _setattr = object.__setattr__
 _AUDIO_DELTA_FIELD_ORDER = tuple(ResponseOutputAudioDelta.model_fields)
 # BaseModel's slot descriptors, called directly: cheaper than object.__setattr__.
