@@ -371,6 +371,11 @@ class RealtimeProtocol:
         self.retain_audio_ms = retain_audio_ms
         self.conversation = Conversation()
         self.session: ev.RealtimeSession | ev.TranscriptionSession | None = None
+        #: The session's audio formats (``None``: not described, i.e. PCM16 24 kHz).
+        self.output_format: ev.objects.AudioFormat | None = None
+        self.input_format: ev.objects.AudioFormat | None = None
+        #: Bytes of output audio per millisecond in the session's output format.
+        self.output_bytes_per_ms = output_bytes_per_ms(None)
         self.responses: dict[str, ResponseState] = {}
         self.active_response_id: str | None = None
         self.usage = UsageTotals()
@@ -555,11 +560,12 @@ class RealtimeProtocol:
             )
             part = item.part(event.content_index, "output_audio")
             nbytes = _b64_decoded_len(event.delta)
-            part.audio_ms += nbytes / self._output_bytes_per_ms()
+            part.audio_ms += nbytes / self.output_bytes_per_ms
             if self.retain_audio_ms > 0:
                 self._retain(part, event)
         elif isinstance(event, ev.SessionCreated | ev.SessionUpdated):
             self.session = event.session
+            self._refresh_formats()
         elif isinstance(event, ev.ConversationItemAdded | ev.ConversationItemCreated):
             state = self._item(event.item)
             conv._place(
@@ -722,20 +728,21 @@ class RealtimeProtocol:
         if self.active_response_id == response.id:
             self.active_response_id = None
 
-    def _output_format(self) -> ev.objects.AudioFormat | None:
+    def _refresh_formats(self) -> None:
+        # Read once per session.created / session.updated, not once per audio delta.
         session = self.session
-        if isinstance(session, ev.RealtimeSession) and session.audio and session.audio.output:
-            return session.audio.output.format
-        return None
-
-    def _output_bytes_per_ms(self) -> float:
-        return output_bytes_per_ms(self._output_format())
+        audio = getattr(session, "audio", None)
+        out = getattr(audio, "output", None)
+        self.output_format = out.format if out is not None else None
+        inp = getattr(audio, "input", None)
+        self.input_format = inp.format if inp is not None else None
+        self.output_bytes_per_ms = output_bytes_per_ms(self.output_format)
 
     def _retain(self, part: PartState, event: ev.ResponseOutputAudioDelta) -> None:
         if part.audio is None:
             part.audio = AudioPart()
         data = event.audio_bytes()
-        cap = int(self.retain_audio_ms * self._output_bytes_per_ms())
+        cap = int(self.retain_audio_ms * self.output_bytes_per_ms)
         room = max(0, cap - part.audio.nbytes)
         kept = data[:room]
         if kept:

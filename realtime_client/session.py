@@ -282,6 +282,12 @@ class Session:
 
     Iterate it for typed events (canonical GA classes, plus the client-side events of
     this module); register handlers with :meth:`on`; call the awaitable helpers to act.
+
+    Events wait in a bounded queue (``max_event_queue``; when full the oldest is dropped
+    and counted in ``stats.dropped_events``) until you iterate, so none are missed
+    between ``connect`` and your ``async for``. The exception: while an audio sink is
+    attached and nobody iterates, audio deltas skip the queue (the sink plays them and
+    handlers still see them), so an app driven by handlers does not hoard audio.
     """
 
     def __init__(
@@ -520,6 +526,8 @@ class Session:
                     continue
                 if inspect.isawaitable(result):
                     self._spawn(_guard(result, f"handler for {event.type}"))
+        if self._sink is not None and not self._iterating and event.type == _AUDIO_DELTA:
+            return  # played by the sink and seen by handlers; nobody is iterating to want it
         if self._queue.qsize() >= self._max_queue:
             self._queue.get_nowait()
             self.stats.dropped_events += 1
@@ -634,7 +642,7 @@ class Session:
     def _on_audio_delta(self, event: ev.ResponseOutputAudioDelta, now: float) -> None:
         self._first_delta_seen(event.response_id, now, audio=True)
         self.stats.audio_received_ms += (
-            _b64_decoded_len(event.delta) / self.protocol._output_bytes_per_ms()
+            _b64_decoded_len(event.delta) / self.protocol.output_bytes_per_ms
         )
         if self._sink is not None:
             try:
@@ -654,7 +662,7 @@ class Session:
             logger.exception("audio sink failed to finish %s", item_id)
 
     def _decode_output(self, event: ev.ResponseOutputAudioDelta) -> npt.NDArray[np.int16]:
-        fmt = self.protocol._output_format()
+        fmt = self.protocol.output_format
         if isinstance(fmt, ev.PcmuFormat | ev.PcmaFormat):
             from audio.g711 import alaw_decode, ulaw_decode
 
@@ -1072,10 +1080,7 @@ class Session:
         return float32_to_pcm16(out)
 
     def _encode_input(self, pcm: npt.NDArray[np.int16]) -> Any:
-        session = self.protocol.session
-        fmt = None
-        if isinstance(session, ev.RealtimeSession | ev.TranscriptionSession) and session.audio:
-            fmt = session.audio.input.format if session.audio.input else None
+        fmt = self.protocol.input_format
         if isinstance(fmt, ev.PcmuFormat | ev.PcmaFormat):
             down = _resampler_for(self._resamplers, 24_000, 8_000)
             pcm8k = float32_to_pcm16(down.process(pcm.astype(np.float32) / 32768.0))
@@ -1260,6 +1265,7 @@ class Session:
 
 
 _END = object()
+_AUDIO_DELTA = ev.ResponseOutputAudioDelta.wire_type
 
 
 def _type_key(cls: type[Any]) -> str:
