@@ -252,5 +252,5 @@ def build_append(
         payload = bytes(audio)
     b64 = pybase64.b64encode(payload)
     if event_id is None:
-        return _APPEND_HEAD + b64 + b'"}'
-    return _APPEND_HEAD + b64 + b'","event_id":' + orjson.dumps(event_id) + b"}"
+        return b"".join((_APPEND_HEAD, b64, b'"}'))  # one copy of the payload, not two
+    return b"".join((_APPEND_HEAD, b64, b'","event_id":', orjson.dumps(event_id), b"}"))
