@@ -296,7 +296,7 @@ def test_previous_item_id_orders_items_and_delete_removes() -> None:
     with pytest.raises(LocalProtocolError):
         proto.build_item_delete("b")
     with pytest.raises(LocalProtocolError, match="previous_item_id"):
-        proto.build_text_message("x") if False else proto.build_item_create(
+        proto.build_item_create(
             {"type": "message", "role": "user", "content": []}, previous_item_id="b"
         )
 
