@@ -783,7 +783,8 @@ class RealtimeProtocol:
         """A fresh client ``event_id``."""
         return f"{self._prefix}{next(self._ids)}"
 
-    def _register(self, event: ev.ClientEvent, key: str | None = None) -> ev.ClientEvent:
+    def register(self, event: ev.ClientEvent, key: str | None = None) -> ev.ClientEvent:
+        """Give a client event an ``event_id`` and wait for the answer that settles it."""
         if event.event_id is None:
             event.event_id = self.next_event_id()
             event.model_fields_set.add("event_id")
@@ -828,6 +829,9 @@ class RealtimeProtocol:
         dropped = [(k, p.event) for k, p in self._pending.items()]
         self._pending.clear()
         self._fifo.clear()
+        # What the old connection's VAD was about to do is gone with it.
+        self._auto_responses_expected = 0
+        self.speaking = False
         return dropped
 
     def serialize(self, event: ev.ClientEvent) -> bytes:
@@ -843,7 +847,7 @@ class RealtimeProtocol:
                 {"type": "session.update", "session": session}
             ).session
         event = ev.SessionUpdate(session=session)
-        self._register(event)
+        self.register(event)
         return event
 
     def build_append(self, audio: Any) -> bytes:
@@ -853,19 +857,19 @@ class RealtimeProtocol:
     def build_commit(self) -> ev.InputAudioBufferCommit:
         """``input_audio_buffer.commit``."""
         event = ev.InputAudioBufferCommit()
-        self._register(event)
+        self.register(event)
         return event
 
     def build_clear_input(self) -> ev.InputAudioBufferClear:
         """``input_audio_buffer.clear``."""
         event = ev.InputAudioBufferClear()
-        self._register(event)
+        self.register(event)
         return event
 
     def build_clear_output(self) -> ev.OutputAudioBufferClear:
         """``output_audio_buffer.clear`` (WebRTC/SIP only)."""
         event = ev.OutputAudioBufferClear()
-        self._register(event)
+        self.register(event)
         return event
 
     def build_item_create(
@@ -907,7 +911,7 @@ class RealtimeProtocol:
         if previous_item_id is not None:
             kwargs["previous_item_id"] = previous_item_id
         event = ev.ConversationItemCreate(**kwargs)
-        self._register(event, key=getattr(item, "id", None))
+        self.register(event, key=getattr(item, "id", None))
         return event
 
     def next_item_id(self) -> str:
@@ -928,7 +932,7 @@ class RealtimeProtocol:
     def build_item_retrieve(self, item_id: str) -> ev.ConversationItemRetrieve:
         """``conversation.item.retrieve``."""
         event = ev.ConversationItemRetrieve(item_id=item_id)
-        self._register(event, key=item_id)
+        self.register(event, key=item_id)
         return event
 
     def build_item_delete(self, item_id: str) -> ev.ConversationItemDelete:
@@ -936,7 +940,7 @@ class RealtimeProtocol:
         if item_id not in self.conversation.items:
             raise LocalProtocolError(f"cannot delete unknown item {item_id!r}")
         event = ev.ConversationItemDelete(item_id=item_id)
-        self._register(event, key=item_id)
+        self.register(event, key=item_id)
         return event
 
     def build_truncate(
@@ -971,7 +975,7 @@ class RealtimeProtocol:
         event = ev.ConversationItemTruncate(
             item_id=item_id, content_index=content_index, audio_end_ms=end
         )
-        self._register(event, key=item_id)
+        self.register(event, key=item_id)
         return event
 
     def build_response_create(
@@ -981,7 +985,7 @@ class RealtimeProtocol:
         if isinstance(response, dict):
             response = ev.ResponseCreateParams.model_validate(response)
         event = ev.ResponseCreate() if response is None else ev.ResponseCreate(response=response)
-        self._register(event)
+        self.register(event)
         return event
 
     def build_response_cancel(self, response_id: str | None = None) -> ev.ResponseCancel:
@@ -1000,5 +1004,5 @@ class RealtimeProtocol:
             if response_id is None
             else ev.ResponseCancel(response_id=response_id)
         )
-        self._register(event, key=target)
+        self.register(event, key=target)
         return event

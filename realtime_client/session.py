@@ -326,17 +326,25 @@ class Session:
         self._handlers: dict[str, list[EventHandler]] = {}
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._max_queue = max_event_queue
-        self._iterating = False
+        self._anext_busy = False  # a task is waiting in __anext__
+        self._ever_iterated = False
         self._closed = False
+        self._shut = False  # _shutdown ran: transport dropped, tasks cancelled
+        self._closed_event = asyncio.Event()
         self._close_error: BaseException | None = None
+        # _ready: the transport can carry our own requests (session.created arrived);
+        # _connected: the session is usable (config sent; after a reconnect, the
+        # conversation restored and the outage audio flushed).
+        self._ready = asyncio.Event()
         self._connected = asyncio.Event()
         self._created = asyncio.Event()
+        self._opening = False
+        self._reconnect_task: asyncio.Task[None] | None = None
         self._response_queue: deque[tuple[ev.ResponseCreate, asyncio.Future[Any]]] = deque()
         self._awaiting_created = 0  # our response.create sent, response.created not yet seen
         self._outage: deque[npt.NDArray[np.int16]] = deque()
         self._outage_ms = 0.0
         self._resamplers: dict[tuple[int, int], Resampler] = {}
-        self._send_lock = asyncio.Lock()
         self._sink: AudioSink | None = None
         self._mic_task: asyncio.Task[None] | None = None
         self._turns: dict[str, TurnStats] = {}
@@ -396,20 +404,23 @@ class Session:
             ServerError: The server rejected the session config.
         """
         attempt = 0
-        while True:
-            attempt += 1
-            try:
-                await self._connect_once()
-                break
-            except (AuthenticationError, ServerError, InvalidStateError):
-                raise
-            except TransportError as exc:
-                retryable = getattr(exc, "retryable", False)
-                if not retryable or attempt > self.policy.max_attempts:
-                    raise
-                delay = self.policy.delay(attempt)
-                logger.warning("connect failed (%s); retrying in %.2f s", exc, delay)
-                await asyncio.sleep(delay)
+        self._opening = True
+        try:
+            while True:
+                attempt += 1
+                try:
+                    await self._connect_once()
+                    break
+                except TransportError as exc:
+                    if not _retryable(exc) or attempt > self.policy.max_attempts:
+                        raise
+                    delay = self.policy.delay(attempt)
+                    logger.warning("connect failed (%s); retrying in %.2f s", exc, delay)
+                    await asyncio.sleep(delay)
+        finally:
+            self._opening = False
+        self._close_error = None  # a failed attempt before this one is history
+        self._connected.set()
         self._schedule_recycle()
         return self
 
@@ -420,16 +431,16 @@ class Session:
         self._created.clear()
         self._reader = asyncio.get_running_loop().create_task(self._read_loop(transport))
         try:
-            await asyncio.wait_for(self._wait_created(), self.open_timeout)
-        except asyncio.TimeoutError as exc:
-            await self._drop_transport()
-            raise ConnectError("no session.created from the server", retryable=True) from exc
+            try:
+                await asyncio.wait_for(self._wait_created(), self.open_timeout)
+            except asyncio.TimeoutError as exc:
+                raise ConnectError("no session.created from the server", retryable=True) from exc
+            self._ready.set()
+            if self._config is not None:
+                await self._send_config(self._config)
         except BaseException:
             await self._drop_transport()
             raise
-        self._connected.set()
-        if self._config is not None:
-            await self.update_session(self._config)
 
     async def _wait_created(self) -> None:
         reader = self._reader
@@ -446,6 +457,7 @@ class Session:
 
     async def _drop_transport(self) -> None:
         transport, self._transport = self._transport, None
+        self._ready.clear()
         self._connected.clear()
         if transport is not None:
             with contextlib.suppress(Exception):
@@ -453,8 +465,9 @@ class Session:
         reader, self._reader = self._reader, None
         if reader is not None and reader is not asyncio.current_task():
             reader.cancel()
-            with contextlib.suppress(BaseException):
-                await reader
+            # gather: the reader's own end is not our business, but a cancellation
+            # of the task calling us must still propagate.
+            await asyncio.gather(reader, return_exceptions=True)
 
     async def close(self) -> None:
         """Close the session: stop the reader, tools and microphone, close the transport.
@@ -462,20 +475,29 @@ class Session:
         Idempotent and safe to call from any task; pending requests fail with
         :class:`~realtime_client.errors.InvalidStateError`.
         """
-        if self._closed:
-            return
+        await self._shutdown(None)
+
+    async def _shutdown(self, error: BaseException | None) -> None:
+        """End the session for good (from close() or a fatal error); idempotent."""
+        if error is not None and self._close_error is None:
+            self._close_error = error
         self._closed = True
-        for task in (self._mic_task, self._recycle_task):
-            if task is not None and task is not asyncio.current_task():
-                task.cancel()
-        await self._drop_transport()
-        for task in list(self._tasks):
+        if self._shut:
+            return
+        self._shut = True
+        self._closed_event.set()
+        current = asyncio.current_task()
+        others = [
+            t
+            for t in (self._mic_task, self._recycle_task, self._reconnect_task, *self._tasks)
+            if t is not None and t is not current and not t.done()
+        ]
+        for task in others:
             task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(BaseException):
-                await task
-        self._fail_pending(InvalidStateError("the session is closed"))
+        self._fail_pending(error or InvalidStateError("the session is closed"))
         self._queue.put_nowait(_END)
+        await self._drop_transport()
+        await asyncio.gather(*others, return_exceptions=True)
 
     async def __aenter__(self) -> Session:
         return self
@@ -497,24 +519,24 @@ class Session:
         return handler
 
     def __aiter__(self) -> AsyncIterator[Any]:
-        if self._iterating:
-            raise InvalidStateError("this session is already being iterated by another task")
-        self._iterating = True
-        return self._iterate()
+        self._ever_iterated = True
+        return _EventIterator(self)
 
-    async def _iterate(self) -> AsyncIterator[Any]:
+    async def _next_event(self) -> Any:
+        if self._anext_busy:
+            raise InvalidStateError("this session is already being iterated by another task")
+        self._anext_busy = True
         try:
-            while True:
-                item = await self._queue.get()
-                if item is _END:
-                    if self._close_error is not None and not isinstance(
-                        self._close_error, InvalidStateError
-                    ):
-                        raise self._close_error
-                    return
-                yield item
+            item = await self._queue.get()
         finally:
-            self._iterating = False
+            self._anext_busy = False
+        if item is _END:
+            self._queue.put_nowait(_END)  # so every later iteration ends too
+            error = self._close_error
+            if error is not None and not isinstance(error, InvalidStateError):
+                raise error
+            raise StopAsyncIteration
+        return item
 
     def _emit(self, event: Any) -> None:
         for key in (event.type, "*"):
@@ -526,7 +548,7 @@ class Session:
                     continue
                 if inspect.isawaitable(result):
                     self._spawn(_guard(result, f"handler for {event.type}"))
-        if self._sink is not None and not self._iterating and event.type == _AUDIO_DELTA:
+        if self._sink is not None and not self._ever_iterated and event.type == _AUDIO_DELTA:
             return  # played by the sink and seen by handlers; nobody is iterating to want it
         if self._queue.qsize() >= self._max_queue:
             self._queue.get_nowait()
@@ -566,7 +588,10 @@ class Session:
                 logger.warning("server event breaks the protocol: %s", exc)
                 self._emit(InvalidServerEvent(error=str(exc), raw=frame))
                 continue
-            self._react(received)
+            try:
+                self._react(received)
+            except Exception:  # a bug or a misbehaving sink must not stop the reader
+                logger.exception("handling %s failed", received.event.type)
 
     def _react(self, received: Any) -> None:
         event = received.event
@@ -579,6 +604,8 @@ class Session:
                 future.set_result(event)
         consumed = 0
         for event_id, client_event, error in received.failed:
+            if isinstance(client_event, ev.ResponseCreate):
+                self._awaiting_created = max(0, self._awaiting_created - 1)
             future = self._futures.pop(event_id, None)
             if self._recover(client_event, error, future):
                 consumed += 1
@@ -611,6 +638,8 @@ class Session:
             self.stats.turns.append(turn)
         elif isinstance(event, ev.ResponseDone):
             self._on_response_done(event, now)
+        if any(isinstance(failed[1], ev.ResponseCreate) for failed in received.failed):
+            self._pump_responses()  # a refused create must not hold the queue
         if consumed and consumed == len(received.failed):
             return  # a race the state machine absorbed: not the caller's problem
         self._emit(event)
@@ -624,7 +653,6 @@ class Session:
         """Handle the races the state machine absorbs; True when the error is consumed."""
         if error.code == "conversation_already_has_active_response" and not self.raw_responses:
             if isinstance(client_event, ev.ResponseCreate) and future is not None:
-                self._awaiting_created = max(0, self._awaiting_created - 1)
                 retry = client_event.model_copy(update={"event_id": None})
                 self._response_queue.appendleft((retry, future))
                 logger.debug("response.create raced an active response; queued")
@@ -694,7 +722,11 @@ class Session:
         """Clear the sink; ``(item_id, heard_ms, content_index)`` of what was playing."""
         if self._sink is None:
             return None
-        position = self._sink.clear()
+        try:
+            position = self._sink.clear()
+        except Exception:
+            logger.exception("audio sink failed to clear")
+            return None
         item_id = getattr(position, "item_id", None) if position is not None else None
         if not item_id:
             return None
@@ -751,7 +783,7 @@ class Session:
         self._first_audio.discard(rid)
         calls = self.protocol.function_calls(rid)
         if calls and len(self.tools) and response.status == "completed":
-            self._spawn(self._run_tools(rid, calls))
+            self._spawn(_guard(self._run_tools(rid, calls), "tool calls"))
         self._pump_responses()
 
     async def _run_tools(self, response_id: str, calls: list[Any]) -> None:
@@ -807,7 +839,7 @@ class Session:
     async def _send_response_create(
         self, event: ev.ResponseCreate, future: asyncio.Future[Any], *, counted: bool = False
     ) -> None:
-        self.protocol._register(event)
+        self.protocol.register(event)
         assert event.event_id is not None
         self._futures[event.event_id] = future
         if not counted:
@@ -815,7 +847,7 @@ class Session:
         self._t_create = asyncio.get_running_loop().time()
         try:
             await self._send(self.protocol.serialize(event))
-        except TransportError as exc:
+        except RealtimeError as exc:
             self._awaiting_created = max(0, self._awaiting_created - 1)
             self.protocol.forget(event.event_id)
             self._futures.pop(event.event_id, None)
@@ -830,11 +862,19 @@ class Session:
             raise InvalidStateError("the session is not connected")
         await transport.send(data)
 
-    async def _request(self, event: ev.ClientEvent, timeout: float | None = None) -> Any:
-        """Send a registered client event and wait for the answer that settles it."""
+    async def _request(
+        self, event: ev.ClientEvent, timeout: float | None = None, *, internal: bool = False
+    ) -> Any:
+        """Send a registered client event and wait for the answer that settles it.
+
+        ``internal`` requests (config, restoring the conversation) go out as soon as the
+        transport is ready; the caller's wait until the session is usable.
+        """
         if self._closed:
+            self.protocol.forget(event.event_id or "")
             raise InvalidStateError("the session is closed")
-        await self._wait_connected()
+        if not internal:
+            await self._wait_connected()
         assert event.event_id is not None
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._futures[event.event_id] = future
@@ -854,10 +894,23 @@ class Session:
     async def _wait_connected(self) -> None:
         if self._connected.is_set():
             return
+        if self._closed:
+            raise InvalidStateError("the session is closed")
+        waits = {
+            asyncio.ensure_future(self._connected.wait()),
+            asyncio.ensure_future(self._closed_event.wait()),
+        }
         try:
-            await asyncio.wait_for(self._connected.wait(), self.open_timeout * 4)
-        except asyncio.TimeoutError as exc:
-            raise InvalidStateError("the session is not connected") from exc
+            await asyncio.wait(
+                waits, timeout=self.open_timeout * 4, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for waiter in waits:
+                waiter.cancel()
+        if not self._connected.is_set():
+            raise InvalidStateError(
+                "the session is closed" if self._closed else "the session is not connected"
+            )
 
     def _fail_pending(self, error: BaseException) -> None:
         for future in list(self._futures.values()):
@@ -899,6 +952,14 @@ class Session:
                 config = config.model_copy(update=fields)
             event = self.protocol.build_session_update(config)
         result: ev.SessionUpdated = await self._request(event)
+        self._remember_config(event)
+        return result
+
+    async def _send_config(self, config: ev.RealtimeSession | ev.TranscriptionSession) -> None:
+        """The initial (or restored) config, before the session counts as connected."""
+        await self._request(self.protocol.build_session_update(config), internal=True)
+
+    def _remember_config(self, event: ev.SessionUpdate) -> None:
         # Remember what we asked for so a reconnect re-sends it.
         if self._config is None or event.session.type != getattr(self._config, "type", None):
             self._config = event.session
@@ -907,7 +968,6 @@ class Session:
             self._config = ev.SessionUpdate.model_validate(
                 {"type": "session.update", "session": merged}
             ).session
-        return result
 
     async def send_text(
         self, text: str, *, respond: bool = True, role: Literal["user", "system"] = "user"
@@ -1103,11 +1163,12 @@ class Session:
 
     async def _flush_outage(self) -> float:
         flushed = 0.0
-        while self._outage and self._connected.is_set():
-            pcm = self._outage.popleft()
+        while self._outage:
+            pcm = self._outage[0]
+            await self._send(self.protocol.build_append(self._encode_input(pcm)))
+            self._outage.popleft()  # only once it went out: a failed send keeps it
             ms = len(pcm) / 24.0
             self._outage_ms -= ms
-            await self._send(self.protocol.build_append(self._encode_input(pcm)))
             flushed += ms
             self.stats.audio_sent_ms += ms
         return flushed
@@ -1138,6 +1199,8 @@ class Session:
                 await self.send_audio(block)
         except InvalidStateError:
             return  # closed under us
+        except Exception:
+            logger.exception("the audio source failed; capture stopped")
 
     async def push_to_talk_press(self) -> None:
         """Push-to-talk press: stop playback, truncate, cancel, clear the input buffer."""
@@ -1157,22 +1220,21 @@ class Session:
     # --- reconnecting ------------------------------------------------------------------
 
     async def _connection_lost(self, error: TransportError) -> None:
+        self._ready.clear()
         self._connected.clear()
-        retryable = getattr(error, "retryable", False) and not isinstance(
-            error, SessionExpiredError
-        )
-        if isinstance(error, SessionExpiredError):
-            retryable = self.policy.max_attempts > 0  # a new session carries on
-        if self._closed:
+        if self._shut:
             return
-        if not self._created.is_set() or not retryable or self.policy.max_attempts <= 0:
+        reconnecting = self._reconnect_task is not None and not self._reconnect_task.done()
+        if self._opening or reconnecting or not self._created.is_set():
+            # open() or the running reconnect loop owns the retries: make their
+            # requests fail now instead of waiting for a timeout.
             self._close_error = self._refine(error)
-            if self._created.is_set():  # a live session ended: tell everyone
-                self._fail_pending(self._close_error)
-                self._closed = True
-                self._queue.put_nowait(_END)
+            self._fail_pending(ConnectionClosedError(1006, f"connection lost: {error}"))
             return
-        self._spawn(self._reconnect(error))
+        if not _retryable(error) or self.policy.max_attempts <= 0:
+            await self._shutdown(self._refine(error))
+            return
+        self._reconnect_task = asyncio.get_running_loop().create_task(self._reconnect(error))
 
     def _refine(self, error: TransportError) -> TransportError:
         last = self.protocol.last_error
@@ -1188,14 +1250,12 @@ class Session:
         self._fail_pending(ConnectionClosedError(1006, f"reconnecting after: {error}"))
         for rid in self.protocol.abandon_responses():
             self._turns.pop(rid, None)
-        self._transport = None
+        await self._drop_transport()
         attempt = 0
         while not self._closed:
             attempt += 1
             if attempt > self.policy.max_attempts:
-                self._close_error = error
-                self._closed = True
-                self._queue.put_nowait(_END)
+                await self._shutdown(error)
                 return
             delay = self.policy.delay(attempt)
             self.stats.reconnects += 1
@@ -1206,14 +1266,18 @@ class Session:
                 await self._connect_once()
                 items = await self._restore_conversation()
                 flushed = await self._flush_outage()
-            except (AuthenticationError, ServerError) as exc:
-                self._close_error = exc
-                self._closed = True
-                self._queue.put_nowait(_END)
-                return
-            except TransportError as exc:
+            except (TransportError, InvalidStateError) as exc:
+                await self._drop_transport()
+                if isinstance(exc, TransportError) and not _retryable(exc):
+                    await self._shutdown(exc)
+                    return
                 error = exc
                 continue
+            except RealtimeError as exc:  # the server refused the config: nothing to retry
+                await self._shutdown(exc)
+                return
+            self._close_error = None
+            self._connected.set()
             logger.info("reconnected: %d items restored, %.0f ms audio flushed", items, flushed)
             self._emit(Reconnected(attempt=attempt, items=items, flushed_audio_ms=flushed))
             self._pump_responses()
@@ -1228,10 +1292,14 @@ class Session:
             wire = _restorable(item)
             if wire is None:
                 continue
-            event = self.protocol.build_item_create(
-                wire, previous_item_id=previous if previous else None, item_id=item.id
-            )
-            await self._request(event)
+            try:
+                event = self.protocol.build_item_create(
+                    wire, previous_item_id=previous if previous else None, item_id=item.id
+                )
+                await self._request(event, internal=True)
+            except (ServerError, LocalProtocolError) as exc:
+                logger.warning("could not restore item %s: %s", item.id, exc)
+                continue
             previous = item.id
             count += 1
         return count
@@ -1251,21 +1319,39 @@ class Session:
             if wait > 0:
                 await asyncio.sleep(min(wait, 60.0))
                 continue
-            if self.protocol.active_response_id is not None:
-                await asyncio.sleep(0.5)
+            busy = self._reconnect_task is not None and not self._reconnect_task.done()
+            if self.protocol.active_response_id is not None or busy or self._futures:
+                await asyncio.sleep(0.5)  # between turns, with nothing in flight
                 continue
             logger.info("recycling the connection before the session expires")
-            old = self._transport
-            self._transport = None
-            self._connected.clear()
-            if old is not None:
-                with contextlib.suppress(Exception):
-                    await old.close()
-            await self._reconnect(ConnectionClosedError(1000, "recycled before expiry"))
+            self._reconnect_task = asyncio.get_running_loop().create_task(
+                self._reconnect(ConnectionClosedError(1000, "recycled before expiry"))
+            )
+            await asyncio.gather(self._reconnect_task, return_exceptions=True)
 
 
 _END = object()
 _AUDIO_DELTA = ev.ResponseOutputAudioDelta.wire_type
+
+
+class _EventIterator:
+    """``async for event in session``: one per loop; the session refuses two at once."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def __aiter__(self) -> _EventIterator:
+        return self
+
+    async def __anext__(self) -> Any:
+        return await self._session._next_event()
+
+
+def _retryable(error: BaseException) -> bool:
+    """Whether reconnecting after ``error`` may help (a new session after expiry does)."""
+    if isinstance(error, SessionExpiredError):
+        return True
+    return bool(getattr(error, "retryable", False))
 
 
 def _type_key(cls: type[Any]) -> str:
@@ -1317,7 +1403,11 @@ def _restorable(item: Any) -> dict[str, Any] | None:
     if item.type == "message":
         if item.role == "assistant":
             text = item.text
-            if item.truncated_at_ms is not None and not text:
+            audio_ms = item.audio_ms
+            if item.truncated_at_ms is not None and audio_ms > 0:
+                # The service dropped the unheard part: keep the heard share of the words.
+                text = text[: int(len(text) * min(1.0, item.truncated_at_ms / audio_ms))]
+            if not text:
                 return None
             return {
                 "type": "message",

@@ -120,11 +120,17 @@ class FunctionTool:
         except (orjson.JSONDecodeError, ValidationError) as exc:
             raise ToolError(f"invalid arguments for {self.name}: {exc}") from exc
         kwargs = {name: getattr(args, name) for name in type(args).model_fields}
+        func = self.func
+        is_async = inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(
+            type(func).__call__  # an object with ``async def __call__``
+        )
         try:
-            if inspect.iscoroutinefunction(self.func):
-                result = await asyncio.wait_for(self.func(**kwargs), timeout)
+            if is_async:
+                result = await asyncio.wait_for(func(**kwargs), timeout)
             else:
-                result = await asyncio.wait_for(asyncio.to_thread(self.func, **kwargs), timeout)
+                result = await asyncio.wait_for(asyncio.to_thread(func, **kwargs), timeout)
+            if inspect.isawaitable(result):  # a sync wrapper handing back a coroutine
+                result = await asyncio.wait_for(result, timeout)
         except asyncio.TimeoutError as exc:
             raise ToolError(f"{self.name} timed out after {timeout} s") from exc
         except Exception as exc:

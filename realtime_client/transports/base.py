@@ -87,8 +87,3 @@ class Transport(abc.ABC):
     @abc.abstractmethod
     def closed(self) -> bool:
         """Whether the connection is closed."""
-
-    @property
-    def carries_audio(self) -> bool:
-        """False when audio travels as media (WebRTC), not as events."""
-        return False

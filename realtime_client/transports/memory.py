@@ -39,8 +39,6 @@ class MemoryTransport(Transport):
     async def send(self, data: bytes | str) -> None:
         if self._closed is not None:
             raise ConnectionClosedError(*self._closed)
-        if isinstance(data, dict):  # convenience for tests driving the server end
-            data = orjson.dumps(data)
         self.sent.append(data)
         assert self.peer is not None
         self.peer._inbox.put_nowait(data)

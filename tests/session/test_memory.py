@@ -249,3 +249,101 @@ async def test_wire_frames_are_text_json() -> None:
     updated = await task
     assert isinstance(updated, ev.SessionUpdated)
     await session.close()
+
+
+async def test_a_refused_create_does_not_jam_the_queue() -> None:
+    session, server = await open_pair()
+    first = asyncio.ensure_future(session.create_response({"max_output_tokens": 5000}))
+    sent = await recv(server)
+    await server.send_event(
+        {
+            "type": "error",
+            "event_id": "e_err",
+            "error": {
+                "type": "invalid_request_error",
+                "code": "integer_above_max_value",
+                "message": "Expected a value <= 4096",
+                "param": "response.max_output_tokens",
+                "event_id": sent["event_id"],
+            },
+        }
+    )
+    with pytest.raises(Exception, match="4096"):
+        await first
+    second = asyncio.ensure_future(session.create_response())
+    assert (await recv(server))["type"] == "response.create"
+    await server.send_event(created("resp_2"))
+    assert (await second).response.id == "resp_2"
+    await session.close()
+
+
+async def test_open_failing_on_the_config_closes_the_transport() -> None:
+    client_end, server_end = memory_pair()
+    opening = asyncio.ensure_future(connect(transport=client_end, instructions="x"))
+    await server_end.send_event(
+        {"type": "session.created", "event_id": "e0", "session": {"type": "realtime"}}
+    )
+    update = await recv(server_end)
+    await server_end.send_event(
+        {
+            "type": "error",
+            "event_id": "e1",
+            "error": {
+                "type": "invalid_request_error",
+                "code": "unknown_parameter",
+                "message": "Unknown parameter: 'session.x'.",
+                "event_id": update["event_id"],
+            },
+        }
+    )
+    with pytest.raises(Exception, match="Unknown parameter"):
+        await opening
+    assert client_end.closed
+
+
+async def test_a_failing_sink_does_not_stop_the_reader() -> None:
+    class BrokenSink:
+        def write(self, pcm: Any, item_id: str, content_index: int = 0) -> None:
+            pass
+
+        def clear(self) -> None:
+            raise RuntimeError("device gone")
+
+    session, server = await open_pair()
+    session.attach(sink=BrokenSink())
+    await server.send_event(
+        {
+            "type": "input_audio_buffer.speech_started",
+            "event_id": "e1",
+            "audio_start_ms": 0,
+            "item_id": "item_u",
+        }
+    )
+    request = asyncio.ensure_future(session.create_response())
+    await recv(server)
+    await server.send_event(created("resp_1"))
+    assert (await asyncio.wait_for(request, 2)).response.id == "resp_1"
+    await session.close()
+
+
+async def test_iteration_after_close_ends_at_once() -> None:
+    session, _server = await open_pair()
+    await session.close()
+    for _ in range(2):
+        got = [event async for event in session]
+        assert all(isinstance(e, ev.SessionCreated) for e in got)
+
+
+async def test_async_callable_objects_work_as_tools() -> None:
+    from realtime_client.tools import FunctionTool
+
+    class Lookup:
+        __name__ = "lookup"
+
+        async def __call__(self, key: str) -> dict[str, str]:
+            """Look a key up."""
+            await asyncio.sleep(0)
+            return {"key": key}
+
+    tool = FunctionTool.from_callable(Lookup(), name="lookup")
+    assert await tool.call('{"key": "a"}', timeout=1) == '{"key":"a"}'

@@ -379,10 +379,23 @@ async def test_beta_dialect_speaks_canonical_events(server: LocalServer) -> None
 
 async def test_iterating_from_two_tasks_is_refused(server: LocalServer) -> None:
     async with connect(url=server.url) as session:
-        first = session.__aiter__()
+        async for event in session:  # session.created: now the queue is empty
+            assert isinstance(event, ev.SessionCreated)
+            break
+        first = asyncio.ensure_future(session.__aiter__().__anext__())
+        await asyncio.sleep(0.01)
+        assert not first.done()
         with pytest.raises(InvalidStateError, match="already being iterated"):
-            session.__aiter__()
-        await first.aclose()
+            await session.__aiter__().__anext__()
+        first.cancel()
+        # A loop left with break can be followed by another one at once.
+        await session.send_text("hi")
+        async for event in session:
+            if isinstance(event, ev.ResponseCreated):
+                break
+        async for event in session:
+            if isinstance(event, ev.ResponseDone):
+                break
 
 
 async def test_bad_audio_is_a_typed_error(server: LocalServer) -> None:
@@ -428,4 +441,21 @@ async def test_connection_is_recycled_before_the_session_expires() -> None:
             await session.send_text("after the recycle")
             await until(session, ev.ResponseDone)
             assert session.conversation.last().text == "Echo: after the recycle"
+            assert errors == []
+
+
+async def test_a_drop_during_the_reconnect_is_retried_by_one_loop() -> None:
+    async with LocalServer(responder="echo", speed=0) as server:
+        server.push_faults("drop_at=response.output_audio.delta")
+        server.push_faults("drop_at=conversation.item.added")  # cut again while restoring
+        async with connect(url=server.url, reconnect=FAST) as session:
+            errors = errors_of(session)
+            await session.send_text("first turn")
+            reconnected = await until(session, Reconnected)
+            assert reconnected.attempt == 2
+            assert server.connection_count == 3
+            assert session.stats.reconnects == 2
+            await session.send_text("after")
+            await until(session, ev.ResponseDone)
+            assert session.conversation.last().text == "Echo: after"
             assert errors == []
