@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import importlib
 import importlib.util
 import inspect
@@ -770,6 +771,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(screen, args.log)
     code = EXIT_OK
     try:
+        # Keep full GC passes over the start-up heap off the audio path (see README).
+        gc.collect()
+        gc.freeze()
         code = asyncio.run(_chat(args, screen))
     except _Failure as failure:
         screen.close()
