@@ -1246,7 +1246,8 @@ class Session:
             error.args = (f"{error.args[0]}: {last.message}",)
         return error
 
-    async def _reconnect(self, error: BaseException) -> None:
+    async def _reconnect(self, error: BaseException, *, immediate: bool = False) -> None:
+        """Reconnect with backoff; ``immediate`` skips the first wait (a planned recycle)."""
         self._fail_pending(ConnectionClosedError(1006, f"reconnecting after: {error}"))
         for rid in self.protocol.abandon_responses():
             self._turns.pop(rid, None)
@@ -1257,7 +1258,7 @@ class Session:
             if attempt > self.policy.max_attempts:
                 await self._shutdown(error)
                 return
-            delay = self.policy.delay(attempt)
+            delay = 0.0 if immediate and attempt == 1 else self.policy.delay(attempt)
             self.stats.reconnects += 1
             logger.warning("connection lost (%s); reconnect %d in %.2f s", error, attempt, delay)
             self._emit(Reconnecting(attempt=attempt, delay_s=delay, error=str(error)))
@@ -1325,7 +1326,9 @@ class Session:
                 continue
             logger.info("recycling the connection before the session expires")
             self._reconnect_task = asyncio.get_running_loop().create_task(
-                self._reconnect(ConnectionClosedError(1000, "recycled before expiry"))
+                self._reconnect(
+                    ConnectionClosedError(1000, "recycled before expiry"), immediate=True
+                )
             )
             await asyncio.gather(self._reconnect_task, return_exceptions=True)
 
