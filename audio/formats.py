@@ -122,8 +122,17 @@ def float32_to_pcm16(samples: npt.ArrayLike) -> Int16Array:
     """Convert float samples in [-1, 1] to int16, rounding to nearest and clipping.
 
     Values beyond full scale clip to -32768 / 32767 instead of wrapping; NaN becomes 0.
+    int16 input is PCM16 already and is returned unchanged (as a copy).
+
+    Raises:
+        AudioFormatError: Samples that are neither float nor int16 (their scale is
+            unknown; see :func:`as_float32`).
     """
     x = np.asarray(samples)
+    if x.dtype == np.int16:
+        same: Int16Array = x.copy()
+        return same
+    _check_sample_dtype(x.dtype)
     if x.dtype != np.float32:
         if x.dtype.kind == "f":  # float64 beyond float32's range must not overflow in the cast
             x = _clip(x, -1.0, 1.0)
@@ -141,13 +150,31 @@ def float32_to_pcm16(samples: npt.ArrayLike) -> Int16Array:
     return out
 
 
+def _check_sample_dtype(dtype: np.dtype[Any]) -> None:
+    """Accept float dtypes only (int16 is handled by the callers before this)."""
+    if dtype.kind in "iu":
+        # int32, uint8, ... have no agreed full scale (and a Python list of ints becomes
+        # int64): passing them through unscaled would send e.g. 16384.0 to a device.
+        raise AudioFormatError(
+            f"{dtype} samples have no known full scale: pass int16 PCM "
+            f"(e.g. np.asarray(x, dtype=np.int16)) or float samples in [-1, 1]"
+        )
+    if dtype.kind != "f":
+        raise AudioFormatError(f"cannot treat {dtype} as audio samples")
+
+
 def as_float32(samples: npt.ArrayLike) -> Float32Array:
-    """Return ``samples`` as float32; int16 input is scaled by 1/32768."""
+    """Return ``samples`` as float32 in [-1, 1]; int16 input is scaled by 1/32768.
+
+    Raises:
+        AudioFormatError: Samples that are neither float nor int16: other integer types
+            (including a Python list of ints, which numpy makes int64) have no known full
+            scale, so they are refused rather than passed through unscaled.
+    """
     x = np.asarray(samples)
     if x.dtype == np.int16:
         return pcm16_to_float32(x)
-    if x.dtype.kind not in "fiu":
-        raise AudioFormatError(f"cannot treat {x.dtype} as audio samples")
+    _check_sample_dtype(x.dtype)
     return x.astype(np.float32, copy=False)
 
 

@@ -21,21 +21,32 @@ last callback (one block): it never claims more than was heard, which is what
 ``conversation.item.truncate``'s ``audio_end_ms`` needs.
 
 States: the buffer starts *waiting*: it outputs silence until ``prebuffer_ms`` of audio is
-queued (or the queued item is marked finished), then *plays*. If the queue runs dry while
-the playing item is not finished, that is an underrun: the rest of the block is silence,
-the underrun is counted, the silence inserted until the item resumes (or finishes, or is
-cleared) is counted in ``underrun_ms``, and the buffer waits for ``prebuffer_ms`` again
-before resuming. Running dry after an item was marked finished is a normal end.
+queued (or the first or last queued item is marked finished: a complete item has nothing
+more to wait for), then *plays*. When playback passes from a finished item to an unfinished
+one, the prebuffer condition is checked again, so the next item starts with the same
+cushion as the first (the silence while it fills is not an underrun: the item before it
+ended normally). If the queue runs dry while the playing item is not finished, that is an
+underrun: the rest of the block is silence, the underrun is counted, the silence inserted
+until the item resumes (or finishes, or is cleared) is counted in ``underrun_ms``, and the
+buffer waits for ``prebuffer_ms`` again before resuming. Running dry after an item was
+marked finished is a normal end.
 
-:meth:`PlaybackBuffer.clear` (barge-in) never touches samples already handed out: the next
-``fade_ms`` of queued audio is faded out linearly, the rest is dropped, and later reads yield
-the fade then silence. Late audio for a cleared item (deltas already in flight) is not
-played; it is counted in ``discarded_ms``.
+:meth:`PlaybackBuffer.clear` (barge-in) never touches samples already handed out. While
+playing, the next ``fade_ms`` of queued audio (or all of it, if less is queued) is faded out
+linearly to zero over exactly that length, the rest is dropped, and later reads yield the
+fade then silence. While waiting (prebuffering, or after an underrun) the device is already
+outputting silence, so nothing is faded: everything queued is dropped, and nothing of it
+counts as played. Late audio for a cleared item (deltas already in flight) is not played;
+it is counted in ``discarded_ms``.
 
 Overflow policy: with ``max_buffered_ms`` set, a write that would exceed it keeps what fits
-and drops the newest excess, counted in ``overflows`` / ``overflow_ms`` (the return value of
-:meth:`~PlaybackBuffer.write` says how many frames were kept). By default the buffer is
-unbounded, since the server sends audio faster than real time.
+and drops the excess, counted in ``overflows`` / ``overflow_ms`` (the return value of
+:meth:`~PlaybackBuffer.write` says how many frames were kept). From then on every later
+write for that item is dropped and counted too, even once there is room again: the loss is
+only ever at the end of an item, so played positions stay true positions in the item (what
+``conversation.item.truncate`` needs). By default the buffer is unbounded, since the server
+sends audio faster than real time. ``max_buffered_ms`` must be at least ``prebuffer_ms``,
+or playback could never start.
 
 Thread safety: one lock guards the queue and counters; it is held for the copy of one block
 at most, never across conversions or allocations of the caller's data.
@@ -122,6 +133,8 @@ class _Item:
     received: int = 0
     finished: bool = False
     cleared: bool = False
+    # A write for this item overflowed: later writes are dropped so the loss is at its end.
+    overflowed: bool = False
     # [start, end) spans of the global output frame counter holding this item's samples.
     spans: list[list[int]] = field(default_factory=list)
 
@@ -149,7 +162,8 @@ class PlaybackBuffer:
         max_buffered_ms: Most audio the queue may hold, in ms; ``None`` for no limit.
 
     Raises:
-        PlaybackError: A negative or non-finite duration, or a non-positive rate.
+        PlaybackError: A negative or non-finite duration, a non-positive rate, or
+            ``max_buffered_ms`` below ``prebuffer_ms`` (playback could never start).
     """
 
     def __init__(
@@ -169,6 +183,12 @@ class PlaybackBuffer:
         self._max: int | None = None
         if max_buffered_ms is not None:
             self._max = self._ms_to_frames(max_buffered_ms, "max_buffered_ms")
+            # Compared in ms, so the check does not depend on the rate's rounding.
+            if max_buffered_ms < prebuffer_ms:
+                raise PlaybackError(
+                    f"max_buffered_ms ({max_buffered_ms!r}) must be >= prebuffer_ms "
+                    f"({prebuffer_ms!r}): the queue could never reach the prebuffer"
+                )
         self._lock = threading.Lock()
         self._queue: deque[_Segment] = deque()
         self._fade: deque[_Segment] = deque()
@@ -228,9 +248,10 @@ class PlaybackBuffer:
             content_index: The content part within the item (>= 0).
 
         Returns:
-            Frames queued: fewer than given when ``max_buffered_ms`` cut the write (counted
-            in ``overflows``), 0 when the item was already cleared (counted in
-            ``discarded_ms``).
+            Frames queued: fewer than given when ``max_buffered_ms`` cut the write, 0 for
+            every later write of an item that overflowed once (both counted in
+            ``overflows`` / ``overflow_ms``), 0 when the item was already cleared (counted
+            in ``discarded_ms``).
 
         Raises:
             AudioFormatError: Not mono, or not a numeric sample type.
@@ -257,8 +278,15 @@ class PlaybackBuffer:
                 return 0
             if item.finished:
                 raise PlaybackError(f"item {key[0]!r}/{key[1]} was marked finished")
+            if item.overflowed:
+                # Keep the loss at the item's end: a later write must not resume it after
+                # a hole, which would shift every later sample's position in the item.
+                self._overflows += 1
+                self._overflow_frames += n
+                return 0
             if self._max is not None and self._buffered + n > self._max:
                 keep = max(0, self._max - self._buffered)
+                item.overflowed = True
                 self._overflows += 1
                 self._overflow_frames += n - keep
                 samples = samples[:keep]
@@ -314,11 +342,7 @@ class PlaybackBuffer:
             if latency is not None:
                 self._latency_s = latency
             filled = self._drain(self._fade, out, 0)
-            if (
-                not self._playing
-                and self._queue
-                and (self._buffered >= self._prebuffer or self._items[self._queue[-1].key].finished)
-            ):
+            if not self._playing and self._ready():
                 self._playing = True
                 self._starved = False
             if self._playing:
@@ -337,11 +361,35 @@ class PlaybackBuffer:
                     self._underrun_frames += frames - filled
             self._frames_out += frames
 
+    def _ready(self) -> bool:
+        """Whether the queue may start playing: prebuffer reached, or nothing to wait for."""
+        if not self._queue:
+            return False
+        return (
+            self._buffered >= self._prebuffer
+            or self._items[self._queue[0].key].finished
+            or self._items[self._queue[-1].key].finished
+        )
+
     def _drain(self, queue: deque[_Segment], out: Float32Array, filled: int) -> int:
-        """Copy queued segments into ``out[filled:]``; return the new fill level."""
+        """Copy queued segments into ``out[filled:]``; return the new fill level.
+
+        For the main queue, stops playing where a finished item hands over to an
+        unfinished one that is not :meth:`_ready` (it waits for its prebuffer).
+        """
         frames = len(out)
         while filled < frames and queue:
             seg = queue[0]
+            if queue is self._queue and seg.key != self._current:
+                prev = self._items.get(self._current) if self._current else None
+                if (
+                    prev is not None
+                    and prev.finished
+                    and not self._items[seg.key].finished
+                    and not self._ready()
+                ):
+                    self._playing = False
+                    break
             n = min(seg.remaining, frames - filled)
             out[filled : filled + n] = seg.data[seg.pos : seg.pos + n]
             start = self._frames_out + filled
@@ -364,9 +412,12 @@ class PlaybackBuffer:
     def clear(self, fade_ms: float | None = None) -> PlayedPosition | None:
         """Stop playback: fade out over ``fade_ms``, drop the rest, report the position.
 
-        Samples already handed to the device are not touched; the next read yields the
-        fade, then silence. Items with queued audio are marked cleared: later writes for
-        them are discarded (counted).
+        Samples already handed to the device are not touched. While playing, the next
+        read yields the fade (``fade_ms``, or less if less is queued, ramped to zero over
+        exactly its length), then silence; while waiting for the prebuffer (or after an
+        underrun) the device is silent already, so nothing is faded and nothing of the
+        queued audio counts as played. Items with queued audio are marked cleared: later
+        writes for them are discarded (counted).
 
         Args:
             fade_ms: Fade-out length in ms; ``None`` uses the buffer's default.
@@ -380,6 +431,10 @@ class PlaybackBuffer:
             if self._current is None and self._queue:
                 self._current = self._queue[0].key
             key = self._current
+            # Only fade what is audible: a waiting buffer outputs silence, and fading in
+            # from there would be a click. Never more than is queued, so the ramp below
+            # reaches zero instead of stopping part-way.
+            fade = min(fade, self._buffered) if self._playing else 0
             # Take the next `fade` frames of the queue and ramp them down to zero.
             taken = 0
             pieces: list[_Segment] = []

@@ -186,9 +186,30 @@ def parse_server_event(data: RawEvent, *, dialect: Dialect = "ga") -> ServerEven
         else:
             if type(obj) is dict:
                 if obj.get("type") == _AUDIO_DELTA:
-                    event = _fast_audio_delta(obj, obj)
-                    if event is not None:
-                        return event  # type: ignore[return-value]
+                    # Inlined common case of _fast_audio_delta: the seven fields, exact
+                    # types; the decoded dict becomes the event's __dict__ as it is.
+                    try:
+                        plain = (
+                            len(obj) == 7
+                            and type(obj["delta"]) is str
+                            and type(obj["event_id"]) is str
+                            and type(obj["response_id"]) is str
+                            and type(obj["item_id"]) is str
+                            and type(obj["output_index"]) is int
+                            and type(obj["content_index"]) is int
+                        )
+                    except KeyError:
+                        plain = False
+                    if plain:
+                        event = _new_delta(ResponseOutputAudioDelta)
+                        _setattr(event, "__dict__", obj)
+                        _set_fields_set(event, set(_AUDIO_DELTA_FIELDS))
+                        _set_extra(event, {})
+                        _set_private(event, None)
+                        return event
+                    slow = _fast_audio_delta(obj, obj)
+                    if slow is not None:
+                        return slow  # type: ignore[return-value]
                 data = obj
     parsed = _parse(data, dialect, _SERVER_CLASSES, UnknownServerEvent, server_from_beta)
     assert isinstance(parsed, ServerEvent)
