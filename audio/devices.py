@@ -394,6 +394,8 @@ class Microphone:
             )
         rate = self._device_rate_arg or _choose_rate(sd, info, "input", self._rate, self._channels)
         blocksize = max(1, int(round(rate * self._block_ms / 1000.0)))
+        # Before the stream starts: an error here must not leave a running stream behind.
+        resampler = _make_resampler(rate, self._rate, self._channels)
         bridge = _InputBridge(asyncio.get_running_loop(), self._queue_blocks)
 
         def start() -> Any:
@@ -416,7 +418,7 @@ class Microphone:
                 f"cannot open input device {info.name!r} at {rate} Hz: {exc}"
             ) from exc
         self._info, self._device_rate, self._bridge, self._stream = info, rate, bridge, stream
-        self._resampler = _make_resampler(rate, self._rate, self._channels)
+        self._resampler = resampler
         self._pending, self._pending_frames, self._held = [], 0, None
         self._out_index = self._seg_out0 = self._seg_dev0 = self._next_dev = 0
         self._ended = False
@@ -442,6 +444,9 @@ class Microphone:
         out_block = max(1, int(round(self._rate * self._block_ms / 1000.0)))
         while self._pending_frames < out_block:
             item: tuple[Float32Array, int, float] | None
+            # The block held back after a gap was already recognised as one (the
+            # resampler was flushed then): it starts the new segment, not another gap.
+            from_held = self._held is not None
             if self._held is not None:
                 item, self._held = self._held, None
             elif self._ended:
@@ -454,7 +459,7 @@ class Microphone:
                 if self._pending_frames:
                     return self._emit(self._pending_frames)
                 raise StopAsyncIteration
-            if item[1] != self._next_dev:
+            if item[1] != self._next_dev and not from_held:
                 # Blocks were dropped: what precedes the gap goes out as a shorter block
                 # and the block after the gap starts a new segment on the next call.
                 self._flush_resampler()
@@ -465,7 +470,9 @@ class Microphone:
         return self._emit(out_block)
 
     def _flush_resampler(self) -> None:
-        if self._resampler is not None:
+        # Without input since its reset, a flush would only add the filter delay's worth
+        # of zeros (at start-up, at a close before any block, after a gap's flush).
+        if self._resampler is not None and self._resampler.has_input:
             tail = self._resampler.flush()
             self._resampler.reset()
             if len(tail):
@@ -589,8 +596,12 @@ class Speaker:
             takes it, else its default rate.
         fade_ms: Fade-out length on :meth:`clear`, in ms.
         max_buffered_ms: Queue limit, in ms (see the overflow policy in
-            :mod:`audio.playback`); ``None`` for no limit.
+            :mod:`audio.playback`), at least ``prebuffer_ms``; ``None`` for no limit.
         latency: PortAudio latency hint: ``"low"``, ``"high"`` or seconds.
+
+    Raises:
+        AudioFormatError: A bad rate, block length or channel count.
+        PlaybackError: A bad duration, or ``max_buffered_ms`` below ``prebuffer_ms``.
     """
 
     def __init__(
@@ -607,6 +618,14 @@ class Speaker:
         latency: Literal["low", "high"] | float = "low",
     ) -> None:
         _check_args(sample_rate, block_ms, channels)
+        # The real buffer is made at open() (at the device rate); build one now so that
+        # bad durations fail here, where they were passed, rather than at open().
+        PlaybackBuffer(
+            sample_rate,
+            prebuffer_ms=prebuffer_ms,
+            fade_ms=fade_ms,
+            max_buffered_ms=max_buffered_ms,
+        )
         self._device_arg = device
         self._rate = sample_rate
         self._block_ms = float(block_ms)
@@ -727,6 +746,16 @@ class Speaker:
             raise DeviceError("Speaker is not open: use `async with Speaker() as speaker`")
         return self._buffer
 
+    def _require_open(self) -> PlaybackBuffer:
+        # Queries (played_ms, stats, ...) still work after close(); anything that expects
+        # the device to play (write, clear, drain) must not pretend to.
+        buffer = self._require()
+        if self._stream is None:
+            raise DeviceError(
+                "Speaker is not open (closed, or its open failed): nothing would play"
+            )
+        return buffer
+
     def write(self, pcm: npt.ArrayLike, item_id: str, content_index: int = 0) -> int:
         """Queue audio of an item for playback.
 
@@ -739,10 +768,10 @@ class Speaker:
             Frames queued, at the device rate (see :meth:`PlaybackBuffer.write`).
 
         Raises:
-            AudioFormatError: Not mono or not numeric.
-            DeviceError: The speaker is not open.
+            AudioFormatError: Not mono, or neither float nor int16.
+            DeviceError: The speaker is not open (never opened, or closed).
         """
-        buffer = self._require()
+        buffer = self._require_open()
         key = (item_id, content_index)
         written = 0
         if self._resampler is not None:
@@ -764,10 +793,12 @@ class Speaker:
         """Push the resampler's held-back tail into the buffer, tagged with its item."""
         if self._resampler is None or self._last_key is None:
             return 0
-        tail = self._resampler.flush()
-        self._resampler.reset()
         item_id, index = self._last_key
         self._last_key = None
+        if not self._resampler.has_input:  # only the silence before the stream: skip it
+            return 0
+        tail = self._resampler.flush()
+        self._resampler.reset()
         return buffer.write(tail, item_id, index) if len(tail) else 0
 
     def mark_finished(self, item_id: str, content_index: int | None = None) -> None:
@@ -795,8 +826,11 @@ class Speaker:
         Returns:
             See :meth:`PlaybackBuffer.clear`; ``played_ms`` feeds
             ``conversation.item.truncate``'s ``audio_end_ms``.
+
+        Raises:
+            DeviceError: The speaker is not open (never opened, or closed).
         """
-        buffer = self._require()
+        buffer = self._require_open()
         if self._resampler is not None:
             self._resampler.reset()  # its held-back samples belong to the dropped audio
         self._last_key = None
@@ -821,16 +855,30 @@ class Speaker:
         return self._require().received_ms(item_id, content_index)
 
     async def drain(self, timeout: float | None = None) -> None:
-        """Wait until everything queued has been handed out and has left the device.
+        """Wait until everything queued that can play has been played.
+
+        That is: handed to the device and out of it (its output latency). Audio of an
+        unfinished item that is waiting for ``prebuffer_ms`` (see
+        :attr:`PlaybackBuffer.stalled`) cannot start on its own, so drain stops waiting
+        there and leaves it queued; call :meth:`mark_finished` first to have an item's
+        tail played out.
 
         Args:
             timeout: Give up after this many seconds (``TimeoutError``); ``None``: no limit.
+
+        Raises:
+            DeviceError: The speaker is not open, or was closed while draining.
+            TimeoutError: ``timeout`` passed first.
         """
-        buffer = self._require()
+        buffer = self._require_open()
         poll_s = self._block_ms / 1000.0
 
         async def wait() -> None:
             while True:
+                if self._stream is None:
+                    raise DeviceError("Speaker was closed while draining: audio left unplayed")
+                if buffer.stalled:
+                    break
                 remaining_s = buffer.buffered_ms / 1000.0
                 if remaining_s <= 0 and buffer.frames_out > 0:
                     break

@@ -525,6 +525,17 @@ class PlaybackBuffer:
         return self._playing
 
     @property
+    def stalled(self) -> bool:
+        """Whether queued audio is held back until more arrives or its item is finished.
+
+        True while not playing with less than ``prebuffer_ms`` queued and no queued item
+        marked finished: reads yield silence until a write reaches the prebuffer or
+        :meth:`mark_finished` is called.
+        """
+        with self._lock:
+            return not self._playing and bool(self._queue) and not self._ready()
+
+    @property
     def underruns(self) -> int:
         """Times the queue ran dry while the playing item was unfinished."""
         return self._underruns

@@ -262,6 +262,15 @@ class Resampler:
         return 0.0 if self._design is None else self._design.delay_ms
 
     @property
+    def has_input(self) -> bool:
+        """Whether any input frame arrived since the last :meth:`reset` (or :meth:`flush`).
+
+        Without input, :meth:`flush` would return only the silence before the stream:
+        callers that end streams at arbitrary points (a gap, a close) check this first.
+        """
+        return self._n_in > 0
+
+    @property
     def flush_frames(self) -> int:
         """Frames :meth:`flush` returns: ``ceil(delay_ms * out_rate / 1000)``."""
         return 0 if self._design is None else self._design.flush_frames
@@ -404,6 +413,19 @@ class Resampler:
         self._n_out = stop
         a, c, rows = self._a, self._c, self._rows
         per_call = d.rows // ch  # whole blocks (all channels) per sgemm call
+        if per_call == 0:
+            # More channels than rows per call: each call takes a group of up to d.rows
+            # channels of one block. The product keeps its fixed shape (d.rows rows), so
+            # each row's result is the same as in any other call: chunk invariance holds.
+            wide = np.empty((n_blocks, block, ch), dtype=np.float32)
+            for b in range(n_blocks):
+                for c0 in range(0, ch, d.rows):
+                    k = min(d.rows, ch - c0)
+                    a[:k] = rows[row + b, c0 : c0 + k]
+                    np.matmul(a, d.matrix, out=c)
+                    wide[b, :, c0 : c0 + k] = c[:k].T
+            many: Float32Array = wide.reshape(n_blocks * block, ch)[skip : skip + count]
+            return many  # always 2-D: more than one channel
         if ch == 1 and n_blocks <= per_call:  # the common case: one call, mono
             a[:n_blocks] = rows[row : row + n_blocks, 0]
             np.matmul(a, d.matrix, out=c)

@@ -8,8 +8,10 @@ through unscaled), shaped ``(frames,)`` for mono and ``(frames, channels)`` othe
 Chunks other than ``fmt `` and ``data`` are skipped, odd-sized chunks are followed by their
 pad byte as RIFF requires, and anything we cannot read raises
 :class:`~audio.errors.UnsupportedFileError` saying why (not RIFF/WAVE, truncated, unknown
-format tag or bit depth, missing ``fmt `` or ``data`` chunk). Opening a path that does not
-exist raises the usual :class:`OSError`.
+format tag or bit depth, missing ``fmt `` or ``data`` chunk). A ``data`` chunk whose size
+is 0 or 0xFFFFFFFF (a writer that was never closed, or one streaming an unknown length) is
+read up to the end of the file, in whole frames. Opening a path that does not exist raises
+the usual :class:`OSError`.
 
 Writing uses a plain 16-byte ``fmt `` chunk for PCM up to 16 bits and 2 channels (the same
 bytes Python's :mod:`wave` writes), ``WAVE_FORMAT_EXTENSIBLE`` for deeper PCM or more
@@ -83,6 +85,9 @@ _BYTES_PER_SAMPLE: dict[str, int] = {
 # Speaker masks for the common layouts; other counts get 0 ("no assignment").
 _CHANNEL_MASKS = {1: 0x4, 2: 0x3, 4: 0x33, 6: 0x3F, 8: 0x63F}
 _MAX_RIFF_BYTES = 0xFFFFFFFF
+# data chunk sizes that mean "until the end of the file": 0 from a writer that was never
+# closed, 0xFFFFFFFF from writers that stream without knowing the length.
+_UNSIZED_DATA = (0, 0xFFFFFFFF)
 
 
 class _Layout:
@@ -185,6 +190,7 @@ def _parse_header(f: BinaryIO) -> _Layout:
         raise UnsupportedFileError("not a WAV file: missing RIFF/WAVE header")
     fmt: tuple[int, int, WavSampleType, int] | None = None
     data: tuple[int, int] | None = None
+    unsized = False
     pos = 12
     # The RIFF size field is often wrong in the wild, so the walk is bounded by the real
     # file size; we stop as soon as both chunks we need are known (trailing metadata such
@@ -201,7 +207,13 @@ def _parse_header(f: BinaryIO) -> _Layout:
                 raise UnsupportedFileError(f"fmt chunk too short ({chunk_size} bytes)")
             fmt = _parse_fmt(_read_exact(f, chunk_size, "the fmt chunk"))
         elif chunk_id == b"data":
-            if body + chunk_size > size:
+            if chunk_size in _UNSIZED_DATA:
+                # A writer that was never closed (size 0) or one streaming with an unknown
+                # length (0xFFFFFFFF): the samples run to the end of the file. Chunks after
+                # them cannot be told apart from samples, so none are looked for.
+                chunk_size = size - body
+                unsized = True
+            elif body + chunk_size > size:
                 raise UnsupportedFileError(
                     f"truncated WAV: data chunk declares {chunk_size} bytes, "
                     f"file holds {max(size - body, 0)}"
@@ -209,7 +221,10 @@ def _parse_header(f: BinaryIO) -> _Layout:
             data = (body, chunk_size)
         pos = body + chunk_size + (chunk_size & 1)
     layout = _Layout(*fmt, data_offset=data[0], data_bytes=data[1])
-    if data[1] % layout.block_align:
+    if unsized:
+        # The writer may have stopped mid-frame: keep the whole frames.
+        layout.data_bytes -= layout.data_bytes % layout.block_align
+    elif data[1] % layout.block_align:
         raise UnsupportedFileError(
             f"truncated WAV: data chunk of {data[1]} bytes is not a whole number of "
             f"{layout.block_align}-byte frames"
@@ -415,7 +430,8 @@ class WavWriter:
     """Streaming WAV writer: write blocks as they come; sizes are fixed up on close.
 
     Use as a context manager (or call :meth:`close`); a file that was never closed has
-    zero-length size fields.
+    zero-length size fields, which the readers here take as "samples up to the end of the
+    file" (whole frames).
     """
 
     def __init__(

@@ -9,12 +9,13 @@ streams are warmed up before anything is measured.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.abc
 import importlib.machinery
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import ModuleType, SimpleNamespace
 
 import numpy as np
@@ -30,6 +31,7 @@ from audio.devices import (
     list_devices,
 )
 from audio.errors import AudioFormatError, DeviceError, PortAudioMissingError
+from audio.playback import PlaybackError
 
 from .conftest import PulseServer
 
@@ -140,6 +142,198 @@ async def test_bridge_drops_the_oldest_block_and_counts_it() -> None:
     assert [adc for _, _, adc in got] == pytest.approx([0.02, 0.03, 0.04])
     assert (bridge.overflows, bridge.dropped_frames) == (2, 960)
     assert (bridge.blocks, bridge.frames, bridge.input_overflows) == (5, 2400, 1)
+
+
+# -- with a fake sounddevice (no PortAudio) -------------------------------------------------
+
+
+class _FakePortAudioError(Exception):
+    pass
+
+
+class _FakeStream:
+    """Records how it was used; the test calls ``callback`` itself, as PortAudio would."""
+
+    made: list[_FakeStream] = []
+
+    def __init__(
+        self, *, callback: Callable[..., None], blocksize: int, channels: int, **kwargs: object
+    ) -> None:
+        self.kwargs = kwargs
+        self.callback = callback
+        self.blocksize = blocksize
+        self.channels = channels
+        self.latency = 0.01
+        self.time = 0.0
+        self.started = self.closed = False
+        _FakeStream.made.append(self)
+
+    def start(self) -> None:
+        self.started = True
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _fake_sounddevice() -> ModuleType:
+    """The part of sounddevice the device classes use: one device taking only 48 kHz."""
+    sd = ModuleType("sounddevice")
+
+    def check(device: int, channels: int, dtype: str, samplerate: int) -> None:
+        if samplerate != 48_000:
+            raise _FakePortAudioError(f"{samplerate} Hz not supported")
+
+    device = {
+        "index": 0,
+        "name": "fake card",
+        "hostapi": 0,
+        "max_input_channels": 2,
+        "max_output_channels": 2,
+        "default_samplerate": 48_000.0,
+    }
+    sd.__dict__.update(
+        PortAudioError=_FakePortAudioError,
+        query_hostapis=lambda: [{"name": "Fake"}],
+        query_devices=lambda: [device],
+        default=SimpleNamespace(device=[0, 0]),
+        check_input_settings=check,
+        check_output_settings=check,
+        InputStream=_FakeStream,
+        OutputStream=_FakeStream,
+    )
+    return sd
+
+
+@pytest.fixture
+def fake_sd(monkeypatch: pytest.MonkeyPatch) -> type[_FakeStream]:
+    monkeypatch.setitem(sys.modules, "sounddevice", _fake_sounddevice())
+    monkeypatch.setattr(_FakeStream, "made", [])
+    return _FakeStream
+
+
+_QUIET = SimpleNamespace(
+    input_overflow=False, input_underflow=False, output_underflow=False, output_overflow=False
+)
+
+
+async def test_microphone_recovers_after_dropped_blocks_when_resampling(
+    fake_sd: type[_FakeStream],
+) -> None:
+    # The device runs at 48 kHz, the stream at 24 kHz: blocks go through the resampler.
+    mic = Microphone(sample_rate=RATE, block_ms=BLOCK_MS, queue_blocks=2)
+    await mic.open()
+    assert mic.device_rate == 48_000
+    stream = fake_sd.made[-1]
+    n = stream.blocksize  # 960 device frames = 480 stream frames
+    fed = 0
+
+    async def feed(count: int) -> None:
+        nonlocal fed
+        for _ in range(count):
+            data = np.full((n, 1), 0.25, dtype=np.float32)
+            stream.callback(data, n, SimpleNamespace(inputBufferAdcTime=fed * 0.02), _QUIET)
+            fed += 1
+        for _ in range(3):
+            await asyncio.sleep(0)
+
+    async def next_block() -> CapturedBlock:
+        return await asyncio.wait_for(mic.__anext__(), 2.0)
+
+    await feed(1)
+    first = await next_block()
+    assert (len(first.samples), first.frame_index) == (480, 0)
+    await feed(4)  # the consumer stalls: the queue holds 2, the 2 oldest are dropped
+    assert mic.stats.overflows == 2
+    tail = await next_block()  # what preceded the gap: the filter's tail, a short block
+    assert tail.frame_index == 480 and 0 < len(tail.samples) < 480
+    blocks = [await next_block() for _ in range(2)]
+    for _ in range(3):  # the consumer keeps up again: no more drops
+        await feed(1)
+        blocks.append(await next_block())
+    # After the gap: whole blocks of real audio, continuing the sample clock from the
+    # first block kept (device frame 3 * 960 = stream frame 1440).
+    assert [b.frame_index for b in blocks] == [1440 + 480 * i for i in range(5)]
+    assert [len(b.samples) for b in blocks] == [480] * 5
+    assert mic.stats.overflows == 2
+    steady = np.concatenate([b.samples for b in blocks])[48:]  # past the start-up transient
+    np.testing.assert_allclose(steady, 0.25, atol=1e-3)
+    await mic.close()
+
+
+async def test_microphone_closed_before_any_block_yields_nothing(
+    fake_sd: type[_FakeStream],
+) -> None:
+    # No input reached the resampler: ending must not invent its delay's worth of zeros.
+    mic = Microphone(sample_rate=RATE, block_ms=BLOCK_MS)
+    await mic.open()
+    await mic.close()
+    got = [block async for block in mic]
+    assert got == []
+
+
+async def test_microphone_resampler_error_leaves_no_stream_running(
+    fake_sd: type[_FakeStream],
+) -> None:
+    # 44,101 Hz -> 24 kHz has no small rational ratio: the resampler refuses it.
+    mic = Microphone(sample_rate=RATE, device_rate=44_101)
+    with pytest.raises(AudioFormatError, match="ratio"):
+        await mic.open()
+    assert all(not s.started or s.closed for s in fake_sd.made)
+    assert mic.device is None
+    with pytest.raises(DeviceError, match="not open"):
+        await mic.__anext__()
+
+
+async def test_closed_speaker_refuses_writes_clear_and_drain(fake_sd: type[_FakeStream]) -> None:
+    spk = Speaker(sample_rate=RATE, prebuffer_ms=0)
+    await spk.open()
+    assert spk.write(np.zeros(480, dtype=np.float32), "a") > 0
+    await spk.close()
+    assert fake_sd.made[-1].closed
+    with pytest.raises(DeviceError, match="not open"):
+        spk.write(np.zeros(480, dtype=np.float32), "a")
+    with pytest.raises(DeviceError, match="not open"):
+        spk.clear()
+    with pytest.raises(DeviceError, match="not open"):
+        await spk.drain(timeout=1.0)
+    assert spk.received_ms("a") > 0  # queries still answer after close
+    with pytest.raises(DeviceError, match="not open"):
+        await Speaker().drain(timeout=1.0)
+
+
+async def test_drain_does_not_wait_for_audio_that_cannot_start(fake_sd: type[_FakeStream]) -> None:
+    spk = Speaker(sample_rate=RATE, prebuffer_ms=60, block_ms=BLOCK_MS)
+    await spk.open()
+    stream = fake_sd.made[-1]
+    n = stream.blocksize
+    out = np.zeros((n, stream.channels), dtype=np.float32)
+    clock = SimpleNamespace(outputBufferDacTime=0.0, currentTime=0.0)
+
+    async def device() -> None:  # callbacks, faster than real time
+        while True:
+            stream.callback(out, n, clock, _QUIET)
+            await asyncio.sleep(0.001)
+
+    running = asyncio.create_task(device())
+    try:
+        spk.write(np.full(480, 0.5, dtype=np.float32), "a")  # 20 ms < 60 ms prebuffer
+        await spk.drain(timeout=2.0)  # returned: the item waits for more audio
+        assert spk.buffer.stalled and spk.buffer.buffered_ms > 0
+        assert spk.played_ms("a") == 0
+        spk.mark_finished("a")  # now it can play out, and drain waits for it
+        await spk.drain(timeout=2.0)
+        assert spk.buffer.buffered_ms == 0 and not spk.buffer.stalled
+        assert spk.played_ms("a") == pytest.approx(spk.received_ms("a"))
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+    await spk.close()
+
+
+def test_speaker_rejects_a_limit_below_the_prebuffer() -> None:
+    with pytest.raises(PlaybackError, match="max_buffered_ms"):
+        Speaker(prebuffer_ms=60, max_buffered_ms=50)
 
 
 # -- on the PulseAudio null sink ----------------------------------------------------------------

@@ -111,6 +111,38 @@ def test_as_float32() -> None:
         as_float32(np.array(["a", "b"]))
 
 
+@pytest.mark.parametrize(
+    "samples",
+    [
+        np.array([1000, -1000], dtype=np.int32),
+        np.array([16384], dtype=np.int64),
+        np.array([0, 128, 255], dtype=np.uint8),
+        np.array([1, 2], dtype=np.uint16),
+        [0, 16384, -16384],  # a list of Python ints becomes int64
+    ],
+    ids=["int32", "int64", "uint8", "uint16", "int-list"],
+)
+def test_integers_other_than_int16_have_no_known_scale(samples: object) -> None:
+    # Passing them through unscaled would send e.g. 16384.0 to a device.
+    with pytest.raises(AudioFormatError, match="int16"):
+        as_float32(samples)  # type: ignore[arg-type]
+    with pytest.raises(AudioFormatError, match="int16"):
+        float32_to_pcm16(samples)  # type: ignore[arg-type]
+    with pytest.raises(AudioFormatError, match="int16"):
+        to_mono(samples)  # type: ignore[arg-type]
+
+
+def test_float32_to_pcm16_passes_int16_through() -> None:
+    pcm = np.array([100, -100, 32767, -32768], dtype=np.int16)
+    out = float32_to_pcm16(pcm)
+    assert out.dtype == np.int16
+    np.testing.assert_array_equal(out, pcm)  # not saturated to full scale
+    out[0] = 0
+    assert pcm[0] == 100  # a copy, like the float path's result
+    np.testing.assert_array_equal(float32_to_pcm16(ALL_INT16), ALL_INT16)
+    assert float32_to_b64(pcm) == pcm16_to_b64(pcm)
+
+
 # --- mono <-> stereo ----------------------------------------------------------------------
 
 

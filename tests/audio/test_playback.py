@@ -60,6 +60,27 @@ def test_mark_finished_plays_a_short_item_below_the_prebuffer() -> None:
     assert buf.played_ms("short") == pytest.approx(30)
 
 
+def test_finished_item_is_not_held_back_by_the_next_items_prebuffer() -> None:
+    rate = 1000
+    buf = PlaybackBuffer(rate, prebuffer_ms=60)
+    buf.write(ramp(30), "a")
+    buf.mark_finished("a")
+    buf.write(ramp(10, start=100), "b")  # b's first delta, before the next callback
+    out = buf.read(20)
+    np.testing.assert_array_equal(out, ramp(30)[:20])
+    out = buf.read(20)
+    # a plays out; b then waits for its own prebuffer (10 < 60 frames queued).
+    np.testing.assert_array_equal(out[:10], ramp(30)[20:])
+    assert not out[10:].any()
+    assert not buf.playing and buf.stalled
+    assert buf.played_ms("a") == pytest.approx(30) and buf.played_ms("b") == 0
+    buf.write(ramp(50, start=110), "b")  # 60 ms of b now: it starts
+    out = buf.read(20)
+    np.testing.assert_array_equal(out, ramp(20, start=100))
+    # The gap between a finished item and the next one is not an underrun.
+    assert buf.underruns == 0 and buf.underrun_ms == 0
+
+
 def test_zero_prebuffer_starts_immediately() -> None:
     buf = PlaybackBuffer(RATE, prebuffer_ms=0)
     buf.write(ramp(10), "a")
@@ -223,8 +244,28 @@ def test_overflow_keeps_what_fits_and_counts_the_rest() -> None:
     assert stats.overflows == 1 and stats.overflow_ms == pytest.approx(10)
     assert buf.received_ms("a") == pytest.approx(50)
     buf.read(ms(30))
-    assert buf.write(ramp(ms(30)), "a") == ms(30)  # room again
+    assert buf.write(ramp(ms(30)), "b") == ms(30)  # room again, for another item
     assert buf.stats().overflows == 1
+
+
+def test_overflow_loses_only_the_end_of_an_item_so_positions_stay_true() -> None:
+    # Each sample encodes its position in the item, so a hole in the middle would show.
+    rate = 1000
+    buf = PlaybackBuffer(rate, prebuffer_ms=0, max_buffered_ms=100)
+    item = ramp(300)
+    assert buf.write(item[:100], "a") == 100
+    assert buf.write(item[100:200], "a") == 0  # full: overflows entirely
+    buf.read(50)
+    # There is room for 50 frames now, but they would follow a 100-frame hole.
+    assert buf.write(item[200:300], "a") == 0
+    stats = buf.stats()
+    assert stats.overflows == 2 and stats.overflow_ms == pytest.approx(200)
+    out = buf.read(100)
+    np.testing.assert_array_equal(out[:50], item[50:100])
+    assert not out[50:].any()
+    assert buf.played_ms("a") == pytest.approx(100)  # and item[99] is what was heard last
+    assert buf.received_ms("a") == pytest.approx(100)
+    assert buf.write(item[:10], "b") == 10  # other items are not affected
 
 
 def test_forget_drops_bookkeeping_of_played_items_only() -> None:
@@ -301,9 +342,39 @@ def test_clear_reports_latency_corrected_position_and_drops_late_audio() -> None
 def test_clear_with_nothing_played() -> None:
     buf = PlaybackBuffer(RATE, prebuffer_ms=100)
     assert buf.clear() is None
-    buf.write(ramp(ms(20)), "a")  # still prebuffering
-    assert buf.clear() == PlayedPosition("a", 0, 0.0, pytest.approx(5))
-    assert buf.read(ms(10))[: ms(5)].any()  # the fade of the unplayed start
+    buf.write(ramp(ms(20)), "a")  # still prebuffering: the device outputs silence
+    assert buf.clear() == PlayedPosition("a", 0, 0.0, 0.0)
+    # Nothing to fade: a "fade" here would jump from silence to full level.
+    assert not buf.read(ms(10)).any()
+    assert buf.played_ms("a") == 0
+    assert buf.stats().cleared_ms == pytest.approx(20)
+
+
+def test_clear_after_an_underrun_fades_nothing_and_counts_nothing_as_played() -> None:
+    buf = PlaybackBuffer(RATE, prebuffer_ms=60, fade_ms=5)
+    buf.write(np.full(ms(60), 0.8, np.float32), "a")
+    buf.read(ms(60))
+    buf.read(ms(20))  # runs dry: underrun, waiting for the prebuffer again
+    buf.write(np.full(ms(20), 0.8, np.float32), "a")  # below the prebuffer: still silent
+    assert not buf.read(ms(20)).any()
+    pos = buf.clear()
+    assert pos == PlayedPosition("a", 0, 60.0, 60.0)
+    assert not buf.read(ms(20)).any()
+    assert buf.played_ms("a") == pytest.approx(60)
+
+
+def test_fade_of_less_than_fade_ms_queued_still_reaches_zero() -> None:
+    buf = PlaybackBuffer(RATE, prebuffer_ms=0, fade_ms=5)
+    buf.write(np.full(ms(20) + 24, 0.8, np.float32), "a")  # 1 ms (24 frames) will be left
+    buf.read(ms(20))
+    pos = buf.clear()
+    assert pos is not None and pos.final_ms == pytest.approx(21)
+    out = buf.read(ms(20))
+    # The ramp spans exactly the 24 frames left: gains 24/25 .. 1/25, then silence.
+    np.testing.assert_allclose(out[:24], 0.8 * (24 - np.arange(24)) / 25, rtol=1e-6)
+    assert not out[24:].any()
+    assert _max_step(out) <= 0.8 / 25 + 1e-6
+    assert buf.played_ms("a") == pytest.approx(21)
 
 
 def test_clear_then_underrun_is_not_counted() -> None:
@@ -382,6 +453,10 @@ def test_bad_input_raises_typed_errors() -> None:
     for kwargs in ({"prebuffer_ms": -1.0}, {"fade_ms": float("inf")}, {"max_buffered_ms": -5.0}):
         with pytest.raises(PlaybackError):
             PlaybackBuffer(RATE, **kwargs)  # type: ignore[arg-type]
+    # A limit below the prebuffer could never start playing.
+    with pytest.raises(PlaybackError, match="max_buffered_ms"):
+        PlaybackBuffer(RATE, prebuffer_ms=60, max_buffered_ms=50)
+    assert PlaybackBuffer(RATE, prebuffer_ms=60, max_buffered_ms=60).write(ramp(ms(60)), "a")
     with pytest.raises(PlaybackError, match="sample_rate"):
         PlaybackBuffer(0)
     buf.write(np.zeros(4, dtype=np.float32), "done")

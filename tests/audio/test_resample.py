@@ -223,6 +223,21 @@ def test_flush_without_input_is_silence() -> None:
     assert not out.any()
 
 
+def test_has_input_tracks_input_since_the_last_reset() -> None:
+    r = Resampler(48_000, 24_000)
+    assert not r.has_input
+    r.process(np.zeros(0, dtype=np.float32))
+    assert not r.has_input  # an empty chunk is no input
+    r.process(np.zeros(10, dtype=np.float32))
+    assert r.has_input
+    r.flush()
+    assert not r.has_input
+    r.process(np.zeros(10, dtype=np.float32))
+    r.reset()
+    assert not r.has_input
+    assert not Resampler(24_000, 24_000).has_input
+
+
 # --- chunk invariance ---------------------------------------------------------------------
 
 
@@ -296,6 +311,25 @@ def test_many_channels_and_non_contiguous_input() -> None:
         np.testing.assert_array_equal(
             _bits(y[:, c]), _bits(resample(x[:, c].copy(), 48_000, 24_000))
         )
+
+
+@pytest.mark.parametrize("channels", [9, 16, 17])
+def test_more_channels_than_rows_per_call(channels: int) -> None:
+    # More channels than one matrix product has rows: groups of channels per call, with
+    # the same results as mono, bit for bit, and the same for any chunking.
+    rng = np.random.default_rng(channels)
+    x = (0.5 * rng.standard_normal((2_345, channels))).astype(np.float32)
+    y = resample(x, 48_000, 24_000)
+    assert y.shape == (-(-2_345 // 2) + Resampler(48_000, 24_000).flush_frames, channels)
+    for c in range(channels):
+        mono = resample(np.ascontiguousarray(x[:, c]), 48_000, 24_000)
+        np.testing.assert_array_equal(_bits(y[:, c]), _bits(mono))
+    r = Resampler(48_000, 24_000, channels)
+    cuts = [0, 1, 2, 961, 1_000, 1_000, 2_345]
+    got = np.concatenate(
+        [*(r.process(x[a:b]) for a, b in zip(cuts, cuts[1:], strict=False)), r.flush()]
+    )
+    np.testing.assert_array_equal(_bits(got), _bits(y))
 
 
 def test_same_rate_is_a_pass_through() -> None:

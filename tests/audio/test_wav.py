@@ -420,3 +420,42 @@ def test_missing_path_raises_oserror(tmp_path: Path) -> None:
         read_wav(tmp_path / "nope.wav")
     with pytest.raises(UnsupportedFileError, match="seekable"):
         WavReader(42)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("declared", [0, 0xFFFFFFFF], ids=["zero", "ffffffff"])
+@pytest.mark.parametrize("sample_type", ["pcm16", "float32", "pcm24"])
+def test_unsized_data_chunk_reads_to_the_end_of_the_file(
+    tmp_path: Path, declared: int, sample_type: WavSampleType
+) -> None:
+    # A writer that was never closed leaves size 0; streaming writers put 0xFFFFFFFF.
+    x = _signal(1000, 2)
+    path = tmp_path / "unclosed.wav"
+    with open(path, "wb") as f:
+        writer = WavWriter(f, 8000, 2, sample_type=sample_type)
+        writer.write(x)
+        f.flush()
+        raw = bytearray(path.read_bytes())
+    data_at = raw.index(b"data") + 4
+    assert struct.unpack_from("<I", raw, data_at)[0] == 0  # never closed
+    struct.pack_into("<I", raw, data_at, declared)
+    frame = 2 * {"pcm16": 2, "float32": 4, "pcm24": 3}[sample_type]
+    path.write_bytes(bytes(raw) + b"\x7f" * (frame - 1))  # and cut off mid-frame
+    expected, rate = read_wav(_closed_copy(x, sample_type))
+    got, got_rate = read_wav(path)
+    assert got_rate == rate == 8000
+    np.testing.assert_array_equal(got, expected)  # whole frames only, nothing lost
+    with WavReader(io.BytesIO(path.read_bytes())) as r:
+        assert r.frames == 1000
+
+
+def _closed_copy(x: npt.NDArray[np.float32], sample_type: WavSampleType) -> io.BytesIO:
+    f = io.BytesIO()
+    write_wav(f, x, 8000, sample_type=sample_type)
+    f.seek(0)
+    return f
+
+
+def test_unsized_data_chunk_without_samples_is_empty() -> None:
+    raw = _riff(_GOOD_FMT, b"data" + struct.pack("<I", 0xFFFFFFFF))
+    x, rate = read_wav(io.BytesIO(raw))
+    assert rate == 8000 and x.shape == (0,)
