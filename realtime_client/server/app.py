@@ -205,6 +205,15 @@ class _Connection:
         except (ConnectionError, RuntimeError) as exc:
             log.debug("connection %d: write failed: %s", self.number, exc)
             self.dropped = True
+        except Exception:
+            # A bug (e.g. an event orjson cannot encode) must not leave the client waiting
+            # on a silent socket: log it and close as the real service does on a 500.
+            log.exception("connection %d: writer failed; closing with 1011", self.number)
+            self.dropped = True
+            with contextlib.suppress(Exception):
+                await self.ws.close(code=1011, message=b"server_error")
+            if self.server.recorder is not None:
+                self.server.recorder.record(self.number, "out", close=(1011, "server_error"))
 
     async def flush(self, timeout_s: float = 5.0) -> None:
         """Wait until the outbox is empty (or the connection is gone)."""
@@ -344,6 +353,7 @@ class LocalServer:
             ttl_s: Lifetime, in seconds.
         """
         key = "ek_" + secrets.token_hex(16)
+        self._prune_ephemeral()
         self._ephemeral[key] = _Ephemeral(time.time() + ttl_s, dict(session or {}), "ga")
         return key
 
@@ -403,15 +413,23 @@ class LocalServer:
         """``"missing"``, ``"invalid"`` or ``"ok"`` (with the ephemeral record, if any)."""
         if not key:
             return "missing", None
-        if key.startswith("ek_") and key in self._ephemeral:
-            record = self._ephemeral[key]
-            if record.expires_at > time.time():
+        if key.startswith("ek_") and not (self.api_keys and key in self.api_keys):
+            # An ephemeral key is valid only with its live record: an expired or unknown
+            # one never falls through to the accept-any-key rule.
+            record = self._ephemeral.get(key)
+            if record is not None and record.expires_at > time.time():
                 return "ok", record
-            del self._ephemeral[key]
+            self._ephemeral.pop(key, None)
             return "invalid", None
         if self.api_keys is None or key in self.api_keys:
             return "ok", None
         return "invalid", None
+
+    def _prune_ephemeral(self) -> None:
+        """Forget expired ephemeral keys (called when minting, so the table stays small)."""
+        now = time.time()
+        for key in [k for k, r in self._ephemeral.items() if r.expires_at <= now]:
+            del self._ephemeral[key]
 
     def _model_ok(self, model: str) -> bool:
         return model in self.models or model.startswith(_MODEL_PREFIXES)
@@ -503,6 +521,7 @@ class LocalServer:
             merge_session(full, {k: v for k, v in session.items() if k != "type"}), kind
         )
         value = "ek_" + secrets.token_hex(16)
+        self._prune_ephemeral()
         self._ephemeral[value] = _Ephemeral(float(expires_at), session, "ga")
         return self._json({"value": value, "expires_at": expires_at, "session": full})
 
@@ -529,6 +548,7 @@ class LocalServer:
             )
         )
         value = "ek_" + secrets.token_hex(16)
+        self._prune_ephemeral()
         self._ephemeral[value] = _Ephemeral(float(expires_at), session, "beta")
         full["client_secret"] = {"value": value, "expires_at": expires_at}
         return self._json(full)
@@ -607,6 +627,17 @@ class LocalServer:
             or (eph is not None and eph.session.get("type") == "transcription")
             else "realtime"
         )
+        call_id = query.get("call_id")
+        if failure is None and call_id is not None:
+            # With call_id the model is ignored (protocol.md §1.1): the session belongs to
+            # an existing WebRTC/SIP call. This server has no calls yet, so none is known.
+            failure = refuse(
+                "invalid_value",
+                f"Call '{call_id}' not found: this local server does not support WebRTC or "
+                "SIP calls yet, so no call_id can be attached to. Connect with "
+                "?model=<model> instead.",
+                4000,
+            )
         if failure is None and kind == "realtime":
             if not model:
                 failure = refuse(

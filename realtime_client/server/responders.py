@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -507,7 +508,15 @@ class TTSResponder(Responder):
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.PIPE,
             )
-            _, err = await proc.communicate()
+            try:
+                _, err = await proc.communicate()
+            except asyncio.CancelledError:
+                # A cancelled response must not leave espeak-ng running (and writing to
+                # the temporary file removed below): kill it and reap it first.
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+                raise
             if proc.returncode != 0:
                 raise ResponderError(
                     f"espeak-ng failed ({proc.returncode}): {err.decode(errors='replace')}"

@@ -84,6 +84,8 @@ _GA_FORMAT_NAMES = {"audio/pcm": "pcm16", "audio/pcmu": "pcmu", "audio/pcma": "p
 _BETA_FORMAT_NAMES = {"pcm16": "pcm16", "g711_ulaw": "pcmu", "g711_alaw": "pcma"}
 _SEMANTIC_SILENCE_MS = {"low": 800, "medium": 500, "auto": 500, "high": 250}
 _SERVER_ERROR_TEXT = "The server had an error while processing your request. Sorry about that!"
+#: Largest decoded audio one ``input_audio_buffer.append`` may carry, in bytes (§13: 15 MB).
+_MAX_APPEND_BYTES = 15 * 1024 * 1024
 
 
 class SessionSink(Protocol):
@@ -115,6 +117,8 @@ class SessionOptions:
         text_token_ms: Pacing of text and transcript deltas at speed 1, in ms per delta.
         session_limit_s: Maximum session length, in seconds (``session_expired`` after).
         max_buffer_ms: Most input audio the buffer holds before appends are refused, in ms.
+            With turn detection on it applies during speech only: between turns the
+            buffer keeps just the audio a coming speech start can include.
         reorder: Use the protocol's ordering freedom: input transcriptions arrive late
             and transcript deltas follow their audio instead of leading it.
         seed: Seed for ids, obfuscation and responder randomness (``None``: random).
@@ -388,6 +392,8 @@ class _ItemStream:
     text: str = ""  # text, transcript or arguments sent so far
     audio_chunks: list[Int16Array] = field(default_factory=list)
     audio_ms_sent: float = 0.0
+    audio_samples_sent: int = 0  # 24 kHz samples sent so far
+    cut_ms: int | None = None  # audio_end_ms of a truncate received while streaming
     closed: bool = False
 
 
@@ -455,6 +461,8 @@ class RealtimeSession:
         self.order: list[str] = []
         self.item_audio: dict[str, Int16Array] = {}  # 24 kHz PCM16 per audio item
         self.call_names: dict[str, str] = {}  # call_id -> function name
+        # assistant audio items still streaming, by item id (truncate may cut them live)
+        self._live_audio: dict[str, _ItemStream] = {}
         # input audio
         self._buffer: list[Int16Array] = []
         self._buffer_samples = 0
@@ -677,13 +685,18 @@ class RealtimeSession:
                     event_id,
                 )
                 return
-        old_format = self._input_format()
+        old_state, old_format, old_rate = self.state, self._input_format(), self._buffer_rate
         self.state = new
+        self._buffer_rate = _INPUT_RATES[self._input_format()]
+        try:
+            self._configure_vad()
+        except Exception:
+            # All or nothing: an update the VAD cannot take leaves the session as it was.
+            self.state, self._buffer_rate = old_state, old_rate
+            raise
         if self._input_format() != old_format:
             # A new input format starts a new buffer; the time base keeps counting.
             self._clear_buffer()
-            self._buffer_rate = _INPUT_RATES[self._input_format()]
-        self._configure_vad()
         self._emit("session.updated", session=self._session_view())
 
     def _on_transcription_session_update(self, event: dict[str, Any], eid: str | None) -> None:
@@ -724,6 +737,16 @@ class RealtimeSession:
                 event_id,
             )
             return
+        if len(raw) > _MAX_APPEND_BYTES:
+            self._error(
+                "invalid_value",
+                "Invalid 'audio': audio too large. Expected at most "
+                f"{_MAX_APPEND_BYTES} bytes of decoded audio per append, but got "
+                f"{len(raw)} bytes instead.",
+                "audio",
+                event_id,
+            )
+            return
         samples = _decode_input(raw, self._input_format())
         self._append_samples(samples, event_id)
 
@@ -731,7 +754,10 @@ class RealtimeSession:
         rate = self._buffer_rate
         added_ms = samples.size * 1000.0 / rate
         buffered_ms = self._buffer_samples * 1000.0 / rate
-        if buffered_ms + added_ms > self.options.max_buffer_ms:
+        # With the VAD listening for a turn, old silence is dropped (below), so the buffer
+        # cap only matters with the VAD off or during speech.
+        capped = self._vad is None or self._vad.speaking
+        if capped and buffered_ms + added_ms > self.options.max_buffer_ms:
             self._error(
                 "input_audio_buffer_full",
                 f"Error appending to input audio buffer: the buffer already holds "
@@ -751,6 +777,25 @@ class RealtimeSession:
         if self._vad is not None:
             for ev in self._vad.process(samples):
                 self._on_vad_event(ev)
+            if self._vad is not None and not self._vad.speaking:
+                self._trim_unspoken()
+
+    def _trim_unspoken(self) -> None:
+        """Drop buffered audio that no future speech start can reach back to.
+
+        A speech start reported later begins at most ``prefix_padding_ms`` before the
+        first of the onset frames still to come, and those begin no earlier than
+        ``min_speech_ms`` (whole frames) before the current end; two more frames cover
+        rounding and the detector's partial frame. The time base is untouched:
+        ``_take_buffer`` advances ``_buffer_start_ms`` by what it removes.
+        """
+        vad = self._vad
+        frame_ms = vad.frame_ms
+        onset_ms = max(1, math.ceil(vad.min_speech_ms / frame_ms)) * frame_ms
+        keep_ms = vad.prefix_padding_ms + onset_ms + 2 * frame_ms
+        cut_ms = self._stream_ms - keep_ms
+        if cut_ms > self._buffer_start_ms:
+            self._take_buffer(cut_ms)
 
     def _buffer_array(self) -> Int16Array:
         if not self._buffer:
@@ -922,6 +967,9 @@ class RealtimeSession:
             run = self._default_run
             if td.get("interrupt_response", True) and run is not None:
                 self._finish(run, "cancelled", reason="turn_detected")
+                # _finish re-arms the idle timer, but the timeout only counts while nobody
+                # speaks (protocol.md §8): it is armed again after the next response.
+                self._cancel_idle_timer()
             return
         end_ms = self._vad_origin_ms + ev.audio_end_ms
         item_id = self._speech_item_id or self.ids.item()
@@ -958,6 +1006,8 @@ class RealtimeSession:
         self._idle_handle = None
         if self.closed or self._default_run is not None:
             return
+        if self._vad is not None and self._vad.speaking:
+            return  # the user is talking: their turn, not a timeout, ends the silence
         item_id = self.ids.item()
         self._emit(
             "input_audio_buffer.timeout_triggered",
@@ -1139,6 +1189,10 @@ class RealtimeSession:
                 event_id,
             )
             return
+        live = self._live_audio.get(item_id)
+        if live is not None and content_index == 0:
+            self._truncate_live(live, audio_end_ms, event_id)
+            return
         content = item.get("content") or []
         audio_types = ("output_audio", "audio")
         if (
@@ -1168,14 +1222,36 @@ class RealtimeSession:
         self.item_audio[item_id] = audio[:keep].copy()
         part = content[content_index]
         transcript = part.get("transcript") or ""
-        if duration_ms:
-            words = transcript.split()
-            kept = words[: math.floor(len(words) * audio_end_ms / duration_ms)]
-            part["transcript"] = " ".join(kept)
+        part["transcript"] = _cut_transcript(transcript, audio_end_ms, duration_ms)
         self._emit(
             "conversation.item.truncated",
             item_id=item_id,
             content_index=content_index,
+            audio_end_ms=audio_end_ms,
+        )
+
+    def _truncate_live(self, stream: _ItemStream, audio_end_ms: int, event_id: str | None) -> None:
+        """Truncate an assistant audio item that is still streaming.
+
+        Only audio already sent can have been played, so that is the item's length for
+        the check; the cut itself is applied when the item closes.
+        """
+        duration_ms = stream.audio_samples_sent * 1000 // _MODEL_RATE
+        if stream.cut_ms is not None:
+            duration_ms = min(duration_ms, stream.cut_ms)
+        if audio_end_ms > duration_ms:
+            self._error(
+                "invalid_value",
+                f"Audio content of {duration_ms}ms is already shorter than {audio_end_ms}ms",
+                "audio_end_ms",
+                event_id,
+            )
+            return
+        stream.cut_ms = audio_end_ms
+        self._emit(
+            "conversation.item.truncated",
+            item_id=stream.item["id"],
+            content_index=0,
             audio_end_ms=audio_end_ms,
         )
 
@@ -1487,6 +1563,8 @@ class RealtimeSession:
                 return
         stream = self._open_item(run, "message", item)
         stream.audio_mode = audio_mode
+        if audio_mode and stream.in_conversation:
+            self._live_audio[item["id"]] = stream
         part = {"type": "audio", "transcript": ""} if audio_mode else {"type": "text", "text": ""}
         self._emit(
             "response.content_part.added",
@@ -1568,6 +1646,7 @@ class RealtimeSession:
 
     def _audio_delta(self, run: _ResponseRun, stream: _ItemStream, chunk: Int16Array) -> None:
         stream.audio_chunks.append(chunk)
+        stream.audio_samples_sent += chunk.size
         ms = chunk.size * 1000.0 / _MODEL_RATE
         stream.audio_ms_sent += ms
         run.out_audio_ms += ms
@@ -1591,6 +1670,7 @@ class RealtimeSession:
             return
         stream.closed = True
         item = stream.item
+        self._live_audio.pop(item["id"], None)
         common = {"response_id": run.id, "item_id": item["id"], "output_index": stream.output_index}
         if stream.kind == "function_call":
             args_done: dict[str, Any] = {
@@ -1623,13 +1703,24 @@ class RealtimeSession:
                 content_index=0,
                 part={"type": "audio", "transcript": stream.text},
             )
+            audio = (
+                np.concatenate(stream.audio_chunks)
+                if stream.audio_chunks
+                else np.zeros(0, dtype=np.int16)
+            )
+            transcript = stream.text
+            if stream.cut_ms is not None:
+                # A truncate arrived while the item streamed: the item keeps what was
+                # played, as if it had been truncated after completing.
+                duration_ms = audio.size * 1000 // _MODEL_RATE
+                transcript = _cut_transcript(transcript, stream.cut_ms, duration_ms)
+                audio = audio[: stream.cut_ms * _MODEL_RATE // 1000].copy()
             item["content"] = [
-                {"type": "output_audio" if self.ga else "audio", "transcript": stream.text}
+                {"type": "output_audio" if self.ga else "audio", "transcript": transcript}
             ]
-            if stream.audio_chunks:
-                self.item_audio[item["id"]] = np.concatenate(stream.audio_chunks)
-            else:
-                self.item_audio[item["id"]] = np.zeros(0, dtype=np.int16)
+            # A deleted item (conversation.item.delete while streaming) keeps no audio.
+            if item["id"] in self.items:
+                self.item_audio[item["id"]] = audio
         else:
             self._emit(
                 "response.output_text.done" if self.ga else "response.text.done",
@@ -1789,6 +1880,14 @@ def _split_words(text: str) -> list[str]:
     if current:
         out.append(current)
     return out
+
+
+def _cut_transcript(transcript: str, end_ms: int, duration_ms: int) -> str:
+    """The words of ``transcript`` spoken in the first ``end_ms`` of ``duration_ms`` ms."""
+    if not duration_ms:
+        return transcript
+    words = transcript.split()
+    return " ".join(words[: math.floor(len(words) * end_ms / duration_ms)])
 
 
 def _item_text(item: dict[str, Any]) -> str:

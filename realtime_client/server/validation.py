@@ -26,6 +26,7 @@ __all__ = [
     "Const",
     "Int",
     "List",
+    "MAX_SAFE_INTEGER",
     "Nullable",
     "Num",
     "Obj",
@@ -189,29 +190,42 @@ class Bool(Spec):
         return value
 
 
+#: Largest integer a JSON number carries exactly (2**53 - 1); the default bound of :class:`Int`.
+MAX_SAFE_INTEGER = 2**53 - 1
+
+
+def _show(value: float) -> str:
+    # Integers in full (a bound of 9007199254740991 must not read 9.0072e+15).
+    return str(value) if isinstance(value, int) else f"{value:g}"
+
+
 def _range_check(kind: str, value: float, lo: float | None, hi: float | None, path: str) -> None:
     if lo is not None and value < lo:
         raise ValidationError(
             f"{kind}_below_min_value",
-            f"Invalid '{path}': {kind} below minimum value. Expected a value >= {lo:g}, "
-            f"but got {value:g} instead.",
+            f"Invalid '{path}': {kind} below minimum value. Expected a value >= {_show(lo)}, "
+            f"but got {_show(value)} instead.",
             path,
         )
     if hi is not None and value > hi:
         raise ValidationError(
             f"{kind}_above_max_value",
-            f"Invalid '{path}': {kind} above maximum value. Expected a value <= {hi:g}, "
-            f"but got {value:g} instead.",
+            f"Invalid '{path}': {kind} above maximum value. Expected a value <= {_show(hi)}, "
+            f"but got {_show(value)} instead.",
             path,
         )
 
 
 @dataclass
 class Int(Spec):
-    """An integer (a float with no fraction is accepted, as JSON does not tell them apart)."""
+    """An integer (a float with no fraction is accepted, as JSON does not tell them apart).
 
-    min: int | None = None
-    max: int | None = None
+    Bounded to ±(2**53 - 1) unless told otherwise: ``1e300`` has no fraction, and a
+    larger integer could not be sent back as JSON (or used as a duration).
+    """
+
+    min: int | None = -MAX_SAFE_INTEGER
+    max: int | None = MAX_SAFE_INTEGER
     expected: str = "an integer"
 
     def accepts_type(self, value: Any) -> bool:
@@ -219,6 +233,7 @@ class Int(Spec):
 
     def check(self, value: Any, path: str) -> Any:
         if isinstance(value, float) and value.is_integer():
+            _range_check("integer", value, self.min, self.max, path)  # shown as sent
             value = int(value)
         if not isinstance(value, int) or isinstance(value, bool):
             raise _type_error(path, self.expected, value)
