@@ -555,9 +555,7 @@ class RealtimeProtocol:
     def _apply(self, event: ev.ServerEvent) -> None:
         conv = self.conversation
         if isinstance(event, ev.ResponseOutputAudioDelta):  # the hot path first
-            item = conv.items.get(event.item_id) or self._placeholder(
-                event.item_id, event.response_id
-            )
+            item = self._output_item(event)
             part = item.part(event.content_index, "output_audio")
             nbytes = _b64_decoded_len(event.delta)
             part.audio_ms += nbytes / self.output_bytes_per_ms
@@ -637,9 +635,7 @@ class RealtimeProtocol:
                 for part in state.parts:
                     part.done = True
         elif isinstance(event, ev.ResponseContentPartAdded | ev.ResponseContentPartDone):
-            item = conv.items.get(event.item_id) or self._placeholder(
-                event.item_id, event.response_id
-            )
+            item = self._output_item(event)
             kind = {"audio": "output_audio", "text": "output_text"}.get(
                 event.part.type or "", event.part.type or ""
             )
@@ -651,35 +647,23 @@ class RealtimeProtocol:
                 if event.part.transcript is not None:
                     part.transcript = event.part.transcript
         elif isinstance(event, ev.ResponseOutputTextDelta):
-            item = conv.items.get(event.item_id) or self._placeholder(
-                event.item_id, event.response_id
-            )
+            item = self._output_item(event)
             item.part(event.content_index, "output_text").text += event.delta
         elif isinstance(event, ev.ResponseOutputTextDone):
-            item = conv.items.get(event.item_id) or self._placeholder(
-                event.item_id, event.response_id
-            )
+            item = self._output_item(event)
             item.part(event.content_index, "output_text").text = event.text
         elif isinstance(event, ev.ResponseOutputAudioTranscriptDelta):
-            item = conv.items.get(event.item_id) or self._placeholder(
-                event.item_id, event.response_id
-            )
+            item = self._output_item(event)
             item.part(event.content_index, "output_audio").transcript += event.delta
         elif isinstance(event, ev.ResponseOutputAudioTranscriptDone):
-            item = conv.items.get(event.item_id) or self._placeholder(
-                event.item_id, event.response_id
-            )
+            item = self._output_item(event)
             item.part(event.content_index, "output_audio").transcript = event.transcript
         elif isinstance(event, ev.ResponseFunctionCallArgumentsDelta):
-            item = conv.items.get(event.item_id) or self._placeholder(
-                event.item_id, event.response_id, "function_call"
-            )
+            item = self._output_item(event, "function_call")
             item.call_id = item.call_id or event.call_id
             item.arguments += event.delta
         elif isinstance(event, ev.ResponseFunctionCallArgumentsDone):
-            item = conv.items.get(event.item_id) or self._placeholder(
-                event.item_id, event.response_id, "function_call"
-            )
+            item = self._output_item(event, "function_call")
             item.call_id = event.call_id
             item.arguments = event.arguments
             if event.name:
@@ -690,6 +674,13 @@ class RealtimeProtocol:
     def speech_times(self, item_id: str) -> tuple[int | None, int | None]:
         """VAD ``(audio_start_ms, audio_end_ms)`` of a user item, in input ms."""
         return self._speech_times.get(item_id, (None, None))
+
+    def _output_item(self, event: Any, kind: str = "message") -> ItemState:
+        """The item an output event names (``item_id``, ``response_id``), made if unseen."""
+        item = self.conversation.items.get(event.item_id)
+        return (
+            item if item is not None else self._placeholder(event.item_id, event.response_id, kind)
+        )
 
     def _placeholder(self, item_id: str, response_id: str, kind: str = "message") -> ItemState:
         # A delta for an item we never saw announced (reordered or lost events).
