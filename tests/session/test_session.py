@@ -459,3 +459,29 @@ async def test_a_drop_during_the_reconnect_is_retried_by_one_loop() -> None:
             await until(session, ev.ResponseDone)
             assert session.conversation.last().text == "Echo: after"
             assert errors == []
+
+
+async def test_transcription_session(tmp_path: Path) -> None:
+    spec = script(
+        tmp_path, {"turns": [{"transcript": "book a table for two", "reply": {"text": "-"}}]}
+    )
+    config = {
+        "type": "transcription",
+        "audio": {
+            "input": {
+                "transcription": {"model": "gpt-4o-mini-transcribe"},
+                "turn_detection": {"type": "server_vad"},
+            }
+        },
+    }
+    async with LocalServer(responder=spec, speed=0) as server:
+        async with connect(None, url=server.url, intent="transcription", session=config) as session:
+            errors = errors_of(session)
+            assert isinstance(session.server_session, ev.TranscriptionSession)
+            await send_blocks(session, np.concatenate([speech_like(1.0), silence(0.8)]), 24_000)
+            done = await until(session, ev.ConversationItemInputAudioTranscriptionCompleted)
+            assert done.transcript == "book a table for two"
+            item = session.conversation.get(done.item_id)
+            assert item is not None and item.input_transcript == "book a table for two"
+            assert session.protocol.responses == {}  # transcription sessions never respond
+            assert errors == []
