@@ -1285,23 +1285,44 @@ class Session:
             return
 
     async def _restore_conversation(self) -> int:
-        """Re-create the conversation items on the new server session (same ids)."""
-        old = [item for item in self.protocol.conversation if item.in_conversation]
-        count = 0
-        previous: str | None = None
-        for item in old:
-            wire = _restorable(item)
+        """Re-create the conversation items on the new server session (same ids).
+
+        The creates are pipelined (all sent, then all answers awaited) so a long
+        conversation costs one round trip, not one per item; the new conversation is
+        empty, so sending them in order keeps their order.
+        """
+        loop = asyncio.get_running_loop()
+        sent: list[tuple[str, str, asyncio.Future[Any]]] = []
+        for item in self.protocol.conversation:
+            wire = _restorable(item) if item.in_conversation else None
             if wire is None:
                 continue
             try:
-                event = self.protocol.build_item_create(
-                    wire, previous_item_id=previous if previous else None, item_id=item.id
-                )
-                await self._request(event, internal=True)
-            except (ServerError, LocalProtocolError) as exc:
+                event = self.protocol.build_item_create(wire, item_id=item.id)
+            except LocalProtocolError as exc:
                 logger.warning("could not restore item %s: %s", item.id, exc)
                 continue
-            previous = item.id
+            assert event.event_id is not None
+            future: asyncio.Future[Any] = loop.create_future()
+            self._futures[event.event_id] = future
+            try:
+                await self._send(self.protocol.serialize(event))
+            except BaseException:
+                self.protocol.forget(event.event_id)
+                self._futures.pop(event.event_id, None)
+                raise
+            sent.append((item.id, event.event_id, future))
+        count = 0
+        for item_id, event_id, future in sent:
+            try:
+                await asyncio.wait_for(future, self.request_timeout)
+            except ServerError as exc:
+                logger.warning("could not restore item %s: %s", item_id, exc)
+                continue
+            except asyncio.TimeoutError as exc:
+                self.protocol.forget(event_id)
+                self._futures.pop(event_id, None)
+                raise InvalidStateError("no answer while restoring the conversation") from exc
             count += 1
         return count
 

@@ -485,3 +485,44 @@ async def test_transcription_session(tmp_path: Path) -> None:
             assert item is not None and item.input_transcript == "book a table for two"
             assert session.protocol.responses == {}  # transcription sessions never respond
             assert errors == []
+
+
+async def test_reconnect_restores_every_item_in_order(tmp_path: Path) -> None:
+    spec = script(
+        tmp_path,
+        {
+            "turns": [
+                {"reply": {"text": "Hello!"}},
+                {"reply": {"function_call": {"name": "add", "arguments": {"a": 1, "b": 2}}}},
+                {"reply": {"text": "It is 3."}},
+                {"reply": {"text": "(cut)"}},
+            ]
+        },
+    )
+
+    def add(a: int, b: int) -> int:
+        """Add two integers."""
+        return a + b
+
+    async with LocalServer(responder=spec, speed=0) as server:
+        async with connect(url=server.url, tools=[add], reconnect=FAST) as session:
+            await session.send_text("hi")
+            await until(session, ev.ResponseDone)
+            await session.send_text("1 + 2?")
+            await until(session, ev.ResponseDone)  # the function call
+            await until(session, ev.ResponseDone)  # the answer after the tool output
+            before = [(i.id, i.type, i.role) for i in session.conversation]
+            assert [t for _, t, _ in before] == [
+                "message",
+                "message",
+                "message",
+                "function_call",
+                "function_call_output",
+                "message",
+            ]
+            server.sessions[-1].sink.close(1011, "server restart")  # cut the live connection
+            reconnected = await until(session, Reconnected)
+            assert reconnected.items == len(before)
+            assert server.connection_count == 2
+            restored = server.sessions[-1]
+            assert list(restored.order) == [item_id for item_id, _, _ in before]
