@@ -386,6 +386,9 @@ class RealtimeProtocol:
         self._prefix = client_id_prefix
         self._pending: dict[str, _Pending] = {}
         self._fifo: dict[str, deque[str]] = {}
+        # Cancels answered by a response.done that may still draw a late
+        # response_cancel_not_active error (the response ended first).
+        self._answered_cancels: dict[str, ev.ClientEvent] = {}
         # response.created events expected from server VAD turns (not from our requests).
         self._auto_responses_expected = 0
         # VAD times arrive before their user item exists (speech_started names its id).
@@ -446,6 +449,11 @@ class RealtimeProtocol:
                 received.failed.append(
                     (pending.event_id, pending.event, _server_error(event.error))
                 )
+            elif client_id in self._answered_cancels:
+                # The response finished on its own just before our cancel reached the
+                # server: its response.done answered the cancel, then this error came.
+                late = self._answered_cancels.pop(client_id)
+                received.failed.append((client_id, late, _server_error(event.error)))
             return
         kind = event.type
         key: str | None = None
@@ -472,6 +480,10 @@ class RealtimeProtocol:
                 del self._pending[pending.event_id]
                 self._drop_fifo(pending)
                 received.answered.append((pending.event_id, pending.event))
+                if isinstance(pending.event, ev.ResponseCancel):
+                    self._answered_cancels[pending.event_id] = pending.event
+                    while len(self._answered_cancels) > 16:  # only the latest matter
+                        del self._answered_cancels[next(iter(self._answered_cancels))]
                 return
         queue = self._fifo.get(kind)
         while queue:

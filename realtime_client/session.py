@@ -1026,13 +1026,19 @@ class Session:
         return await asyncio.wait_for(future, None)
 
     async def cancel_response(self, response_id: str | None = None) -> bool:
-        """Cancel the active response; a no-op (``False``) when none is active."""
+        """Cancel the active response.
+
+        Returns:
+            ``True`` when the response ended ``cancelled``; ``False`` when nothing was
+            active (nothing is sent) or it finished on its own first (the service's
+            late ``response_cancel_not_active`` is absorbed, not surfaced).
+        """
         try:
             event = self.protocol.build_response_cancel(response_id)
         except InvalidStateError:
             return False
         result = await self._request(event)
-        return result is not None
+        return isinstance(result, ev.ResponseDone) and result.response.status == "cancelled"
 
     async def commit(self) -> ev.InputAudioBufferCommitted:
         """Commit the input buffer (push-to-talk release)."""
