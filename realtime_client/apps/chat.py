@@ -60,6 +60,7 @@ from ..session import (
     Session,
     TurnStats,
     connect,
+    realtime_url,
 )
 from ._tui import ChatScreen, KeyReader
 
@@ -406,6 +407,7 @@ class _Chat:
         self.responding = False
         self.audio_started = False
         self.turns = 0
+        self.connected = False
         self._ptt_busy = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._tool_names: dict[str, str] = {}
@@ -511,9 +513,11 @@ class _Chat:
         elif isinstance(event, ev.Error):
             screen.note(f"server error: {event.error.message}", "error")
         elif isinstance(event, Reconnecting):
+            self.connected = False
             screen.status.connection = f"reconnecting (attempt {event.attempt})"
             screen.note(f"connection lost ({event.error}); retrying in {event.delay_s:.1f} s")
         elif isinstance(event, Reconnected):
+            self.connected = True
             screen.status.connection = "connected"
             screen.note(f"reconnected ({event.items} items restored)")
         elif isinstance(event, AudioDropped):
@@ -548,6 +552,8 @@ class _Chat:
             self.screen.note(" · ".join(p for p in parts if p))
 
     def _turn(self) -> str:
+        if not self.connected:
+            return ""  # the connection state says it all ("connecting", "reconnecting")
         if self.ptt and self.talking:
             return "recording (space sends)"
         if self.user_speaking:
@@ -667,25 +673,43 @@ async def _chat(args: argparse.Namespace, screen: ChatScreen) -> int:
                 )
             screen.status.target = _describe_target(url, args.model, local)
             screen.status.connection = "connecting"
+            screen.status.turn = chat._turn()
             screen.refresh()
-            session = await stack.enter_async_context(
-                connect(
-                    args.model,
-                    url=url,
-                    dialect=args.dialect,
-                    session=_session_config(args),
-                    instructions=args.instructions,
-                    voice=args.voice,
-                    tools=tools,
-                    reconnect=ReconnectPolicy(
-                        max_attempts=max(0, args.retries),
-                        recycle_before_expiry_s=60.0 if args.retries > 0 else 0.0,
-                    ),
+            connecting = asyncio.ensure_future(
+                stack.enter_async_context(
+                    connect(
+                        args.model,
+                        url=url,
+                        dialect=args.dialect,
+                        session=_session_config(args),
+                        instructions=args.instructions,
+                        voice=args.voice,
+                        tools=tools,
+                        reconnect=ReconnectPolicy(
+                            max_attempts=max(0, args.retries),
+                            recycle_before_expiry_s=60.0 if args.retries > 0 else 0.0,
+                        ),
+                    )
                 )
             )
+            # q / Ctrl-C must work while connecting (and retrying): wait on both.
+            quitting = asyncio.ensure_future(chat.quit.wait())
+            try:
+                await asyncio.wait({connecting, quitting}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                quitting.cancel()
+                if not connecting.done():
+                    connecting.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, RealtimeError, OSError):
+                        await connecting
+            if connecting.cancelled():
+                screen.note("quit while connecting")
+                return EXIT_OK
+            session = connecting.result()  # raises what made the connect fail
             chat.session = session
             chat.sink = _MeteredSink(speaker, buffer)
             session.attach(chat.captured(source), chat.sink)
+            chat.connected = True
             screen.status.connection = "connected"
             if tools:
                 names = ", ".join(getattr(t, "__name__", "?") for t in tools)
@@ -746,16 +770,23 @@ def _explain(exc: BaseException, url: str | None) -> _Failure:
     return _Failure(f"{type(exc).__name__}: {exc}", EXIT_SERVER)
 
 
-def _setup_logging(screen: ChatScreen, log_file: str | None) -> None:
+def _open_log(log_file: str | None) -> logging.Handler | None:
+    """The ``--log`` handler, opened before the screen so a bad path is a usage error."""
+    if not log_file:
+        return None
+    handler = logging.FileHandler(log_file)  # OSError: the caller reports it
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    return handler
+
+
+def _setup_logging(screen: ChatScreen, file_handler: logging.Handler | None) -> None:
     root = logging.getLogger("realtime_client")
-    root.setLevel(logging.DEBUG if log_file else logging.WARNING)
+    root.setLevel(logging.DEBUG if file_handler is not None else logging.WARNING)
     # Warnings go to the screen, not to stderr where they would tear the status area.
     root.propagate = False
     root.addHandler(_ScreenLog(screen))
-    if log_file:
-        handler = logging.FileHandler(log_file)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root.addHandler(handler)
+    if file_handler is not None:
+        root.addHandler(file_handler)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -766,11 +797,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.retries < 0:
         print("realtime-chat: error: --retries must be >= 0", file=sys.stderr)
         return EXIT_USAGE
+    if args.url is not None:
+        try:
+            realtime_url(args.url, args.model)
+        except ConnectError as exc:
+            print(f"realtime-chat: error: --url: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    try:
+        file_handler = _open_log(args.log)
+    except OSError as exc:
+        print(f"realtime-chat: error: cannot open --log {args.log}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     ansi = sys.stdout.isatty() and os.environ.get("TERM", "") != "dumb"
     screen = ChatScreen(sys.stdout, ansi=ansi, color=not os.environ.get("NO_COLOR"))
-    _setup_logging(screen, args.log)
     code = EXIT_OK
     try:
+        _setup_logging(screen, file_handler)
         # Keep full GC passes over the start-up heap off the audio path (see README).
         gc.collect()
         gc.freeze()

@@ -16,7 +16,7 @@ import zlib
 from collections.abc import Callable
 from typing import Any, Literal
 
-__all__ = ["TOOLS", "calculate", "get_weather"]
+__all__ = ["MAX_EXPRESSION_CHARS", "TOOLS", "calculate", "get_weather"]
 
 _CONDITIONS = ("sunny", "partly cloudy", "overcast", "light rain", "windy", "foggy")
 
@@ -57,12 +57,26 @@ _UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {
     ast.UAdd: operator.pos,
     ast.USub: operator.neg,
 }
+
+
+def _round(value: float, ndigits: float | None = None) -> float:
+    # Arguments arrive as floats; round() wants an int number of digits.
+    if ndigits is None:
+        return float(round(value))
+    if not ndigits.is_integer():
+        raise ValueError(f"round() needs a whole number of digits, got {ndigits:g}")
+    return round(value, int(ndigits))
+
+
 _FUNCTIONS: dict[str, Callable[..., float]] = {
     "sqrt": math.sqrt,
     "abs": abs,
-    "round": round,
+    "round": _round,
 }
-_MAX_EXPONENT = 1000  # keeps "9**9**9" from hanging the process
+#: Longest expression accepted, in characters (deep nesting would exhaust the stack).
+MAX_EXPRESSION_CHARS = 1000
+# Every number is a float, so ** cannot build a huge integer: a result too large for a
+# float raises OverflowError at once (9 ** 9 ** 9), and no exponent cap is needed.
 
 
 def _evaluate(node: ast.AST) -> float:
@@ -74,9 +88,10 @@ def _evaluate(node: ast.AST) -> float:
         return float(node.value)
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
         left, right = _evaluate(node.left), _evaluate(node.right)
-        if isinstance(node.op, ast.Pow) and abs(right) > _MAX_EXPONENT:
-            raise ValueError(f"exponent {right:g} is too large")
-        return float(_BINARY[type(node.op)](left, right))
+        value = _BINARY[type(node.op)](left, right)
+        if isinstance(value, complex):  # e.g. (-8) ** (1/3)
+            raise ValueError("the result is not a real number")
+        return float(value)
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
         return float(_UNARY[type(node.op)](_evaluate(node.operand)))
     if (
@@ -92,23 +107,32 @@ def _evaluate(node: ast.AST) -> float:
 def calculate(expression: str) -> float:
     """Evaluate an arithmetic expression, e.g. "17 * 23" or "sqrt(2) / 2".
 
-    Supports + - * / // % **, parentheses, and sqrt(), abs(), round().
+    Supports + - * / // % **, parentheses, and sqrt(), abs(), round(x) and
+    round(x, digits).
 
     Args:
-        expression: The expression to evaluate.
+        expression: The expression to evaluate, at most ``MAX_EXPRESSION_CHARS`` long.
 
     Raises:
-        ValueError: Not a plain arithmetic expression, or it cannot be computed
-            (division by zero, overflow).
+        ValueError: Not a plain arithmetic expression, too long or too deeply nested, or
+            it cannot be computed (division by zero, overflow, not a real number).
     """
+    if len(expression) > MAX_EXPRESSION_CHARS:
+        raise ValueError(
+            f"expression too long ({len(expression)} characters, at most {MAX_EXPRESSION_CHARS})"
+        )
     try:
         tree = ast.parse(expression.strip(), mode="eval")
     except SyntaxError as exc:
         raise ValueError(f"not an arithmetic expression: {expression!r}") from exc
+    except (RecursionError, MemoryError) as exc:
+        raise ValueError("expression too deeply nested") from exc
     try:
         result = _evaluate(tree)
     except (ZeroDivisionError, OverflowError, TypeError) as exc:
         raise ValueError(f"cannot compute {expression!r}: {exc}") from exc
+    except (RecursionError, MemoryError) as exc:
+        raise ValueError("expression too deeply nested") from exc
     if not math.isfinite(result):
         raise ValueError(f"{expression!r} is not a finite number")
     return result

@@ -105,6 +105,9 @@ _AUDIO_FIELDS = {
 }
 #: How responses may end without the turn counting as failed.
 _OK_CANCEL_REASONS = {"turn_detected", "client_cancelled"}
+#: Server errors from benign races (a cancel that arrived after the response ended, a
+#: response.create while the server had just started one): no turn is lost by them.
+_BENIGN_ERROR_CODES = {"response_cancel_not_active", "conversation_already_has_active_response"}
 
 
 class ReplayError(RealtimeError, ValueError):
@@ -296,6 +299,11 @@ def _load(path: str | os.PathLike[str]) -> _Input:
         samples = samples.mean(axis=1).astype(np.float32)
     if len(samples) == 0:
         raise ReplayError(f"{p} holds no audio")
+    try:
+        # The session resamples to 24 kHz with the same resampler: fail now, not mid-run.
+        Resampler(int(rate), _OUT_RATE)
+    except AudioError as exc:
+        raise ReplayError(f"{p}: unsupported sample rate {rate} Hz: {exc}") from exc
     return _Input(p, np.ascontiguousarray(samples, dtype=np.float32), int(rate))
 
 
@@ -362,6 +370,8 @@ class _Driver:
         self._tail_left = 0
         self.skipped_barge_ins: list[float] = []
         self.total_ms = 0.0
+        self._silence_rate = 0
+        self._silence_k = 0
 
     def now_ms(self) -> float:
         return float(self.ticks * BLOCK_MS)
@@ -409,7 +419,7 @@ class _Driver:
         if self._barges and now >= self._barges[0]:
             self._barges.pop(0)
             await self._barge_in(now)
-        frames = len(block) if block is not None else rate * BLOCK_MS // 1000
+        frames = len(block) if block is not None else self._silence_frames(rate)
         captured = (
             block.astype(np.float32, copy=True)
             if block is not None
@@ -444,6 +454,15 @@ class _Driver:
         self._progress.update(self.now_ms(), self.total_ms)
         await self._pace()
 
+    def _silence_frames(self, rate: int) -> int:
+        """Frames of the next silent block: edges at round(k * rate / 50), like blocks()."""
+        if rate != self._silence_rate:
+            self._silence_rate, self._silence_k = rate, 0
+        k = self._silence_k
+        self._silence_k += 1
+        step = rate * BLOCK_MS / 1000
+        return round((k + 1) * step) - round(k * step)
+
     async def _pace(self) -> None:
         if self.cfg.speed <= 0:
             await asyncio.sleep(0)  # let the reader run between blocks
@@ -477,6 +496,13 @@ class _Driver:
     # --- the simulated user ---------------------------------------------------------------
 
     async def run(self, inputs: list[_Input]) -> None:
+        try:
+            await self._run(inputs)
+        finally:
+            # Whatever ends the run, later messages must not land on the progress line.
+            self._progress.done()
+
+    async def _run(self, inputs: list[_Input]) -> None:
         self._t0 = asyncio.get_running_loop().time()
         self.total_ms = sum(f.duration_ms for f in inputs)
         for index, item in enumerate(inputs):
@@ -536,10 +562,11 @@ class _Driver:
                 if self._barge_pending and more:
                     return  # the next file is the barge-in
                 if loop.time() > deadline:
-                    what = "no response" if self._commits <= commits_before else "no complete"
+                    what = (
+                        "no response" if self._commits <= commits_before else "no complete answer"
+                    )
                     self.failures.append(
-                        f"input {index + 1} ({name}): {what} answer within "
-                        f"{self.cfg.turn_timeout:g} s"
+                        f"input {index + 1} ({name}): {what} within {self.cfg.turn_timeout:g} s"
                     )
                     return
                 if self.cfg.speed > 0 or self._must_tick():
@@ -587,7 +614,6 @@ class _Driver:
             self.skipped_barge_ins.append(at_ms)
             self._log(f"barge-in at {at_ms / 1000:.2f} s skipped: the replay ended first")
         self._barges.clear()
-        self._progress.done()
 
 
 class _ConnectionLost(Exception):
@@ -768,7 +794,10 @@ def _failures(protocol: RealtimeProtocol, records: list[dict[str, Any]]) -> list
     for rec in records:
         event = rec["event"]
         if rec.get("direction") == "server" and event.get("type") == "error":
-            err = event.get("error") or {}
+            err = event.get("error")
+            err = err if isinstance(err, dict) else {}
+            if err.get("code") in _BENIGN_ERROR_CODES:
+                continue
             code = err.get("code") or err.get("type") or "error"
             out.append(f"server error {code}: {err.get('message', '')}")
     return out
@@ -851,6 +880,17 @@ def _markdown(turns: list[Turn], failures: list[str]) -> str:
 # --- writing ----------------------------------------------------------------------------------
 
 
+def _prepare_out(out: Path) -> None:
+    """Create the output directory and prove it is writable, before any run starts."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".realtime-replay-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ReplayError(f"cannot write to output directory {out}: {exc}") from exc
+
+
 def _write_outputs(result: ReplayResult, out: Path, meta: dict[str, Any]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     transcript = {**meta, "turns": result.transcript(), "failures": result.failures}
@@ -872,11 +912,16 @@ def _write_events(records: list[dict[str, Any]], path: Path) -> None:
 
 
 def _write_item_audio(
-    audio: dict[str, list[npt.NDArray[np.int16]]], turns: list[Turn], out: Path
+    audio: dict[str, list[npt.NDArray[np.int16]]],
+    turns: list[Turn],
+    out: Path,
+    *,
+    replace_stale: bool = True,
 ) -> dict[str, Path]:
     files: dict[str, Path] = {}
-    for stale in out.glob("response-*.wav"):
-        stale.unlink()  # from an earlier run into the same directory
+    if replace_stale:
+        for stale in out.glob("response-*.wav"):
+            stale.unlink()  # from an earlier run into the same directory
     n = 0
     for turn in turns:
         chunks = audio.get(turn.item_id)
@@ -917,7 +962,8 @@ async def replay(
     """Stream WAV files through a Realtime session as a microphone would; record it all.
 
     Args:
-        inputs: WAV files (any rate, mono or multi-channel: averaged), one user turn each.
+        inputs: WAV files, one user turn each: mono or multi-channel (averaged), at a rate
+            in Hz whose ratio to 24 kHz reduces to terms <= 1024 (all common rates).
         out_dir: Where to write the outputs; ``None`` writes nothing (the result has it all).
         url: Server base URL. ``None``: the embedded local server when ``responder`` is
             given or ``OPENAI_API_KEY`` is unset, else the OpenAI API.
@@ -942,22 +988,33 @@ async def replay(
         The transcript, report, failures and written paths.
 
     Raises:
-        ReplayError: An input cannot be read, or an option is out of range.
+        ReplayError: An input cannot be read or has an unsupported sample rate, an option
+            is out of range, the URL's scheme is unsupported, or ``out_dir`` cannot be
+            written.
         ConnectError: The server cannot be reached (``AuthenticationError`` for a bad key).
-        ConnectionClosedError: The connection was lost mid-replay.
+
+    A connection lost mid-replay does not raise: it is one of ``failures`` and what was
+    recorded up to then is written.
     """
     if speed < 0 or not math.isfinite(speed):
         raise ReplayError(f"speed must be >= 0 (0 = as fast as possible), got {speed}")
-    if turn_timeout <= 0:
-        raise ReplayError(f"turn_timeout must be > 0 s, got {turn_timeout}")
-    if any(t < 0 for t in barge_in_at):
-        raise ReplayError("barge-in times must be >= 0 s")
+    if not (turn_timeout > 0 and math.isfinite(turn_timeout)):
+        raise ReplayError(f"turn_timeout must be a finite number > 0 s, got {turn_timeout}")
+    if not all(t >= 0 and math.isfinite(t) for t in barge_in_at):
+        raise ReplayError(f"barge-in times must be finite and >= 0 s, got {list(barge_in_at)}")
     if not inputs:
         raise ReplayError("no input files")
     files = [_load(p) for p in inputs]
     use_local = responder is not None or (url is None and not os.environ.get("OPENAI_API_KEY"))
     if use_local and url is not None:
         raise ReplayError("responder applies to the embedded local server only (drop url)")
+    if url is not None:
+        try:
+            realtime_url(url, model)
+        except ConnectError as exc:
+            raise ReplayError(str(exc)) from exc
+    if out_dir is not None:
+        _prepare_out(Path(out_dir))
     server: Any = None
     if use_local:
         from ..server import LocalServer, ResponderError
@@ -1109,28 +1166,44 @@ async def _live(
     }
     result = ReplayResult(turns, report, failures, records=records, stats=stats)
     if out is not None:
-        _write_outputs(result, out, meta)
-        events_path = out / "events.jsonl"
-        _write_events(records, events_path)
-        result.paths["events.jsonl"] = events_path
-        result.audio_files = _write_item_audio(driver.audio, turns, out)
-        input_track = np.concatenate(driver.input_track or [np.zeros(0, np.float32)])
-        output_track = np.concatenate(driver.output_track or [np.zeros(0, np.float32)])
-        # The monitor resampler's delay makes the input track a few samples off: align.
-        input_track = np.pad(input_track, (0, max(0, len(output_track) - len(input_track))))
-        input_track = input_track[: len(output_track)]
-        conversation = out / "conversation.wav"
-        write_wav(conversation, np.stack([input_track, output_track], axis=1), _OUT_RATE)
-        result.paths["conversation.wav"] = conversation
-        picture = out / "timeline.png"
-        width, height = save_timeline(
-            picture,
-            _timeline_data(turns, records, driver, input_track, output_track),
-        )
-        result.paths["timeline.png"] = picture
-        report["timeline_png"] = {"width": width, "height": height}
-        result.paths["report.json"].write_text(json.dumps(report, indent=2, ensure_ascii=False))
+        try:
+            _write_live(result, out, meta, driver, report=report)
+        except (OSError, AudioError) as exc:
+            raise ReplayError(f"cannot write the outputs to {out}: {exc}") from exc
     return result
+
+
+def _write_live(
+    result: ReplayResult,
+    out: Path,
+    meta: dict[str, Any],
+    driver: _Driver,
+    *,
+    report: dict[str, Any],
+) -> None:
+    """Everything a live run writes; OSError propagates (the caller reports it)."""
+    records, turns = result.records, result.turns
+    _write_outputs(result, out, meta)
+    events_path = out / "events.jsonl"
+    _write_events(records, events_path)
+    result.paths["events.jsonl"] = events_path
+    result.audio_files = _write_item_audio(driver.audio, turns, out)
+    input_track = np.concatenate(driver.input_track or [np.zeros(0, np.float32)])
+    output_track = np.concatenate(driver.output_track or [np.zeros(0, np.float32)])
+    # The monitor resampler's delay makes the input track a few samples off: align.
+    input_track = np.pad(input_track, (0, max(0, len(output_track) - len(input_track))))
+    input_track = input_track[: len(output_track)]
+    conversation = out / "conversation.wav"
+    write_wav(conversation, np.stack([input_track, output_track], axis=1), _OUT_RATE)
+    result.paths["conversation.wav"] = conversation
+    picture = out / "timeline.png"
+    width, height = save_timeline(
+        picture,
+        _timeline_data(turns, records, driver, input_track, output_track),
+    )
+    result.paths["timeline.png"] = picture
+    report["timeline_png"] = {"width": width, "height": height}
+    result.paths["report.json"].write_text(json.dumps(report, indent=2, ensure_ascii=False))
 
 
 def _timeline_data(
@@ -1204,7 +1277,9 @@ def rebuild(
             (and WAVs when the recording kept audio); ``None`` writes nothing.
 
     Raises:
-        ReplayError: The file is missing or is not a replay recording.
+        ReplayError: The file is missing or is not a replay recording, or ``out_dir``
+            holds a live run's outputs (a rebuild never overwrites those: the live run's
+            report has wall-clock latencies and WAVs a rebuild cannot reproduce).
     """
     path = Path(events_path)
     try:
@@ -1219,9 +1294,12 @@ def rebuild(
             rec = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
             raise ReplayError(f"{path}:{number}: not JSON: {exc}") from exc
-        if not isinstance(rec, dict) or "event" not in rec or "direction" not in rec:
-            raise ReplayError(f"{path}:{number}: not a realtime-replay record")
+        problem = _record_problem(rec)
+        if problem is not None:
+            raise ReplayError(f"{path}:{number}: not a realtime-replay record: {problem}")
         records.append(rec)
+    if out_dir is not None:
+        _check_rebuild_out(path, Path(out_dir))
     meta: dict[str, Any] = next(
         (
             r["event"]
@@ -1244,13 +1322,16 @@ def rebuild(
             event = {**event, key: pybase64.b64encode(bytes(int(nbytes))).decode("ascii")}
         is_audio = event.get("type") in ("response.output_audio.delta", "response.audio.delta")
         if is_audio and not elided and event.get("delta"):
-            audio.setdefault(str(event["item_id"]), []).append(
-                np.frombuffer(pybase64.b64decode(event["delta"]), dtype="<i2")
-            )
+            try:
+                pcm = pybase64.b64decode(event["delta"], validate=True)
+                chunk = np.frombuffer(pcm, dtype="<i2")
+            except ValueError as exc:
+                raise ReplayError(f"{path}: bad audio in a recorded delta: {exc}") from exc
+            audio.setdefault(str(event["item_id"]), []).append(chunk)
         lines.append(orjson.dumps({"direction": "server", "event": event}).decode())
     try:
         protocol.replay_jsonl("\n".join(lines))
-    except RealtimeError as exc:
+    except (RealtimeError, ValueError, TypeError, KeyError) as exc:
         raise ReplayError(f"{path}: cannot replay: {exc}") from exc
     turns = _build_turns(protocol, records)
     failures = _failures(protocol, records)
@@ -1265,9 +1346,62 @@ def rebuild(
     result = ReplayResult(turns, report, failures, records=records)
     if out_dir is not None:
         out = Path(out_dir)
-        _write_outputs(result, out, {k: v for k, v in meta.items() if k != "type"})
-        result.audio_files = _write_item_audio(audio, turns, out)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            _write_outputs(result, out, {k: v for k, v in meta.items() if k != "type"})
+            # Without kept audio there is nothing to rewrite, so nothing is removed.
+            result.audio_files = _write_item_audio(audio, turns, out, replace_stale=bool(audio))
+        except (OSError, AudioError) as exc:
+            raise ReplayError(f"cannot write the outputs to {out}: {exc}") from exc
     return result
+
+
+def _record_problem(rec: Any) -> str | None:
+    """Why a parsed line is not a usable record (``None`` when it is)."""
+    if not isinstance(rec, dict):
+        return "not an object"
+    if rec.get("direction") not in ("client", "server", "meta"):
+        return "direction must be client, server or meta"
+    event = rec.get("event")
+    if not isinstance(event, dict):
+        return "event must be an object"
+    if not isinstance(event.get("type", ""), str):
+        return "event type must be a string"
+    at_ms = rec.get("at_ms", 0.0)
+    if isinstance(at_ms, bool) or not isinstance(at_ms, (int, float)) or not math.isfinite(at_ms):
+        return "at_ms must be a finite number"
+    elided = rec.get("elided")
+    if elided is not None:
+        if not isinstance(elided, dict):
+            return "elided must be an object"
+        for key, nbytes in elided.items():
+            if isinstance(nbytes, bool) or not isinstance(nbytes, int) or nbytes < 0:
+                return f"elided {key!r} must be a byte count >= 0"
+            if nbytes > 1 << 30:
+                return f"elided {key!r} is implausibly large ({nbytes} bytes)"
+    if event.get("type") in ("response.output_audio.delta", "response.audio.delta"):
+        if not isinstance(event.get("item_id"), str) or not isinstance(event.get("delta"), str):
+            return "audio delta without item_id or delta string"
+    return None
+
+
+def _check_rebuild_out(events: Path, out: Path) -> None:
+    """Refuse to write a rebuild over a live run's outputs."""
+    if out.resolve() == events.resolve().parent:
+        raise ReplayError(
+            f"{out} is the recording's own directory; rebuild into another --out directory"
+        )
+    report = out / "report.json"
+    if report.is_file():
+        try:
+            previous = json.loads(report.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            previous = None
+        if not (isinstance(previous, dict) and "rebuilt_from" in previous):
+            raise ReplayError(
+                f"{out} holds the outputs of a live run (report.json); "
+                "rebuild into another --out directory"
+            )
 
 
 # --- the command line ---------------------------------------------------------------------------
@@ -1388,8 +1522,10 @@ def _summary(result: ReplayResult, out: Path | None, file: TextIO) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status.
 
-    0: every turn answered; 1: a turn failed (reason printed); 2: bad usage or input;
-    3: the server could not be reached or the connection was lost.
+    0: every turn answered; 1: a turn failed (reason printed), including a connection
+    lost mid-run (the outputs are still written); 2: bad usage or input (unreadable or
+    unsupported WAV, bad option or URL, unwritable ``--out``, bad recording); 3: the
+    server could not be reached or refused the session (API key, model, session config).
     """
     args = build_parser().parse_args(argv)
     tty = sys.stderr.isatty()

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import termios
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -306,6 +307,60 @@ async def test_refused_api_key_is_explained(wav: Path) -> None:
 def test_bad_tools_module_is_a_usage_error(wav: Path) -> None:
     result = run_chat(["--tools", "no_such_module_xyz", "--input-wav", str(wav), "--no-speaker"])
     assert_clear_failure(result, chat.EXIT_USAGE, "--tools", "no_such_module_xyz")
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """A TCP port that accepts connections and never answers: the connect hangs."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    finally:
+        sock.close()
+
+
+@pytest.mark.parametrize("how", ["q", "ctrl-c"])
+def test_quit_while_connecting(wav: Path, silent_server: str, how: str) -> None:
+    term = Terminal(["--url", silent_server, "--input-wav", str(wav), "--no-speaker"])
+    try:
+        term.read_until(re.compile(rb"connecting"))
+        time.sleep(0.5)  # well inside the connect, which would wait for many seconds
+        started = time.monotonic()
+        if how == "q":
+            term.press(b"q")
+        else:
+            term.proc.send_signal(signal.SIGINT)
+        assert term.wait(timeout=5) == 0
+        assert time.monotonic() - started < 4
+        assert b"listening" not in term.output  # not connected: no turn state shown
+        assert term.output.rstrip().endswith(b"\x1b[?25h")  # the cursor is visible again
+        assert termios.tcgetattr(term.slave) == term.saved
+        assert b"Traceback" not in term.output
+    finally:
+        term.close()
+
+
+def test_bad_log_path_is_a_usage_error_and_leaves_the_terminal_alone(
+    wav: Path, tmp_path: Path
+) -> None:
+    bad = tmp_path / "no-such-dir" / "chat.log"
+    term = Terminal(["--log", str(bad), "--input-wav", str(wav), "--no-speaker"])
+    try:
+        assert term.wait() == chat.EXIT_USAGE
+        text = term.text()
+        assert "realtime-chat: error: cannot open --log" in text and str(bad) in text
+        assert b"\x1b[?25l" not in term.output  # the cursor was never hidden
+        assert termios.tcgetattr(term.slave) == term.saved
+        assert "Traceback" not in text
+    finally:
+        term.close()
+
+
+def test_unsupported_url_scheme_is_a_usage_error(wav: Path) -> None:
+    result = run_chat(["--url", "ftp://127.0.0.1:9/v1", "--input-wav", str(wav), "--no-speaker"])
+    assert_clear_failure(result, chat.EXIT_USAGE, "unsupported URL scheme")
 
 
 # --- pieces ------------------------------------------------------------------------------------

@@ -17,7 +17,8 @@ import pytest
 
 from audio.wav import read_wav, write_wav
 from realtime_client.apps._png import read_png_size
-from realtime_client.apps.replay import ReplayError, rebuild, replay
+from realtime_client.apps.replay import ReplayError, _failures, rebuild, replay
+from realtime_client.protocol import RealtimeProtocol
 from realtime_client.server import LocalServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -279,7 +280,7 @@ def test_cli_no_response_fails(tmp_path: Path) -> None:
     write_wav(quiet, np.zeros(12_000, np.float32), 24_000)
     proc = run_cli(str(quiet), "--out", str(tmp_path / "o"), "--speed", "0", "--turn-timeout", "1")
     assert proc.returncode == 1
-    assert "turn failed: input 1 (quiet.wav): no response" in proc.stderr
+    assert "turn failed: input 1 (quiet.wav): no response within 1 s" in proc.stderr
     report = json.loads((tmp_path / "o" / "report.json").read_text())
     assert report["ok"] is False
 
@@ -309,3 +310,126 @@ async def test_api_rejects_bad_options(tmp_path: Path) -> None:
         await replay([])
     with pytest.raises(ReplayError, match="cannot read script"):
         await replay([wav], responder="script:/nonexistent.json")
+
+
+# --- regressions: bad input is refused up front, with exit status 2 and no traceback -----------
+
+
+def test_cli_unsupported_rate_refused_before_the_server_starts(tmp_path: Path) -> None:
+    odd = tmp_path / "odd.wav"
+    write_wav(odd, np.zeros(44_101 // 2, np.float32), 44_101)  # 24000/44101: terms > 1024
+    proc = run_cli(str(odd), "--out", str(tmp_path / "o"), "--speed", "0")
+    assert proc.returncode == 2, proc.stderr
+    assert "unsupported sample rate 44101 Hz" in proc.stderr
+    assert "embedded local server" not in proc.stderr  # refused before anything started
+    assert "Traceback" not in proc.stderr
+
+
+def test_cli_bad_out_refused_before_the_run(tmp_path: Path) -> None:
+    wav = utterance(tmp_path / "a.wav", 0.3, 24_000)
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    proc = run_cli(str(wav), "--out", str(not_a_dir), "--speed", "0")
+    assert proc.returncode == 2, proc.stderr
+    assert "cannot write to output directory" in proc.stderr
+    assert "embedded local server" not in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        ("--turn-timeout", "inf"),
+        ("--turn-timeout", "nan"),
+        ("--barge-in-at", "nan"),
+        ("--barge-in-at", "inf"),
+        ("--url", "ftp://127.0.0.1:9/v1"),
+    ],
+)
+def test_cli_bad_option_values_exit_2(tmp_path: Path, option: tuple[str, str]) -> None:
+    wav = utterance(tmp_path / "a.wav", 0.3, 24_000)
+    proc = run_cli(str(wav), "--out", str(tmp_path / "o"), *option)
+    assert proc.returncode == 2, proc.stderr
+    assert "realtime-replay: error:" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_benign_race_errors_are_not_failed_turns() -> None:
+    def error(code: str) -> dict[str, Any]:
+        event = {"type": "error", "error": {"type": "invalid_request_error", "code": code}}
+        return {"direction": "server", "at_ms": 0, "event": event}
+
+    protocol = RealtimeProtocol()
+    benign = [
+        error("response_cancel_not_active"),
+        error("conversation_already_has_active_response"),
+    ]
+    assert _failures(protocol, benign) == []
+    failures = _failures(protocol, [*benign, error("invalid_value")])
+    assert failures == ["server error invalid_value: "]
+
+
+def test_silence_between_files_keeps_exact_time_at_odd_rates(tmp_path: Path) -> None:
+    """11025 Hz: 220.5 frames per block; silence must not lose the half frame per block."""
+    wav = utterance(tmp_path / "a.wav", 0.5, 11_025)
+    result = replay_sync_echo(wav)
+    assert result.ok, result.failures
+    # Every device tick sent 20 ms: what was sent matches the device clock.
+    assert result.report["audio_sent_ms"] == pytest.approx(result.report["duration_ms"], abs=0.5)
+
+
+def replay_sync_echo(wav: Path) -> Any:
+    return asyncio.run(replay([wav], None, responder="echo", speed=0, transcription_model=None))
+
+
+def test_rebuild_never_overwrites_a_live_run(scripted_run: tuple[Any, Path]) -> None:
+    _, out = scripted_run
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    proc = run_cli("--replay", str(out / "events.jsonl"), "--out", str(out))
+    assert proc.returncode == 2 and "rebuild into another --out" in proc.stderr
+    after = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert after == before  # WAVs and report.json untouched
+
+
+def test_rebuild_refuses_another_live_run_but_redoes_a_rebuild(
+    scripted_run: tuple[Any, Path], tmp_path: Path
+) -> None:
+    _, out = scripted_run
+    live_copy = tmp_path / "live"
+    live_copy.mkdir()
+    (live_copy / "report.json").write_bytes((out / "report.json").read_bytes())
+    with pytest.raises(ReplayError, match="live run"):
+        rebuild(out / "events.jsonl", live_copy)
+    assert (live_copy / "report.json").read_bytes() == (out / "report.json").read_bytes()
+    again = tmp_path / "again"
+    first = rebuild(out / "events.jsonl", again)
+    second = rebuild(out / "events.jsonl", again)  # a rebuilt report may be replaced
+    assert second.transcript() == first.transcript()
+    assert json.loads((again / "report.json").read_text())["rebuilt_from"]
+
+
+@pytest.mark.parametrize(
+    ("record", "why"),
+    [
+        ({"event": "x", "direction": "server"}, "event must be an object"),
+        (
+            {
+                "event": {"type": "response.output_audio.delta", "delta": "", "item_id": "i"},
+                "direction": "server",
+                "elided": {"delta": -5},
+            },
+            "byte count",
+        ),
+        ({"event": {"type": 3}, "direction": "server"}, "type must be a string"),
+        ({"event": {"type": "x"}, "direction": "server", "at_ms": "soon"}, "at_ms"),
+        ({"event": {"type": "x"}, "direction": "server", "elided": [1]}, "elided"),
+        ({"event": {"type": "x"}, "direction": "sideways"}, "direction"),
+    ],
+)
+def test_cli_malformed_recording_exits_2(tmp_path: Path, record: dict[str, Any], why: str) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text(json.dumps(record) + "\n")
+    with pytest.raises(ReplayError, match=why):
+        rebuild(events)
+    proc = run_cli("--replay", str(events))
+    assert proc.returncode == 2 and why in proc.stderr
+    assert "Traceback" not in proc.stderr
