@@ -22,9 +22,11 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # before numpy loads OpenBLAS
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
+import argparse
+import contextlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,7 +34,7 @@ import numpy.typing as npt
 
 from audio.resample import Resampler
 
-__all__ = ["main"]
+__all__ = ["TARGETS", "Targets", "main"]
 
 PAIRS = [(48_000, 24_000), (24_000, 48_000), (44_100, 24_000), (16_000, 24_000), (24_000, 8_000)]
 CHUNK_MS = 20
@@ -96,18 +98,24 @@ def _stream(step: Step, x: F32, in_rate: int) -> tuple[F32, list[int], list[int]
     return np.concatenate(outs).astype(np.float32), n_in, n_out
 
 
-def _speeds(makers: dict[str, Callable[[], Step]], in_rate: int) -> dict[str, tuple[float, ...]]:
+def _speeds(
+    makers: dict[str, Callable[[], Step]],
+    in_rate: int,
+    *,
+    seconds: float = SPEED_SECONDS,
+    rounds: int = ROUNDS,
+) -> dict[str, tuple[float, ...]]:
     """(x realtime, p50 us, p99 us) per implementation, best of interleaved rounds.
 
     Rounds alternate between implementations so that load from other processes on a
     shared machine hits all of them alike.
     """
     rng = np.random.default_rng(0)
-    x = (0.3 * rng.standard_normal(int(in_rate * SPEED_SECONDS))).astype(np.float32)
+    x = (0.3 * rng.standard_normal(int(in_rate * seconds))).astype(np.float32)
     n = in_rate * CHUNK_MS // 1000
     chunks = [x[i : i + n] for i in range(0, len(x) - n + 1, n)]
     best: dict[str, tuple[float, ...]] = {}
-    for _ in range(ROUNDS):
+    for _ in range(rounds):
         for name, make in makers.items():
             step = make()
             for c in chunks[:10]:  # warm caches and any lazy set-up
@@ -234,56 +242,110 @@ def _latency(make: Callable[[], Step], in_rate: int, out_rate: int) -> tuple[flo
     return float(delay_ms), float(np.mean(holds[5:]))
 
 
-def _pin() -> str:
-    if hasattr(os, "sched_setaffinity") and hasattr(os, "sched_getaffinity"):
-        cpus = sorted(os.sched_getaffinity(0))
-        os.sched_setaffinity(0, {cpus[-1]})
-        return f"pinned to CPU {cpus[-1]}"
-    return "not pinned (no sched_setaffinity)"
+@dataclass(frozen=True)
+class Targets:
+    """The issue's targets for our resampler, checked by ``--check``."""
+
+    alias_db: float = -100.0  # worst aliasing / imaging, dB re full scale
+    ripple_db: float = 0.1  # passband flatness up to 0.9 x the lower Nyquist, +/- dB
+    latency_ms: float = 2.0  # content delay plus hold-back
+    speed_vs_soxr: float = 1 / 3  # x realtime, as a share of soxr HQ's in the same run
+
+    def misses(self, row: Row, soxr_realtime: float) -> list[str]:
+        """What ``row`` misses (empty when every target is met)."""
+        out = []
+        if row.alias_db > self.alias_db:
+            out.append(f"aliasing {row.alias_db:.1f} dB > {self.alias_db:g} dB")
+        if row.ripple_db > self.ripple_db:
+            out.append(f"ripple {row.ripple_db:.3f} dB > {self.ripple_db:g} dB")
+        if row.delay_ms + row.hold_ms > self.latency_ms:
+            out.append(f"latency {row.delay_ms + row.hold_ms:.2f} ms > {self.latency_ms:g} ms")
+        if math.isfinite(soxr_realtime) and row.realtime < self.speed_vs_soxr * soxr_realtime:
+            share = row.realtime / soxr_realtime
+            out.append(f"speed {share:.2f} x soxr < {self.speed_vs_soxr:.2f}")
+        return out
+
+
+TARGETS = Targets()
+
+
+@contextlib.contextmanager
+def _pinned() -> Iterator[str]:
+    """Pin to one CPU for the run where the OS allows it; restore the CPU set after."""
+    if not (hasattr(os, "sched_setaffinity") and hasattr(os, "sched_getaffinity")):
+        yield "not pinned (no sched_setaffinity)"
+        return
+    previous = os.sched_getaffinity(0)
+    cpu = max(previous)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        yield f"pinned to CPU {cpu}"
+    finally:
+        os.sched_setaffinity(0, previous)
+
+
+def _measure(in_rate: int, out_rate: int, seconds: float, rounds: int) -> list[Row]:
+    makers = _factories(in_rate, out_rate)
+    speeds = _speeds(makers, in_rate, seconds=seconds, rounds=rounds)
+    rows = []
+    for name, make in makers.items():
+        realtime, p50, p99 = speeds[name]
+        delay, hold = _latency(make, in_rate, out_rate)
+        rows.append(
+            Row(
+                name,
+                realtime,
+                p50,
+                p99,
+                _aliasing(make, in_rate, out_rate),
+                _ripple(make, in_rate, out_rate),
+                _thdn(make, in_rate, out_rate),
+                delay,
+                hold,
+            )
+        )
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark and print the table (``argv`` is accepted for ``python -m bench``)."""
-    del argv  # a full run takes a few seconds: no quick mode needed
-    where = _pin()
-    print(f"Resampler benchmark, {CHUNK_MS} ms chunks, {where}, OMP_NUM_THREADS=1")
-    header = (
-        f"{'pair':>13} {'impl':<11} {'x realtime':>10} {'vs soxr':>7} {'p50 us':>7} "
-        f"{'p99 us':>7} {'alias dB':>8} {'ripple dB':>9} {'THD+N dB':>8} {'latency ms':>10}"
-    )
-    print(header)
-    print("-" * len(header))
-    started = time.perf_counter()
-    for in_rate, out_rate in PAIRS:
-        makers = _factories(in_rate, out_rate)
-        speeds = _speeds(makers, in_rate)
-        rows = []
-        for name, make in makers.items():
-            realtime, p50, p99 = speeds[name]
-            delay, hold = _latency(make, in_rate, out_rate)
-            rows.append(
-                Row(
-                    name,
-                    realtime,
-                    p50,
-                    p99,
-                    _aliasing(make, in_rate, out_rate),
-                    _ripple(make, in_rate, out_rate),
-                    _thdn(make, in_rate, out_rate),
-                    delay,
-                    hold,
-                )
-            )
-        soxr_rt = next((r.realtime for r in rows if r.name == "soxr HQ"), math.nan)
-        for r in rows:
+    """Run the benchmark and print the table; with ``--check``, non-zero if ours misses a target.
+
+    ``--quick`` (also accepted from ``python -m bench --quick``) times 0.5 s of audio in
+    one round instead of 3 s in 5: a smoke run, not figures to quote.
+    """
+    parser = argparse.ArgumentParser(prog="python -m bench.resample")
+    parser.add_argument("--quick", action="store_true", help="short smoke run")
+    parser.add_argument("--check", action="store_true", help="exit 1 if ours misses a target")
+    args, _ = parser.parse_known_args(argv)  # python -m bench passes every bench's flags
+    seconds, rounds = (0.5, 1) if args.quick else (SPEED_SECONDS, ROUNDS)
+    missed: list[str] = []
+    with _pinned() as where:
+        print(f"Resampler benchmark, {CHUNK_MS} ms chunks, {where}, OMP_NUM_THREADS=1")
+        header = (
+            f"{'pair':>13} {'impl':<11} {'x realtime':>10} {'vs soxr':>7} {'p50 us':>7} "
+            f"{'p99 us':>7} {'alias dB':>8} {'ripple dB':>9} {'THD+N dB':>8} {'latency ms':>10}"
+        )
+        print(header)
+        print("-" * len(header))
+        started = time.perf_counter()
+        for in_rate, out_rate in PAIRS:
+            rows = _measure(in_rate, out_rate, seconds, rounds)
+            soxr_rt = next((r.realtime for r in rows if r.name == "soxr HQ"), math.nan)
             pair = f"{in_rate / 1000:g}->{out_rate / 1000:g} kHz"
-            print(
-                f"{pair:>13} {r.name:<11} {r.realtime:>10,.0f} {r.realtime / soxr_rt:>7.2f} "
-                f"{r.p50_us:>7.1f} {r.p99_us:>7.1f} {r.alias_db:>8.1f} {r.ripple_db:>9.4f} "
-                f"{r.thdn_db:>8.1f} {r.delay_ms + r.hold_ms:>10.2f}"
-            )
-    print(f"({time.perf_counter() - started:.0f} s; latency = content delay + mean hold-back)")
-    return 0
+            for r in rows:
+                print(
+                    f"{pair:>13} {r.name:<11} {r.realtime:>10,.0f} {r.realtime / soxr_rt:>7.2f} "
+                    f"{r.p50_us:>7.1f} {r.p99_us:>7.1f} {r.alias_db:>8.1f} {r.ripple_db:>9.4f} "
+                    f"{r.thdn_db:>8.1f} {r.delay_ms + r.hold_ms:>10.2f}"
+                )
+                if r.name == "ours":
+                    missed += [f"{pair}: {m}" for m in TARGETS.misses(r, soxr_rt)]
+        print(f"({time.perf_counter() - started:.0f} s; latency = content delay + mean hold-back)")
+    if missed:
+        print("targets missed by ours:\n  " + "\n  ".join(missed))
+    else:
+        print("ours meets every target (aliasing, ripple, latency, speed vs soxr)")
+    return 1 if (args.check and missed) else 0
 
 
 if __name__ == "__main__":
