@@ -3,18 +3,22 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 EXTRAS ?= dev,server,audio
+# The demo needs only the local server's extra: no PortAudio, test or benchmark tools.
+DEMO_EXTRAS ?= server
 
 .PHONY: install demo test lint typecheck pytest bench clean
 
-$(BIN)/.installed: pyproject.toml
+# One stamp per set of extras, so `make demo` after `make test` (or before) installs only
+# what is missing.
+$(VENV)/.installed-%: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[$(EXTRAS)]'
-	@touch $@
+	$(BIN)/python -m pip install -q -e '.[$*]'
+	@touch '$@'
 
-install: $(BIN)/.installed  ## create .venv and install the package with its extras
+install: $(VENV)/.installed-$(EXTRAS)  ## create .venv and install the package with its extras
 
-demo: install  ## offline end-to-end replay of the bundled spoken WAV (no key, sound card or network)
+demo: $(VENV)/.installed-$(DEMO_EXTRAS)  ## offline end-to-end replay of the bundled spoken WAV (no key, sound card or network)
 	$(BIN)/realtime-replay examples/data/hello.wav --out out/demo --speed 4 \
 		--responder script:examples/data/demo_script.json
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import pty
+import re
 import struct
 import subprocess
 import sys
@@ -433,3 +435,53 @@ def test_cli_malformed_recording_exits_2(tmp_path: Path, record: dict[str, Any],
     proc = run_cli("--replay", str(events))
     assert proc.returncode == 2 and why in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:
+    """On a terminal stderr, the CLI draws a progress bar that fills, then clears it."""
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "realtime_client.apps.replay",
+                str(HELLO),
+                "--out",
+                str(tmp_path / "out"),
+                "--speed",
+                "8",
+                "--responder",
+                f"script:{SCRIPT}",
+            ],
+            cwd=ROOT,
+            env=ENV,
+            stdout=subprocess.PIPE,
+            stderr=slave,
+        )
+        os.close(slave)
+        slave = -1
+        chunks = []
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        assert proc.wait(timeout=50) == 0
+        assert proc.stdout is not None
+        proc.stdout.close()
+    finally:
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
+    err = b"".join(chunks).decode("utf-8", "replace")
+    bars = re.findall(r"\r\[([#-]{30})\] +(\d+\.\d) s \(input (\d+\.\d) s\)", err)
+    assert len(bars) >= 3, err
+    filled = [bar.count("#") for bar, _, _ in bars]
+    assert filled == sorted(filled) and filled[-1] > filled[0]  # it moves forward
+    assert {total for _, _, total in bars} == {"6.0"}  # hello.wav's length
+    # Cleared at the end: the summary never lands on a half-drawn bar.
+    assert "\r" + " " * 90 + "\r" in err

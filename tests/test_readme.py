@@ -1,0 +1,72 @@
+"""The README's embedding example runs, unchanged, against the local server.
+
+The block under "## Embedding it" is cut out of README.md and run as a script with
+``OPENAI_BASE_URL`` pointing at a local server whose scripted model asks for the example's
+``get_weather`` tool: the example must run the tool, send its output, and print the
+answer that follows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+from realtime_client.server import LocalServer, RealtimeSession
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def embedding_example() -> str:
+    text = README.read_text(encoding="utf-8")
+    match = re.search(r"## Embedding it\n\n```python\n(.*?)```", text, re.S)
+    assert match, "README has no python block under '## Embedding it'"
+    return match.group(1)
+
+
+def test_the_example_is_about_ten_lines() -> None:
+    code = [line for line in embedding_example().splitlines() if line.strip()]
+    assert len(code) <= 13, f"the embedding example grew to {len(code)} lines"
+
+
+async def test_embedding_example_runs_its_tool_against_the_local_server(tmp_path: Path) -> None:
+    script = tmp_path / "script.json"
+    script.write_text(
+        json.dumps(
+            {
+                "rules": [
+                    {
+                        "match": "weather",
+                        "reply": {
+                            "function_call": {"name": "get_weather", "arguments": {"city": "Paris"}}
+                        },
+                    }
+                ],
+                "default": {"text": "Eighteen degrees in Paris."},
+            }
+        )
+    )
+    example = tmp_path / "embedding.py"
+    example.write_text(embedding_example(), encoding="utf-8")
+    sessions: list[RealtimeSession] = []
+    async with LocalServer(responder=f"script:{script}", speed=0) as server:
+        server.on_session = sessions.append
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+        env.update(OPENAI_BASE_URL=server.url, OPENAI_API_KEY="sk-test-readme")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(example),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+            cwd=tmp_path,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, err.decode()
+    assert out.decode().strip() == "assistant: Eighteen degrees in Paris."
+    # The answer only comes after the tool's real output reached the server.
+    outputs = [i for i in sessions[0].items.values() if i.get("type") == "function_call_output"]
+    assert [json.loads(o["output"]) for o in outputs] == [{"city": "Paris", "temp_c": 18}]
