@@ -106,7 +106,7 @@ _TRACING = Nullable(
         expected_text="'auto' or an object",
     )
 )
-_METADATA = Nullable(Obj(open=True, values=Str(max_length=512), max_keys=16))
+_METADATA = Nullable(Obj(open=True, values=Str(max_length=512), max_keys=16, max_key_length=64))
 _FUNCTION_TOOL = Obj(
     {"type": Const("function"), "name": Str(), "description": Str(), "parameters": Any_()},
     required=frozenset({"name"}),

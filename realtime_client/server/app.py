@@ -133,7 +133,13 @@ class _Connection:
         self.sent = 0
         self.dropped = False
         self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-        self.writer = asyncio.get_running_loop().create_task(self._write_loop())
+        loop = asyncio.get_running_loop()
+        self.writer = loop.create_task(self._write_loop())
+        self.pinger: asyncio.Task[None] | None = (
+            loop.create_task(self._ping_loop(server.ping_interval_s))
+            if server.ping_interval_s > 0
+            else None
+        )
 
     # SessionSink
     def send_event(self, event: dict[str, Any]) -> None:
@@ -215,6 +221,25 @@ class _Connection:
             if self.server.recorder is not None:
                 self.server.recorder.record(self.number, "out", close=(1011, "server_error"))
 
+    async def _ping_loop(self, interval_s: float) -> None:
+        """Send a PING every ``interval_s`` seconds, as the real service does (§1.1).
+
+        The real service pings on a fixed schedule (~20.26 s, a 4-byte payload) whatever
+        the client sends, so a client streaming audio still gets them; unlike aiohttp's
+        ``heartbeat`` (which restarts its timer on every incoming frame) this loop does not
+        reset. Nothing in protocol.md says the service drops a client that does not
+        answer, so a missing PONG is ignored.
+        """
+        for count in itertools.count(1):
+            await asyncio.sleep(interval_s)
+            if self.dropped or self.ws.closed:
+                return
+            try:
+                await self.ws.ping(count.to_bytes(4, "big"))
+            except (ConnectionError, RuntimeError) as exc:
+                log.debug("connection %d: ping failed: %s", self.number, exc)
+                return
+
     async def flush(self, timeout_s: float = 5.0) -> None:
         """Wait until the outbox is empty (or the connection is gone)."""
         deadline = asyncio.get_running_loop().time() + timeout_s
@@ -250,7 +275,9 @@ class LocalServer:
         record_path: Write every frame to this JSONL file.
         seed: Seed for ids and responder randomness; ``None`` for random. Connection n
             uses ``seed + n``.
-        ping_interval_s: Keepalive ping period, in seconds (the real service: ~20 s).
+        ping_interval_s: Keepalive ping period, in seconds (the real service: ~20.26 s,
+            protocol.md §1.1); 0 sends none. Pings follow a fixed schedule, whatever the
+            client sends, and a missing pong is not an error.
         max_frame_bytes: Largest accepted client frame, in bytes (close 1009 above it).
         max_buffer_ms: Most input audio buffered before appends are refused, in ms.
         models: Extra model names to accept.
@@ -274,7 +301,7 @@ class LocalServer:
         session_limit_s: float = 3600.0,
         record_path: str | os.PathLike[str] | None = None,
         seed: int | None = 0,
-        ping_interval_s: float = 20.0,
+        ping_interval_s: float = 20.26,
         max_frame_bytes: int = 32 * 1024 * 1024,
         max_buffer_ms: float = 15 * 60 * 1000.0,
         models: Iterable[str] = (),
@@ -571,7 +598,6 @@ class LocalServer:
         offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")]
         ws: web.WebSocketResponse = aioweb.WebSocketResponse(
             protocols=("realtime",),
-            heartbeat=self.ping_interval_s if self.ping_interval_s > 0 else None,
             max_msg_size=self.max_frame_bytes,
         )
         await ws.prepare(request)
@@ -676,6 +702,7 @@ class LocalServer:
             session_limit_s=self.session_limit_s,
             max_buffer_ms=self.max_buffer_ms,
             reorder=faults.reorder,
+            rate_limit_tokens=faults.rate_limit_tokens,
             seed=None if self.seed is None else self.seed + number,
             initial_session=(
                 eph.session
@@ -711,9 +738,11 @@ class LocalServer:
             self.sessions.remove(session)
             if not ws.closed and not conn.dropped:
                 await conn.flush(1.0)
-            conn.writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await conn.writer
+            for task in (conn.writer, conn.pinger):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             self._connections.discard(conn)
             if self.recorder is not None and ws.close_code is not None:
                 self.recorder.record(number, "in", close=(ws.close_code, ""))

@@ -7,18 +7,23 @@ next one only) or from the client with the ``fault`` query parameter, e.g.
 
 Spec syntax (comma-separated, any order):
 
-=====================  =====================================================================
-``drop_after=N``       after N server events, cut the TCP connection (no close frame: 1006)
-``drop_at=TYPE``       cut it instead of sending the first server event of type TYPE
-``close_code=CODE``    with ``drop_*``: send a close frame with CODE instead of cutting
-``delay=S``            hold every server event S seconds (added latency; order kept)
-``stall_after=N``      after N server events, send nothing for ``stall`` seconds
-``stall=S``            length of that stall, in seconds (default 5)
-``error_after=N``      after N server events, inject an ``error`` event (server_error)
-``error_code=CODE``    the injected error's code (default null)
-``reorder``            use the protocol's ordering freedom: input transcriptions arrive
-                       late and transcript deltas trail their audio
-=====================  =====================================================================
+=========================  =====================================================================
+``drop_after=N``           after N server events, cut the TCP connection (no close frame: 1006)
+``drop_at=TYPE``           cut it instead of sending the first server event of type TYPE
+``close_code=CODE``        with ``drop_*``: send a close frame with CODE instead of cutting
+``delay=S``                hold every server event S seconds (added latency; order kept)
+``stall_after=N``          after N server events, send nothing for ``stall`` seconds
+``stall=S``                length of that stall, in seconds (default 5)
+``error_after=N``          after N server events, inject an ``error`` event (server_error)
+``error_code=CODE``        the injected error's code (default null)
+``reorder``                use the protocol's ordering freedom: input transcriptions arrive
+                           late and transcript deltas trail their audio
+``rate_limit_tokens=N``    a tokens-per-minute budget of N: ``rate_limits.updated`` counts it
+                           down, and a response whose input would overrun it fails the way the
+                           real service's do (``response.done`` with status ``failed`` and
+                           ``status_details.error.code`` ``rate_limit_exceeded``, protocol.md
+                           §7.2 and §10)
+=========================  =====================================================================
 """
 
 from __future__ import annotations
@@ -49,6 +54,8 @@ class FaultPlan:
         error_after: Server events to send before injecting an ``error`` event.
         error_code: ``error.code`` of the injected error.
         reorder: Reorder within the protocol's freedom.
+        rate_limit_tokens: Tokens-per-minute budget; ``None`` for the real service's
+            practically unlimited default.
     """
 
     drop_after: int | None = None
@@ -60,6 +67,7 @@ class FaultPlan:
     error_after: int | None = None
     error_code: str | None = None
     reorder: bool = False
+    rate_limit_tokens: int | None = None
 
     _ALIASES = {"delay": "delay_s", "stall": "stall_s"}
 
@@ -87,7 +95,13 @@ class FaultPlan:
                 raise FaultSpecError(f"fault {key!r} needs a value")
             value = value.strip()
             try:
-                if key in ("drop_after", "close_code", "stall_after", "error_after"):
+                if key in (
+                    "drop_after",
+                    "close_code",
+                    "stall_after",
+                    "error_after",
+                    "rate_limit_tokens",
+                ):
                     values[key] = int(value)
                 elif key in ("delay_s", "stall_s"):
                     values[key] = float(value)

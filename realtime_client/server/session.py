@@ -84,6 +84,10 @@ _GA_FORMAT_NAMES = {"audio/pcm": "pcm16", "audio/pcmu": "pcmu", "audio/pcma": "p
 _BETA_FORMAT_NAMES = {"pcm16": "pcm16", "g711_ulaw": "pcmu", "g711_alaw": "pcma"}
 _SEMANTIC_SILENCE_MS = {"low": 800, "medium": 500, "auto": 500, "high": 250}
 _SERVER_ERROR_TEXT = "The server had an error while processing your request. Sorry about that!"
+#: The tokens-per-minute window of ``rate_limit_tokens``, in seconds.
+_RATE_WINDOW_S = 60.0
+#: The GA ``rate_limits.updated`` tokens limit when no budget is set (protocol.md §11).
+_GA_TOKEN_LIMIT = 15_000_000
 #: Largest decoded audio one ``input_audio_buffer.append`` may carry, in bytes (§13: 15 MB).
 _MAX_APPEND_BYTES = 15 * 1024 * 1024
 
@@ -123,6 +127,9 @@ class SessionOptions:
             and transcript deltas follow their audio instead of leading it.
         seed: Seed for ids, obfuscation and responder randomness (``None``: random).
         initial_session: A validated session config to start from (ephemeral keys).
+        rate_limit_tokens: Tokens-per-minute budget (``None``: the real service's
+            practically unlimited default). A response whose input would overrun what
+            is left of it fails with ``rate_limit_exceeded`` (protocol.md §7.2, §10).
         audio_via_sink: Hand output audio to ``sink.send_audio`` (WebRTC) instead of
             emitting audio delta events.
     """
@@ -138,6 +145,7 @@ class SessionOptions:
     reorder: bool = False
     seed: int | None = 0
     initial_session: dict[str, Any] | None = None
+    rate_limit_tokens: int | None = None
     audio_via_sink: bool = False
 
 
@@ -415,6 +423,7 @@ class _ResponseRun:
     in_text_tokens: int = 0
     in_audio_ms: float = 0.0
     cancel_reason: str | None = None
+    error: dict[str, Any] | None = None  # status_details.error of a failed response
 
 
 class RealtimeSession:
@@ -481,6 +490,9 @@ class RealtimeSession:
         self._response_count = 0
         self._last_input_tokens = 0
         self._audio_output_started = False
+        # rate limit (SessionOptions.rate_limit_tokens): tokens used in the current window
+        self._rate_used = 0
+        self._rate_window_start: float | None = None
         # timers
         self._idle_handle: asyncio.TimerHandle | None = None
         self._expiry_handle: asyncio.TimerHandle | None = None
@@ -1365,7 +1377,8 @@ class RealtimeSession:
         elif run.status == "failed":
             details = {
                 "type": "failed",
-                "error": {"type": "server_error", "code": None, "message": _SERVER_ERROR_TEXT},
+                "error": run.error
+                or {"type": "server_error", "code": None, "message": _SERVER_ERROR_TEXT},
             }
         output = [copy.deepcopy(s.item) for s in run.items]
         conv_id = self.conversation_id if c.conversation == "auto" else None
@@ -1450,7 +1463,10 @@ class RealtimeSession:
 
     async def _generate(self, run: _ResponseRun) -> None:
         try:
-            reply = await self.responder.respond(self._context(run))
+            context = self._context(run)
+            if self._rate_limited(run):
+                return
+            reply = await self.responder.respond(context)
             if run.finished:
                 return
             await self._stream_reply(run, reply)
@@ -1763,6 +1779,9 @@ class RealtimeSession:
         if run.current is not None:
             self._close_item(run, run.current, "incomplete")
         usage = self._usage(run)
+        if self.options.rate_limit_tokens is not None:
+            self._rate_window()  # a window that has ended starts afresh
+            self._rate_used += usage["total_tokens"]
         self._emit("response.done", response=self._response_object(run, usage))
         self._last_input_tokens = usage["input_tokens"]
         if self.ga:
@@ -1774,6 +1793,42 @@ class RealtimeSession:
         task = run.task
         if task is not None and task is not asyncio.current_task() and not task.done():
             task.cancel()
+
+    def _rate_window(self) -> tuple[int, float]:
+        """Tokens used in the current rate-limit window, and seconds until it resets."""
+        now = asyncio.get_running_loop().time()
+        start = self._rate_window_start
+        if start is None or now - start >= _RATE_WINDOW_S:
+            self._rate_window_start = start = now
+            self._rate_used = 0
+        return self._rate_used, start + _RATE_WINDOW_S - now
+
+    def _rate_limited(self, run: _ResponseRun) -> bool:
+        """Fail ``run`` as the real service does when its input overruns the TPM budget.
+
+        The real service answers with ``response.done`` (status ``failed``, no output,
+        zero usage) whose ``status_details.error`` is ``{type: "tokens", code:
+        "rate_limit_exceeded", message}`` (protocol.md §7.2, §10), not an ``error`` event.
+        """
+        limit = self.options.rate_limit_tokens
+        if limit is None:
+            return False
+        used, reset_s = self._rate_window()
+        requested = run.in_text_tokens + round(run.in_audio_ms / 100)
+        if used + requested <= limit:
+            return False
+        run.error = {
+            "type": "tokens",
+            "code": "rate_limit_exceeded",
+            "message": (
+                f"Rate limit reached for {self.options.model} in organization org-local on "
+                f"tokens per min (TPM): Limit {limit}, Used {used}, Requested {requested}. "
+                f"Please try again in {reset_s:.3f}s. Visit "
+                "https://platform.openai.com/account/rate-limits to learn more."
+            ),
+        }
+        self._finish(run, "failed")
+        return True
 
     def _usage(self, run: _ResponseRun) -> dict[str, Any]:
         produced = run.out_text_tokens or run.out_audio_ms or any(s.closed for s in run.items)
@@ -1809,25 +1864,33 @@ class RealtimeSession:
     def _emit_rate_limits(
         self, run: _ResponseRun, *, total: int = 0, after_created: bool = False
     ) -> None:
+        budget = self.options.rate_limit_tokens
+        tokens: dict[str, Any]
+        if budget is not None:
+            used, reset_s = self._rate_window()
+            tokens = {
+                "name": "tokens",
+                "limit": budget,
+                "remaining": max(0, budget - used),
+                "reset_seconds": round(reset_s, 3),
+            }
+        elif self.ga:
+            tokens = {
+                "name": "tokens",
+                "limit": _GA_TOKEN_LIMIT,
+                "remaining": _GA_TOKEN_LIMIT - total,
+                "reset_seconds": 0.001,
+            }
+        else:
+            tokens = {"name": "tokens", "limit": 20000, "remaining": 18000, "reset_seconds": 6.0}
         if self.ga:
-            limit = 15_000_000
-            self._emit(
-                "rate_limits.updated",
-                rate_limits=[
-                    {
-                        "name": "tokens",
-                        "limit": limit,
-                        "remaining": limit - total,
-                        "reset_seconds": 0.001,
-                    }
-                ],
-            )
+            self._emit("rate_limits.updated", rate_limits=[tokens])
             return
         self._emit(
             "rate_limits.updated",
             rate_limits=[
                 {"name": "requests", "limit": 5000, "remaining": 4999, "reset_seconds": 0.012},
-                {"name": "tokens", "limit": 20000, "remaining": 20000 - 2000, "reset_seconds": 6.0},
+                tokens,
             ],
         )
 

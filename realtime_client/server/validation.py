@@ -313,6 +313,8 @@ class Obj(Spec):
     #: Every value of an ``open`` object must match this spec, if given.
     values: Spec | None = None
     max_keys: int | None = None
+    #: Longest key an ``open`` object accepts (``metadata``: 64, protocol.md §13).
+    max_key_length: int | None = None
     expected: str = "an object"
 
     def accepts_type(self, value: Any) -> bool:
@@ -329,6 +331,16 @@ class Obj(Spec):
                 if not self.open:
                     raise ValidationError(
                         "unknown_parameter", f"Unknown parameter: '{sub_path}'.", sub_path
+                    )
+                if self.max_key_length is not None and len(key) > self.max_key_length:
+                    # The key itself is the string too long; the API's length message,
+                    # pointed at the object that holds it.
+                    raise ValidationError(
+                        "string_above_max_length",
+                        f"Invalid '{path}': string too long. Expected a string with maximum "
+                        f"length {self.max_key_length}, but got a string with length "
+                        f"{len(key)} instead.",
+                        path,
                     )
                 out[key] = self.values.check(sub, sub_path) if self.values else sub
                 continue

@@ -30,6 +30,7 @@ def test_fault_spec_parsing() -> None:
         close_code=1011,
     )
     assert plan.active and not FaultPlan().active
+    assert FaultPlan.parse("rate_limit_tokens=500") == FaultPlan(rate_limit_tokens=500)
     with pytest.raises(FaultSpecError, match="unknown fault"):
         FaultPlan.parse("explode=1")
     with pytest.raises(FaultSpecError, match="bad value"):
