@@ -22,10 +22,12 @@ when a target is missed). It times, for 20, 100 and 200 ms of 24 kHz PCM16:
     socket write.
 
 Speed is reported as ratios against references measured in the same run, never as absolute
-limits. The process is pinned to one core where the OS allows it, each variant is timed in
-batches with ``time.perf_counter_ns``, variants are interleaved (in a rotating order) within
-each repeat so machine noise hits them alike, and the median per-event time over the repeats
-is reported.
+limits: the three targets of issue 2 (against the SDK and the bare floor) with a verdict,
+and, without a target, ours against stdlib ``json`` + ``base64`` for parse and build. The
+process is pinned to one core where the OS allows it, each variant is timed in batches with
+``time.perf_counter_ns``, variants are interleaved (in a rotating order) within each repeat
+so machine noise hits them alike, and the median per-event time over the repeats is
+reported.
 """
 
 from __future__ import annotations
@@ -67,9 +69,11 @@ from realtime_client.events import ResponseOutputAudioDelta, build_append, parse
 
 __all__ = [
     "CHUNK_MS",
+    "COMPARISONS",
     "SAMPLE_RATE",
     "TARGETS",
     "BenchResult",
+    "Comparison",
     "Target",
     "main",
     "render",
@@ -102,22 +106,31 @@ _SDK_EVENT_TYPE: Any = Union[RealtimeClientEventParam, ResponseCreateEventWithRe
 
 
 @dataclass(frozen=True)
-class Target:
-    """A speed target: ``numerator / denominator`` per-event time ratio against a bound.
+class Comparison:
+    """A reported ratio: ``numerator / denominator`` per-event time, for one operation.
 
     Attributes:
         name: What the ratio means, for the report.
         op: ``"parse"`` or ``"build"``.
         numerator: The path whose time is on top.
         denominator: The path whose time is below.
-        bound: The limit on the ratio (dimensionless).
-        at_least: ``True`` if the ratio must be >= ``bound``, ``False`` if <= ``bound``.
     """
 
     name: str
     op: Op
     numerator: Path
     denominator: Path
+
+
+@dataclass(frozen=True)
+class Target(Comparison):
+    """A speed target: a :class:`Comparison` whose ratio must meet a bound.
+
+    Attributes:
+        bound: The limit on the ratio (dimensionless).
+        at_least: ``True`` if the ratio must be >= ``bound``, ``False`` if <= ``bound``.
+    """
+
     bound: float
     at_least: bool
 
@@ -132,6 +145,12 @@ TARGETS: tuple[Target, ...] = (
     Target("SDK / ours, build", "build", "sdk", "ours", 25.0, at_least=True),
 )
 """The targets from issue 2: parse >= 15x the SDK, within 1.5x of bare; build >= 25x the SDK."""
+
+COMPARISONS: tuple[Comparison, ...] = (
+    Comparison("stdlib / ours, parse", "parse", "stdlib", "ours"),
+    Comparison("stdlib / ours, build", "build", "stdlib", "ours"),
+)
+"""Ratios reported without a target: ours against stdlib ``json`` + ``base64`` (issue 2)."""
 
 
 @dataclass
@@ -150,10 +169,10 @@ class BenchResult:
     iterations: dict[tuple[Op, Path, int], int] = field(default_factory=dict)
     pinned: set[int] | None = None
 
-    def ratio(self, target: Target, chunk_ms: int) -> float:
-        """The target's ratio (dimensionless) at ``chunk_ms`` (ms)."""
-        top = self.times_ns[(target.op, target.numerator, chunk_ms)]
-        return top / self.times_ns[(target.op, target.denominator, chunk_ms)]
+    def ratio(self, comparison: Comparison, chunk_ms: int) -> float:
+        """The comparison's (or target's) ratio (dimensionless) at ``chunk_ms`` (ms)."""
+        top = self.times_ns[(comparison.op, comparison.numerator, chunk_ms)]
+        return top / self.times_ns[(comparison.op, comparison.denominator, chunk_ms)]
 
     def met(self, target: Target) -> bool:
         """Whether ``target`` is met at every chunk size."""
@@ -360,7 +379,7 @@ def _versions() -> str:
 
 
 def render(result: BenchResult) -> str:
-    """The result as markdown: per-event times, then the target ratios."""
+    """The result as markdown: per-event times, then the target and stdlib ratios."""
     head = "| path | " + " | ".join(f"{ms} ms" for ms in CHUNK_MS) + " |"
     rule = "|---|" + "---|" * len(CHUNK_MS)
     lines = [
@@ -399,6 +418,9 @@ def render(result: BenchResult) -> str:
         cells = " | ".join(f"{result.ratio(target, ms):.2f}×" for ms in CHUNK_MS)
         verdict = "yes" if result.met(target) else "**no**"
         lines.append(f"| {target.name} | {bound} | {cells} | {verdict} |")
+    for comparison in COMPARISONS:
+        cells = " | ".join(f"{result.ratio(comparison, ms):.2f}×" for ms in CHUNK_MS)
+        lines.append(f"| {comparison.name} | none | {cells} | – |")
     return "\n".join(lines)
 
 

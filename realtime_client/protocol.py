@@ -330,7 +330,6 @@ def _server_error(detail: ev.ErrorDetail) -> ServerError:
 _ANSWERS: dict[str, tuple[frozenset[str], str | None]] = {
     # client type: (server types that settle it, the field the answer keys on)
     "session.update": (frozenset({"session.updated"}), None),
-    "transcription_session.update": (frozenset({"transcription_session.updated"}), None),
     "input_audio_buffer.commit": (frozenset({"input_audio_buffer.committed"}), None),
     "input_audio_buffer.clear": (frozenset({"input_audio_buffer.cleared"}), None),
     "output_audio_buffer.clear": (frozenset({"output_audio_buffer.cleared"}), None),
@@ -844,7 +843,13 @@ class RealtimeProtocol:
     def build_session_update(
         self, session: ev.RealtimeSession | ev.TranscriptionSession | dict[str, Any]
     ) -> ev.SessionUpdate:
-        """``session.update`` with a partial session (a model or a GA-shaped dict)."""
+        """``session.update`` with a partial session (a model or a GA-shaped dict).
+
+        A transcription session (``type: "transcription"``) is a ``session.update`` too:
+        in the beta dialect :meth:`serialize` sends it as ``transcription_session.update``
+        with the flat beta shape, and the server's ``transcription_session.updated``
+        arrives as the ``session.updated`` that settles it.
+        """
         if isinstance(session, dict):
             session = ev.SessionUpdate.model_validate(
                 {"type": "session.update", "session": session}

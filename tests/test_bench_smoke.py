@@ -42,6 +42,18 @@ def test_quick_run_reports_every_path_and_ratio(capsys: pytest.CaptureFixture[st
         assert len(ratios) == len(codec.CHUNK_MS), row
         assert all(float(r) > 0 for r in ratios)
         assert row.endswith(("| yes |", "| **no** |")), row
+    # Ours against stdlib json + base64, parse and build: ratios without a target.
+    assert {(c.op, c.numerator, c.denominator) for c in codec.COMPARISONS} == {
+        ("parse", "stdlib", "ours"),
+        ("build", "stdlib", "ours"),
+    }
+    for comparison in codec.COMPARISONS:
+        prefix = f"| {comparison.name} | none |"
+        row = next((line for line in out.splitlines() if line.startswith(prefix)), "")
+        ratios = re.findall(r"\| (\d+\.\d+)× ", row)
+        assert len(ratios) == len(codec.CHUNK_MS), f"report lacks the {comparison.name!r} row"
+        assert all(float(r) > 0 for r in ratios)
+        assert row.endswith("| – |"), row
     # Pinning to one core is for the benchmark only: the caller's CPU set comes back.
     if affinity is not None:
         assert os.sched_getaffinity(0) == affinity

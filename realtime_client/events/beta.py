@@ -13,7 +13,14 @@ dicts (and back) before the canonical models see them:
   so beta ``["text", "audio"]`` becomes ``["audio"]`` and comes back as ``["text", "audio"]``);
 * assistant content parts ``text`` / ``audio`` ⇄ ``output_text`` / ``output_audio``;
 * a forced tool: beta ``tool_choice: "get_weather"`` ⇄ GA
-  ``{"type": "function", "name": "get_weather"}``.
+  ``{"type": "function", "name": "get_weather"}``;
+* transcription sessions: beta ``transcription_session.update`` / ``.created`` /
+  ``.updated`` with the flat transcription session (``input_audio_format``,
+  ``input_audio_transcription``, ``turn_detection``, ``input_audio_noise_reduction``,
+  ``include``) ⇄ ``session.update`` / ``session.created`` / ``session.updated`` with
+  ``session.type == "transcription"`` and ``session.audio.input``. Above the edge a
+  transcription session is a :class:`~realtime_client.events.TranscriptionSession` in
+  the canonical session events; no beta-only class exists.
 
 Fields with no GA counterpart (``temperature``, ``client_secret`` …) pass through
 unchanged. The functions never mutate their input.
@@ -25,6 +32,7 @@ from typing import Any
 
 __all__ = [
     "BETA_SERVER_TYPES",
+    "BETA_TRANSCRIPTION_TYPES",
     "client_from_beta",
     "client_to_beta",
     "server_from_beta",
@@ -43,9 +51,26 @@ BETA_SERVER_TYPES: dict[str, str] = {
     "output_audio_buffer.audio_stopped": "output_audio_buffer.stopped",
     "output_audio_buffer.audio_cleared": "output_audio_buffer.cleared",
 }
+#: Beta transcription-session event type → canonical type (the session is
+#: ``type: "transcription"``). ``transcription_session.created`` is not in the SDK's beta
+#: union, but beta servers send it as the first event of a transcription session.
+BETA_TRANSCRIPTION_TYPES: dict[str, str] = {
+    "transcription_session.update": "session.update",
+    "transcription_session.created": "session.created",
+    "transcription_session.updated": "session.updated",
+}
+_GA_TRANSCRIPTION_TYPES = {ga: beta for beta, ga in BETA_TRANSCRIPTION_TYPES.items()}
 _GA_SERVER_TYPES: dict[str, str] = {
     ga: beta for beta, ga in BETA_SERVER_TYPES.items() if "audio_buffer" not in beta
 }
+_SERVER_SESSION_TYPES = frozenset(
+    {
+        "session.created",
+        "session.updated",
+        "transcription_session.created",
+        "transcription_session.updated",
+    }
+)
 
 _BETA_FORMATS: dict[str, dict[str, Any]] = {
     "pcm16": {"type": "audio/pcm", "rate": 24_000},
@@ -192,14 +217,73 @@ def _nested_to_flat(obj: Any, *, tokens_key: str = "max_response_output_tokens")
     return out
 
 
+# Flat beta transcription-session key → GA ``audio.input`` key. Every other key
+# (``include``, ``modalities``, ``client_secret``, ``id``, ``object`` …) passes through.
+_TRANSCRIPTION_INPUT: dict[str, str] = {
+    "input_audio_format": "format",
+    "input_audio_transcription": "transcription",
+    "input_audio_noise_reduction": "noise_reduction",
+    "turn_detection": "turn_detection",
+}
+
+
+def _transcription_from_beta(obj: Any) -> Any:
+    """A beta flat transcription session → the GA ``type: "transcription"`` shape."""
+    if not isinstance(obj, dict):
+        return obj
+    out: dict[str, Any] = {"type": "transcription"}
+    audio_in: dict[str, Any] = {}
+    for key, value in obj.items():
+        ga_key = _TRANSCRIPTION_INPUT.get(key)
+        if ga_key is None:
+            out[key] = value
+        else:
+            audio_in[ga_key] = _format_from_beta(value) if ga_key == "format" else value
+    if audio_in:
+        out["audio"] = {"input": audio_in}
+    return out
+
+
+def _transcription_to_beta(obj: dict[str, Any]) -> dict[str, Any]:
+    """A GA transcription session → the beta flat transcription-session shape."""
+    flat: dict[str, Any] = _nested_to_flat(obj)
+    del flat["type"]  # "transcription"; beta sessions carry no type
+    return flat
+
+
+def _is_transcription(session: Any) -> bool:
+    return isinstance(session, dict) and session.get("type") == "transcription"
+
+
+def _session_from_beta(event: dict[str, Any], kind: Any) -> None:
+    """Map a beta session event (client or server); ``event`` is a fresh copy, edited."""
+    if kind in BETA_TRANSCRIPTION_TYPES:
+        event["type"] = BETA_TRANSCRIPTION_TYPES[kind]
+        if "session" in event:
+            event["session"] = _transcription_from_beta(event["session"])
+    elif "session" in event:
+        event["session"] = _flat_to_nested(event["session"])
+
+
+def _session_to_beta(event: dict[str, Any], kind: Any) -> None:
+    """Map a canonical session event (client or server); ``event`` is a fresh copy, edited."""
+    if "session" not in event:
+        return
+    if _is_transcription(event["session"]):
+        event["type"] = _GA_TRANSCRIPTION_TYPES[kind]
+        event["session"] = _transcription_to_beta(event["session"])
+    else:
+        event["session"] = _nested_to_flat(event["session"])
+
+
 def server_from_beta(event: dict[str, Any]) -> dict[str, Any]:
     """Map a beta server event dict to its canonical (GA) shape."""
     kind = event.get("type")
     out = dict(event)
     if isinstance(kind, str) and kind in BETA_SERVER_TYPES:
         out["type"] = BETA_SERVER_TYPES[kind]
-    if "session" in out and kind in ("session.created", "session.updated"):
-        out["session"] = _flat_to_nested(out["session"])
+    if kind in _SERVER_SESSION_TYPES:
+        _session_from_beta(out, kind)
     if "response" in out and kind in ("response.created", "response.done"):
         # The beta *response object* already says max_output_tokens.
         out["response"] = _flat_to_nested(out["response"])
@@ -214,8 +298,8 @@ def server_to_beta(event: dict[str, Any]) -> dict[str, Any]:
     out = dict(event)
     if isinstance(kind, str) and kind in _GA_SERVER_TYPES:
         out["type"] = _GA_SERVER_TYPES[kind]
-    if "session" in out and kind in ("session.created", "session.updated"):
-        out["session"] = _nested_to_flat(out["session"])
+    if kind in ("session.created", "session.updated"):
+        _session_to_beta(out, kind)
     if "response" in out and kind in ("response.created", "response.done"):
         out["response"] = _nested_to_flat(out["response"], tokens_key="max_output_tokens")
     if "item" in out:
@@ -227,8 +311,8 @@ def client_from_beta(event: dict[str, Any]) -> dict[str, Any]:
     """Map a beta client event dict to its canonical (GA) shape."""
     kind = event.get("type")
     out = dict(event)
-    if kind == "session.update" and "session" in out:
-        out["session"] = _flat_to_nested(out["session"])
+    if kind in ("session.update", "transcription_session.update"):
+        _session_from_beta(out, kind)
     elif kind == "response.create" and isinstance(out.get("response"), dict):
         out["response"] = _flat_to_nested(out["response"])
     if "item" in out:
@@ -240,8 +324,8 @@ def client_to_beta(event: dict[str, Any]) -> dict[str, Any]:
     """Map a canonical (GA) client event dict to the beta wire shape."""
     kind = event.get("type")
     out = dict(event)
-    if kind == "session.update" and "session" in out:
-        out["session"] = _nested_to_flat(out["session"])
+    if kind == "session.update":
+        _session_to_beta(out, kind)
     elif kind == "response.create" and isinstance(out.get("response"), dict):
         out["response"] = _nested_to_flat(out["response"])
     if "item" in out:

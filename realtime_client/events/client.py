@@ -1,13 +1,15 @@
 """Client → server events, canonical (GA) names.
 
-``session.update`` → ``SessionUpdate``; the mapping is mechanical. ``transcription_session.update``
-exists only in the beta dialect. The translation API's ``session.close`` and
-``session.input_audio_buffer.append`` belong to a separate protocol and are not modelled.
+``session.update`` → ``SessionUpdate``; the mapping is mechanical. The beta dialect's
+``transcription_session.update`` has no class of its own: the beta edge adapter maps it
+to ``SessionUpdate`` with a :class:`~realtime_client.events.TranscriptionSession`. The
+translation API's ``session.close`` and ``session.input_audio_buffer.append`` belong to
+a separate protocol and are not modelled.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
@@ -27,7 +29,6 @@ __all__ = [
     "ResponseCancel",
     "ResponseCreate",
     "SessionUpdate",
-    "TranscriptionSessionUpdate",
     "UnknownClientEvent",
 ]
 
@@ -41,13 +42,6 @@ class SessionUpdate(ClientEvent):
 
     type: Literal["session.update"] = "session.update"
     session: Session
-
-
-class TranscriptionSessionUpdate(ClientEvent):
-    """``transcription_session.update`` (beta only): a flat transcription session."""
-
-    type: Literal["transcription_session.update"] = "transcription_session.update"
-    session: dict[str, Any]
 
 
 class InputAudioBufferAppend(ClientEvent):
@@ -134,7 +128,6 @@ CLIENT_EVENT_CLASSES: dict[str, type[ClientEvent]] = {
     cls.wire_type: cls
     for cls in (
         SessionUpdate,
-        TranscriptionSessionUpdate,
         InputAudioBufferAppend,
         InputAudioBufferCommit,
         InputAudioBufferClear,

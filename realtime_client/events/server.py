@@ -2,12 +2,14 @@
 
 Class names are mechanical: the wire type ``response.output_audio.delta`` is
 ``ResponseOutputAudioDelta``. Beta wire names (``response.audio.delta`` …) are mapped
-to these classes by :mod:`realtime_client.events.beta`.
+to these classes by :mod:`realtime_client.events.beta`, and so are the beta
+``transcription_session.created`` / ``.updated`` (to ``SessionCreated`` /
+``SessionUpdated`` with a transcription session).
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -78,7 +80,6 @@ __all__ = [
     "SERVER_EVENT_CLASSES",
     "SessionCreated",
     "SessionUpdated",
-    "TranscriptionSessionUpdated",
     "UnknownServerEvent",
 ]
 
@@ -106,13 +107,6 @@ class SessionUpdated(ServerEvent):
 
     type: Literal["session.updated"] = "session.updated"
     session: Session
-
-
-class TranscriptionSessionUpdated(ServerEvent):
-    """``transcription_session.updated`` (beta only): the flat transcription session."""
-
-    type: Literal["transcription_session.updated"] = "transcription_session.updated"
-    session: dict[str, Any]
 
 
 class ConversationCreated(ServerEvent):
@@ -533,7 +527,6 @@ SERVER_EVENT_CLASSES: dict[str, type[ServerEvent]] = {
         Error,
         SessionCreated,
         SessionUpdated,
-        TranscriptionSessionUpdated,
         ConversationCreated,
         ConversationItemCreated,
         ConversationItemAdded,

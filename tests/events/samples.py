@@ -281,19 +281,58 @@ SERVER_SAMPLES: list[dict[str, Any]] = [
     _ev("output_audio_buffer.started", 44, response_id=RESP),
     _ev("output_audio_buffer.stopped", 45, response_id=RESP),
     _ev("output_audio_buffer.cleared", 46, response_id=RESP),
+    _ev("session.created", 49, session=TRANSCRIPTION_SESSION),
 ]
 
-#: Beta-only server events (no GA counterpart).
-BETA_ONLY_SERVER_SAMPLES: list[dict[str, Any]] = [
-    _ev(
-        "transcription_session.updated",
-        47,
-        session={
-            "client_secret": {"value": "ek_abc", "expires_at": 1764000000},
-            "input_audio_format": "pcm16",
-            "input_audio_transcription": {"model": "whisper-1"},
-            "turn_detection": {"type": "server_vad"},
-        },
+#: Beta wire events with no beta class of their own: the edge adapter maps each to the
+#: canonical class named here (a transcription session in ``session.*`` events).
+BETA_WIRE_SERVER_SAMPLES: list[tuple[dict[str, Any], str]] = [
+    (
+        _ev(
+            "transcription_session.updated",
+            47,
+            session={
+                "id": "sess_CAbcdEfGhIjKlMnOpQrSy",
+                "object": "realtime.transcription_session",
+                "expires_at": 1764000000,
+                "modalities": ["text"],
+                "input_audio_format": "pcm16",
+                "input_audio_transcription": {
+                    "model": "gpt-4o-transcribe",
+                    "language": "en",
+                    "prompt": "",
+                },
+                "turn_detection": {
+                    "type": "server_vad",
+                    "threshold": 0.5,
+                    "prefix_padding_ms": 300,
+                    "silence_duration_ms": 200,
+                },
+                "input_audio_noise_reduction": {"type": "near_field"},
+                "include": ["item.input_audio_transcription.logprobs"],
+                "client_secret": {"value": "ek_abc", "expires_at": 1764000000},
+            },
+        ),
+        "session.updated",
+    ),
+    (
+        _ev(
+            "transcription_session.created",
+            48,
+            session={
+                "id": "sess_CAbcdEfGhIjKlMnOpQrSz",
+                "object": "realtime.transcription_session",
+                "expires_at": 1764000000,
+                "modalities": ["audio", "text"],
+                "input_audio_format": "g711_ulaw",
+                "input_audio_transcription": None,
+                "turn_detection": {"type": "server_vad"},
+                "input_audio_noise_reduction": None,
+                "include": None,
+                "client_secret": None,
+            },
+        ),
+        "session.created",
     ),
 ]
 
@@ -311,6 +350,22 @@ CLIENT_SAMPLES: list[dict[str, Any]] = [
             },
             "tools": GA_SESSION["tools"],
             "tool_choice": {"type": "function", "name": "get_weather"},
+        },
+    },
+    {
+        "type": "session.update",
+        "event_id": "c1t",
+        "session": {
+            "type": "transcription",
+            "audio": {
+                "input": {
+                    "format": {"type": "audio/pcm", "rate": 24000},
+                    "transcription": {"model": "gpt-4o-mini-transcribe", "language": "en"},
+                    "noise_reduction": {"type": "near_field"},
+                    "turn_detection": {"type": "server_vad", "threshold": 0.6},
+                }
+            },
+            "include": ["item.input_audio_transcription.logprobs"],
         },
     },
     {"type": "input_audio_buffer.append", "event_id": "c2", "audio": "AAABAAIA"},
@@ -361,9 +416,28 @@ CLIENT_SAMPLES: list[dict[str, Any]] = [
     {"type": "response.cancel", "event_id": "c13", "response_id": RESP},
 ]
 
-BETA_ONLY_CLIENT_SAMPLES: list[dict[str, Any]] = [
-    {
-        "type": "transcription_session.update",
-        "session": {"input_audio_format": "pcm16", "turn_detection": {"type": "server_vad"}},
-    },
+#: Beta wire client events, each with the canonical type it maps to (see above).
+BETA_WIRE_CLIENT_SAMPLES: list[tuple[dict[str, Any], str]] = [
+    (
+        {
+            "type": "transcription_session.update",
+            "session": {"input_audio_format": "pcm16", "turn_detection": {"type": "server_vad"}},
+        },
+        "session.update",
+    ),
+    (
+        {
+            "type": "transcription_session.update",
+            "event_id": "c14",
+            "session": {
+                "input_audio_format": "g711_alaw",
+                "input_audio_transcription": {"model": "whisper-1", "language": "fr"},
+                "turn_detection": {"type": "server_vad", "silence_duration_ms": 500},
+                "input_audio_noise_reduction": {"type": "far_field"},
+                "include": ["item.input_audio_transcription.logprobs"],
+                "modalities": ["text"],
+            },
+        },
+        "session.update",
+    ),
 ]

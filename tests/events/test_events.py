@@ -15,8 +15,8 @@ from audio.formats import float32_to_pcm16
 from realtime_client import events as ev
 from realtime_client.errors import InvalidEventError
 from tests.events.samples import (
-    BETA_ONLY_CLIENT_SAMPLES,
-    BETA_ONLY_SERVER_SAMPLES,
+    BETA_WIRE_CLIENT_SAMPLES,
+    BETA_WIRE_SERVER_SAMPLES,
     CLIENT_SAMPLES,
     SERVER_SAMPLES,
 )
@@ -52,8 +52,8 @@ def test_class_names_are_mechanical() -> None:
 
 
 def test_every_sample_type_has_a_class_and_every_class_a_sample() -> None:
-    server_types = {s["type"] for s in SERVER_SAMPLES + BETA_ONLY_SERVER_SAMPLES}
-    client_types = {s["type"] for s in CLIENT_SAMPLES + BETA_ONLY_CLIENT_SAMPLES}
+    server_types = {s["type"] for s in SERVER_SAMPLES}
+    client_types = {s["type"] for s in CLIENT_SAMPLES}
     assert server_types == set(ev.server.SERVER_EVENT_CLASSES)
     assert client_types == set(ev.client.CLIENT_EVENT_CLASSES)
 
@@ -61,7 +61,7 @@ def test_every_sample_type_has_a_class_and_every_class_a_sample() -> None:
 # --- GA round trips --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("sample", SERVER_SAMPLES + BETA_ONLY_SERVER_SAMPLES, ids=_ids)
+@pytest.mark.parametrize("sample", SERVER_SAMPLES, ids=_ids)
 def test_server_event_round_trip_ga(sample: dict[str, Any]) -> None:
     for data in (orjson.dumps(sample), orjson.dumps(sample).decode(), copy.deepcopy(sample)):
         event = ev.parse_server_event(data)
@@ -71,7 +71,7 @@ def test_server_event_round_trip_ga(sample: dict[str, Any]) -> None:
         assert orjson.loads(ev.dumps(event)) == sample
 
 
-@pytest.mark.parametrize("sample", CLIENT_SAMPLES + BETA_ONLY_CLIENT_SAMPLES, ids=_ids)
+@pytest.mark.parametrize("sample", CLIENT_SAMPLES, ids=_ids)
 def test_client_event_round_trip_ga(sample: dict[str, Any]) -> None:
     event = ev.parse_client_event(orjson.dumps(sample))
     assert type(event) is ev.client.CLIENT_EVENT_CLASSES[sample["type"]]
@@ -82,7 +82,7 @@ def test_client_event_round_trip_ga(sample: dict[str, Any]) -> None:
 # --- beta dialect ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("sample", SERVER_SAMPLES + BETA_ONLY_SERVER_SAMPLES, ids=_ids)
+@pytest.mark.parametrize("sample", SERVER_SAMPLES, ids=_ids)
 def test_server_event_round_trip_beta(sample: dict[str, Any]) -> None:
     canonical = ev.parse_server_event(sample)
     beta_wire = ev.to_wire(canonical, dialect="beta")
@@ -93,7 +93,7 @@ def test_server_event_round_trip_beta(sample: dict[str, Any]) -> None:
     assert _normalise_modalities(parsed.to_dict()) == _normalise_modalities(sample)
 
 
-@pytest.mark.parametrize("sample", CLIENT_SAMPLES + BETA_ONLY_CLIENT_SAMPLES, ids=_ids)
+@pytest.mark.parametrize("sample", CLIENT_SAMPLES, ids=_ids)
 def test_client_event_round_trip_beta(sample: dict[str, Any]) -> None:
     canonical = ev.parse_client_event(sample)
     beta_wire = ev.to_wire(canonical, dialect="beta")
@@ -175,6 +175,119 @@ def test_beta_session_created_recording_maps_to_nested_session() -> None:
     assert session.model_extra is not None and session.model_extra["temperature"] == 0.8
     back = ev.to_wire(event, dialect="beta")
     assert _normalise_modalities(back) == _normalise_modalities(wire)
+
+
+def _wire_id(case: tuple[dict[str, Any], str]) -> str:
+    return f"{case[0]['type']}->{case[1]}"
+
+
+@pytest.mark.parametrize("case", BETA_WIRE_SERVER_SAMPLES, ids=_wire_id)
+def test_beta_transcription_session_server_events_map_to_canonical(
+    case: tuple[dict[str, Any], str],
+) -> None:
+    wire, canonical_type = case
+    event = ev.parse_server_event(orjson.dumps(wire), dialect="beta")
+    assert type(event) is ev.server.SERVER_EVENT_CLASSES[canonical_type]
+    assert isinstance(event, ev.SessionCreated | ev.SessionUpdated)
+    assert isinstance(event.session, ev.TranscriptionSession)
+    assert event.raw == wire  # the beta dict stays reachable
+    # canonical → beta wire → canonical: exact both ways (transcription modalities pass).
+    assert ev.to_wire(event, dialect="beta") == wire
+    again = ev.parse_server_event(ev.dumps(event, dialect="beta"), dialect="beta")
+    assert again.to_dict() == event.to_dict()
+    # The GA shape: type "transcription", the flat input keys under audio.input.
+    ga = event.to_dict()
+    flat = wire["session"]
+    assert ga["type"] == canonical_type and ga["session"]["type"] == "transcription"
+    audio_in = ga["session"]["audio"]["input"]
+    assert audio_in["transcription"] == flat["input_audio_transcription"]
+    assert audio_in["turn_detection"] == flat["turn_detection"]
+    assert audio_in["noise_reduction"] == flat["input_audio_noise_reduction"]
+    assert ga["session"]["include"] == flat["include"]
+    assert not {"input_audio_format", "input_audio_transcription"} & set(ga["session"])
+
+
+@pytest.mark.parametrize("case", BETA_WIRE_CLIENT_SAMPLES, ids=_wire_id)
+def test_beta_transcription_session_update_maps_to_canonical(
+    case: tuple[dict[str, Any], str],
+) -> None:
+    wire, canonical_type = case
+    event = ev.parse_client_event(orjson.dumps(wire), dialect="beta")
+    assert type(event) is ev.SessionUpdate and canonical_type == "session.update"
+    assert isinstance(event.session, ev.TranscriptionSession)
+    assert event.raw == wire
+    assert ev.to_wire(event, dialect="beta") == wire
+    assert ev.parse_client_event(ev.to_wire(event, dialect="beta"), dialect="beta") == event
+
+
+def test_transcription_session_update_goes_out_as_beta_transcription_session_update() -> None:
+    session = ev.TranscriptionSession(
+        audio=ev.TranscriptionAudio(
+            input=ev.TranscriptionAudioInput(
+                format=ev.PcmuFormat(),
+                transcription=ev.InputAudioTranscription(model="whisper-1", prompt="names"),
+                noise_reduction=ev.NoiseReduction(type="far_field"),
+                turn_detection=ev.ServerVad(threshold=0.7, silence_duration_ms=400),
+            )
+        ),
+        include=["item.input_audio_transcription.logprobs"],
+    )
+    event = ev.SessionUpdate(session=session, event_id="c1")
+    assert ev.to_wire(event) == {
+        "type": "session.update",
+        "event_id": "c1",
+        "session": {
+            "type": "transcription",
+            "audio": {
+                "input": {
+                    "format": {"type": "audio/pcmu"},
+                    "transcription": {"model": "whisper-1", "prompt": "names"},
+                    "noise_reduction": {"type": "far_field"},
+                    "turn_detection": {
+                        "type": "server_vad",
+                        "threshold": 0.7,
+                        "silence_duration_ms": 400,
+                    },
+                }
+            },
+            "include": ["item.input_audio_transcription.logprobs"],
+        },
+    }
+    assert ev.to_wire(event, dialect="beta") == {
+        "type": "transcription_session.update",
+        "event_id": "c1",
+        "session": {
+            "input_audio_format": "g711_ulaw",
+            "input_audio_transcription": {"model": "whisper-1", "prompt": "names"},
+            "input_audio_noise_reduction": {"type": "far_field"},
+            "turn_detection": {"type": "server_vad", "threshold": 0.7, "silence_duration_ms": 400},
+            "include": ["item.input_audio_transcription.logprobs"],
+        },
+    }
+    back = ev.parse_client_event(ev.dumps(event, dialect="beta"), dialect="beta")
+    assert type(back) is ev.SessionUpdate and back.to_dict() == event.to_dict()
+
+
+def test_beta_transcription_edge_leaves_realtime_sessions_alone() -> None:
+    update = ev.SessionUpdate(session=ev.RealtimeSession(instructions="Hi"))
+    assert ev.to_wire(update, dialect="beta") == {
+        "type": "session.update",
+        "session": {"instructions": "Hi"},
+    }
+    created = ev.SessionCreated(session=ev.TranscriptionSession(id="sess_1"))
+    assert ev.to_wire(created, dialect="beta") == {
+        "type": "transcription_session.created",
+        "session": {"id": "sess_1"},
+    }
+    # Above the edge the beta-only names do not exist: in GA they are unknown events.
+    for kind in ("transcription_session.updated", "transcription_session.created"):
+        assert type(ev.parse_server_event({"type": kind, "session": {}})) is (ev.UnknownServerEvent)
+    raw = {"type": "transcription_session.update", "session": {}}
+    assert type(ev.parse_client_event(raw)) is ev.UnknownClientEvent
+    # The input dicts are not mutated by the adapter.
+    wire = copy.deepcopy(BETA_WIRE_SERVER_SAMPLES[0][0])
+    ev.parse_server_event(wire, dialect="beta")
+    assert wire == BETA_WIRE_SERVER_SAMPLES[0][0]
 
 
 def test_beta_assistant_content_maps_to_output_parts() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pybase64
@@ -11,6 +12,7 @@ import pytest
 from realtime_client import events as ev
 from realtime_client.errors import InvalidEventError, InvalidStateError, LocalProtocolError
 from realtime_client.protocol import RealtimeProtocol
+from realtime_client.server import RealtimeSession, SessionOptions, make_responder
 
 SESSIONS = Path(__file__).parent / "sessions"
 
@@ -161,6 +163,48 @@ def test_barge_in_cancel_and_truncate() -> None:
     assert proto.conversation.order == ["item_U1", "item_A1", "item_U2"]
     user2 = proto.conversation.get("item_U2")
     assert user2 is not None and (user2.speech_start_ms, user2.speech_end_ms) == (5300, 6100)
+
+
+def test_failed_and_incomplete_responses() -> None:
+    lines = (SESSIONS / "failed_and_incomplete.jsonl").read_text().splitlines()
+    proto = RealtimeProtocol()
+    proto.receive_all(lines[:4])  # through the first response.created
+    assert proto.active_response is not None and proto.active_response.status == "in_progress"
+    assert proto.responses["resp_F1"].status_details is None
+    proto.receive_all(lines[4:])
+    conv = proto.conversation
+    # failed: status_details.error carries the reason; nothing was produced
+    failed = proto.responses["resp_F1"]
+    assert failed.status == "failed" and failed.done
+    details = failed.status_details
+    assert details is not None and details.type == "failed" and details.reason is None
+    assert details.error is not None
+    assert (details.error.type, details.error.code) == ("tokens", "rate_limit_exceeded")
+    assert details.error.message is not None and "Limit 20000" in details.error.message
+    assert failed.output_item_ids == [] and proto.function_calls("resp_F1") == []
+    assert failed.usage is not None and failed.usage.total_tokens == 0
+    # incomplete: reason max_output_tokens, the partial output kept and marked incomplete
+    cut = proto.responses["resp_I1"]
+    assert cut.status == "incomplete" and cut.done
+    assert cut.status_details is not None
+    assert (cut.status_details.type, cut.status_details.reason) == (
+        "incomplete",
+        "max_output_tokens",
+    )
+    assert cut.status_details.error is None
+    assert cut.output_item_ids == ["item_A1"]
+    assistant = conv.get("item_A1")
+    assert assistant is not None and assistant.status == "incomplete"
+    assert assistant.response_id == "resp_I1" and assistant.text == "Once upon a time,"
+    assert conv.order == ["item_U1", "item_A1"]
+    # Neither is active any more: a cancel is refused locally.
+    assert proto.active_response_id is None
+    with pytest.raises(InvalidStateError):
+        proto.build_response_cancel()
+    with pytest.raises(InvalidStateError):
+        proto.build_response_cancel("resp_F1")
+    assert proto.usage.responses == 2 and proto.usage.output_text_tokens == 5
+    assert proto.rate_limits[0].remaining == 19970
 
 
 def test_truncate_refuses_illegal_targets() -> None:
@@ -440,3 +484,115 @@ def test_push_to_talk_commit_expects_no_auto_response() -> None:
         }
     )
     assert got.answered == [(ours.event_id, ours)]
+
+
+# --- beta transcription sessions -----------------------------------------------------------
+
+_TRANSCRIPTION_CONFIG: dict[str, Any] = {
+    "type": "transcription",
+    "audio": {
+        "input": {
+            "format": {"type": "audio/pcmu"},
+            "transcription": {"model": "gpt-4o-mini-transcribe", "language": "en"},
+            "noise_reduction": {"type": "near_field"},
+            "turn_detection": {"type": "server_vad", "silence_duration_ms": 400},
+        }
+    },
+    "include": ["item.input_audio_transcription.logprobs"],
+}
+
+
+def test_beta_transcription_session_update_uses_the_beta_names() -> None:
+    proto = RealtimeProtocol(dialect="beta")
+    created = proto.receive(
+        {
+            "type": "transcription_session.created",
+            "event_id": "e0",
+            "session": {"id": "sess_T", "input_audio_format": "pcm16", "turn_detection": None},
+        }
+    )
+    assert type(created.event) is ev.SessionCreated
+    assert isinstance(proto.session, ev.TranscriptionSession)
+    update = proto.build_session_update(_TRANSCRIPTION_CONFIG)
+    assert type(update) is ev.SessionUpdate  # canonical above the edge
+    assert isinstance(update.session, ev.TranscriptionSession)
+    wire = orjson.loads(proto.serialize(update))
+    assert wire == {
+        "type": "transcription_session.update",
+        "event_id": update.event_id,
+        "session": {
+            "input_audio_format": "g711_ulaw",
+            "input_audio_transcription": {"model": "gpt-4o-mini-transcribe", "language": "en"},
+            "input_audio_noise_reduction": {"type": "near_field"},
+            "turn_detection": {"type": "server_vad", "silence_duration_ms": 400},
+            "include": ["item.input_audio_transcription.logprobs"],
+        },
+    }
+    # GA keeps the canonical name and shape.
+    ga = RealtimeProtocol()
+    assert (
+        orjson.loads(ga.serialize(ga.build_session_update(_TRANSCRIPTION_CONFIG)))["session"]
+        == _TRANSCRIPTION_CONFIG
+    )
+    # The server's transcription_session.updated settles the canonical session.update.
+    got = proto.receive(
+        orjson.dumps(
+            {
+                "type": "transcription_session.updated",
+                "event_id": "e1",
+                "session": {
+                    "id": "sess_T",
+                    "object": "realtime.transcription_session",
+                    **wire["session"],
+                    "modalities": ["text"],
+                },
+            }
+        )
+    )
+    assert type(got.event) is ev.SessionUpdated
+    assert got.event.raw["type"] == "transcription_session.updated"
+    assert got.answered == [(update.event_id, update)]
+    assert proto.pending_requests() == {}
+    session = proto.session
+    assert isinstance(session, ev.TranscriptionSession)
+    assert session.audio is not None and session.audio.input is not None
+    assert session.audio.input.transcription is not None
+    assert session.audio.input.transcription.model == "gpt-4o-mini-transcribe"
+    assert isinstance(proto.input_format, ev.PcmuFormat)
+    # canonical → beta wire → canonical
+    assert ev.parse_client_event(wire, dialect="beta").to_dict() == update.to_dict()
+
+
+class _ListSink:
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def send_event(self, event: dict[str, Any]) -> None:
+        self.events.append(event)
+
+    def close(self, code: int, reason: str) -> None:
+        pass
+
+
+async def test_beta_transcription_update_is_accepted_by_the_local_server_core() -> None:
+    # In process, no socket: the local server's session core in the beta dialect.
+    sink = _ListSink()
+    server = RealtimeSession(
+        SessionOptions(dialect="beta", kind="transcription", speed=0, seed=3),
+        make_responder("echo"),
+        sink,
+    )
+    proto = RealtimeProtocol(dialect="beta")
+    update = proto.build_session_update(_TRANSCRIPTION_CONFIG)
+    server.receive_text(proto.serialize(update))
+    assert [e["type"] for e in sink.events] == ["transcription_session.updated"]
+    got = proto.receive(sink.events[0])
+    assert got.answered == [(update.event_id, update)]
+    session = proto.session
+    assert isinstance(session, ev.TranscriptionSession)
+    assert session.audio is not None and session.audio.input is not None
+    assert isinstance(session.audio.input.format, ev.PcmuFormat)
+    td = session.audio.input.turn_detection
+    assert isinstance(td, ev.ServerVad) and td.silence_duration_ms == 400
+    assert session.include == ["item.input_audio_transcription.logprobs"]
+    await server.aclose()
