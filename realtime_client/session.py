@@ -22,8 +22,9 @@ One response state machine guards the service's top race conditions:
 Reconnect with continuity: on a retryable close (1001, 1006, 1011, 1012, 1013) or a
 failed connect, the session retries with exponential backoff and jitter, re-sends its
 config and tools, re-creates the conversation from local state (assistant audio as its
-transcript text, same item ids so nothing needs mapping), and flushes the microphone
-audio captured during the outage (bounded; overflow is counted and reported). It
+transcript text, under the same item ids; an id the server changes is mapped, and the
+helpers translate the old id, see :attr:`Session.item_id_map`), and flushes the
+microphone audio captured during the outage (bounded; overflow is counted and reported). It
 recycles the connection before ``expires_at``. :class:`Reconnecting` and
 :class:`Reconnected` client-side events show it happening.
 """
@@ -166,6 +167,8 @@ class TurnStats:
         create_to_delta_ms: Our ``response.create`` to the first delta (audio or text).
         duration_ms: ``response.created`` to ``response.done``.
         status: How it ended.
+        usage: This response's token usage per modality (from its ``response.done``).
+        cost_usd: Estimated cost of :attr:`usage` in USD, from the session's prices.
     """
 
     response_id: str
@@ -173,6 +176,8 @@ class TurnStats:
     create_to_delta_ms: float | None = None
     duration_ms: float | None = None
     status: str = "in_progress"
+    usage: UsageTotals | None = None
+    cost_usd: float | None = None
 
 
 @dataclass
@@ -194,25 +199,29 @@ class SessionStats:
     @property
     def cost_usd(self) -> float:
         """Estimated cost of the usage so far, from :attr:`prices` (USD per 1M tokens)."""
-        u, p = self.usage, self.prices
-        uncached_text = max(0, u.input_text_tokens - u.cached_text_tokens)
-        uncached_audio = max(0, u.input_audio_tokens - u.cached_audio_tokens)
-        uncached_image = max(0, u.input_image_tokens - u.cached_image_tokens)
-        total = (
-            uncached_text * p["input_text"]
-            + uncached_audio * p["input_audio"]
-            + uncached_image * p["input_image"]
-            + u.cached_text_tokens * p["cached_text"]
-            + u.cached_audio_tokens * p["cached_audio"]
-            + u.cached_image_tokens * p["cached_image"]
-            + u.output_text_tokens * p["output_text"]
-            + u.output_audio_tokens * p["output_audio"]
-        )
-        return total / 1_000_000
+        return _cost_usd(self.usage, self.prices)
 
     def last_turn(self) -> TurnStats | None:
         """The most recent turn, if any."""
         return self.turns[-1] if self.turns else None
+
+
+def _cost_usd(u: UsageTotals, p: dict[str, float]) -> float:
+    """Cost of some usage in USD, from a price table in USD per 1M tokens."""
+    uncached_text = max(0, u.input_text_tokens - u.cached_text_tokens)
+    uncached_audio = max(0, u.input_audio_tokens - u.cached_audio_tokens)
+    uncached_image = max(0, u.input_image_tokens - u.cached_image_tokens)
+    total = (
+        uncached_text * p["input_text"]
+        + uncached_audio * p["input_audio"]
+        + uncached_image * p["input_image"]
+        + u.cached_text_tokens * p["cached_text"]
+        + u.cached_audio_tokens * p["cached_audio"]
+        + u.cached_image_tokens * p["cached_image"]
+        + u.output_text_tokens * p["output_text"]
+        + u.output_audio_tokens * p["output_audio"]
+    )
+    return total / 1_000_000
 
 
 @dataclass(frozen=True)
@@ -288,6 +297,10 @@ class Session:
     between ``connect`` and your ``async for``. The exception: while an audio sink is
     attached and nobody iterates, audio deltas skip the queue (the sink plays them and
     handlers still see them), so an app driven by handlers does not hoard audio.
+
+    With ``push_to_talk=True`` the initial config (and the one re-sent after every
+    reconnect) turns the server's turn detection off (``turn_detection: null``); drive
+    turns with :meth:`push_to_talk_press` and :meth:`push_to_talk_release`.
     """
 
     def __init__(
@@ -305,11 +318,13 @@ class Session:
         max_event_queue: int = 10_000,
         prices: dict[str, float] | None = None,
         retain_audio_ms: float = 0.0,
+        push_to_talk: bool = False,
     ) -> None:
         self._factory = transport_factory
         self.dialect: Dialect = dialect
         self.tools = ToolRegistry(list(tools))
-        self._config = self._with_tools(config)
+        self.push_to_talk = push_to_talk
+        self._config = self._with_push_to_talk(self._with_tools(config))
         self.tool_timeout = tool_timeout
         self.raw_responses = raw_responses
         self.policy = reconnect or ReconnectPolicy()
@@ -354,6 +369,8 @@ class Session:
         self._first_audio: set[str] = set()
         self._handled_calls: set[str] = set()
         self._recycle_task: asyncio.Task[None] | None = None
+        # Item ids the server changed (or refused: None) when a reconnect restored them.
+        self._item_ids: dict[str, str | None] = {}
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open" if self._connected.is_set() else "connecting"
@@ -371,6 +388,30 @@ class Session:
         base = config or ev.RealtimeSession()
         existing = list(base.tools or [])
         return base.model_copy(update={"tools": existing + self.tools.schemas()})
+
+    def _with_push_to_talk(
+        self, config: ev.RealtimeSession | ev.TranscriptionSession | None
+    ) -> ev.RealtimeSession | ev.TranscriptionSession | None:
+        """The config with turn detection off (``turn_detection: null``) in push-to-talk."""
+        if not self.push_to_talk:
+            return config
+        base = config.to_dict() if config is not None else {"type": "realtime"}
+        merged = _deep_merge(base, {"audio": {"input": {"turn_detection": None}}})
+        return ev.SessionUpdate.model_validate(
+            {"type": "session.update", "session": merged}
+        ).session
+
+    @property
+    def item_id_map(self) -> dict[str, str | None]:
+        """Item ids a reconnect changed: old id to the server's new id (a copy).
+
+        The session re-creates the conversation under the same ids; when the server
+        answers with another id, the local conversation adopts it and the helpers
+        (:meth:`truncate`, :meth:`delete_item`, :meth:`retrieve_item`, and
+        ``previous_item_id`` of :meth:`create_item`) translate the old one. ``None``
+        marks an item the server refused to re-create.
+        """
+        return dict(self._item_ids)
 
     @property
     def config(self) -> ev.RealtimeSession | ev.TranscriptionSession | None:
@@ -712,11 +753,6 @@ class Session:
             if self._t_speech_stopped is not None:
                 turn.speech_to_audio_ms = (now - self._t_speech_stopped) * 1000
                 self._t_speech_stopped = None
-                logger.info(
-                    "turn %s: speech stop -> first audio %.0f ms",
-                    response_id,
-                    turn.speech_to_audio_ms,
-                )
 
     def _stop_playback(self) -> tuple[str, float, int] | None:
         """Clear the sink; ``(item_id, heard_ms, content_index)`` of what was playing."""
@@ -780,6 +816,11 @@ class Session:
             started = self._t_created.pop(rid, None)
             if started is not None:
                 turn.duration_ms = (now - started) * 1000
+            if response.usage is not None:
+                turn.usage = UsageTotals()
+                turn.usage.add(response.usage)
+                turn.cost_usd = _cost_usd(turn.usage, self.stats.prices)
+            _log_turn(turn)
         self._first_audio.discard(rid)
         calls = self.protocol.function_calls(rid)
         if calls and len(self.tools) and response.status == "completed":
@@ -963,6 +1004,9 @@ class Session:
         # Remember what we asked for so a reconnect re-sends it.
         if self._config is None or event.session.type != getattr(self._config, "type", None):
             self._config = event.session
+            audio_input = event.session.to_dict().get("audio", {}).get("input", {})
+            if "turn_detection" not in audio_input:  # unless the caller chose a mode
+                self._config = self._with_push_to_talk(self._config)
         else:
             merged = _deep_merge(self._config.to_dict(), event.session.to_dict())
             self._config = ev.SessionUpdate.model_validate(
@@ -985,7 +1029,13 @@ class Session:
     async def create_item(
         self, item: ev.objects.Item | dict[str, Any], *, previous_item_id: str | None = None
     ) -> Any:
-        """``conversation.item.create``; returns the server's item event."""
+        """``conversation.item.create``; returns the server's item event.
+
+        Raises:
+            InvalidStateError: ``previous_item_id`` names an item a reconnect lost.
+        """
+        if previous_item_id not in (None, "root"):
+            previous_item_id = self._server_item_id(previous_item_id)
         return await self._request(
             self.protocol.build_item_create(item, previous_item_id=previous_item_id)
         )
@@ -1056,8 +1106,11 @@ class Session:
         """Truncate an assistant item's audio at ``audio_end_ms`` (clamped to what arrived).
 
         Returns ``None`` without sending anything when nothing was played or the item has
-        no audio.
+        no audio (as an item re-created as text by a reconnect has not).
         """
+        if self._item_ids.get(item_id, item_id) is None:
+            return None  # the server refused to re-create it: there is nothing to cut
+        item_id = self._server_item_id(item_id)
         item = self.protocol.conversation.get(item_id)
         if item is None or audio_end_ms <= 0:
             return None
@@ -1071,18 +1124,38 @@ class Session:
         return result
 
     async def delete_item(self, item_id: str) -> ev.ConversationItemDeleted:
-        """Delete an item."""
+        """Delete an item.
+
+        Raises:
+            InvalidStateError: The item was lost in a reconnect (see :attr:`item_id_map`).
+        """
         result: ev.ConversationItemDeleted = await self._request(
-            self.protocol.build_item_delete(item_id)
+            self.protocol.build_item_delete(self._server_item_id(item_id))
         )
         return result
 
     async def retrieve_item(self, item_id: str) -> ev.ConversationItemRetrieved:
-        """Ask for the server's copy of an item."""
+        """Ask for the server's copy of an item.
+
+        Raises:
+            InvalidStateError: The item was lost in a reconnect (see :attr:`item_id_map`).
+        """
         result: ev.ConversationItemRetrieved = await self._request(
-            self.protocol.build_item_retrieve(item_id)
+            self.protocol.build_item_retrieve(self._server_item_id(item_id))
         )
         return result
+
+    def _server_item_id(self, item_id: str) -> str:
+        """The id the server knows an item by (a reconnect may have changed it)."""
+        if item_id not in self._item_ids:
+            return item_id
+        new_id = self._item_ids[item_id]
+        if new_id is None:
+            raise InvalidStateError(
+                f"item {item_id!r} is not on the server: it could not be re-created "
+                "after a reconnect"
+            )
+        return new_id
 
     async def send_audio(self, block: Any, sample_rate: int | None = None) -> None:
         """Append captured audio: resampled to 24 kHz, encoded to the input format.
@@ -1209,11 +1282,17 @@ class Session:
             logger.exception("the audio source failed; capture stopped")
 
     async def push_to_talk_press(self) -> None:
-        """Push-to-talk press: stop playback, truncate, cancel, clear the input buffer."""
+        """Push-to-talk press: stop playback, cancel and truncate, clear the input buffer.
+
+        The sink stops at once; ``response.cancel`` (only if a response is active) and
+        the truncate at the played position go out together, so the server stops
+        generating one round trip sooner. Use with ``connect(..., push_to_talk=True)``.
+        """
         stopped = self._stop_playback()
-        if stopped is not None:
-            await self._truncate_quietly(*stopped)
-        await self.cancel_response()
+        if stopped is None:
+            await self.cancel_response()
+        else:
+            await asyncio.gather(self.cancel_response(), self._truncate_quietly(*stopped))
         await self.clear_input()
 
     async def push_to_talk_release(self, *, respond: bool = True) -> Any:
@@ -1295,7 +1374,11 @@ class Session:
 
         The creates are pipelined (all sent, then all answers awaited) so a long
         conversation costs one round trip, not one per item; the new conversation is
-        empty, so sending them in order keeps their order.
+        empty, so sending them in order keeps their order, and the answers come in that
+        order too: they are matched first in, first out rather than by item id, so an
+        item the server re-creates under another id is still recognised. Its new id
+        takes the old one's place and goes into :attr:`item_id_map`; a refused item is
+        recorded there as ``None``.
         """
         loop = asyncio.get_running_loop()
         sent: list[tuple[str, str, asyncio.Future[Any]]] = []
@@ -1309,6 +1392,9 @@ class Session:
                 logger.warning("could not restore item %s: %s", item.id, exc)
                 continue
             assert event.event_id is not None
+            # Matched by arrival order, not by the id (which the server may change).
+            self.protocol.forget(event.event_id)
+            self.protocol.register(event)
             future: asyncio.Future[Any] = loop.create_future()
             self._futures[event.event_id] = future
             try:
@@ -1321,16 +1407,46 @@ class Session:
         count = 0
         for item_id, event_id, future in sent:
             try:
-                await asyncio.wait_for(future, self.request_timeout)
+                answer = await asyncio.wait_for(future, self.request_timeout)
             except ServerError as exc:
                 logger.warning("could not restore item %s: %s", item_id, exc)
+                self._map_item_id(item_id, None)
                 continue
             except asyncio.TimeoutError as exc:
                 self.protocol.forget(event_id)
                 self._futures.pop(event_id, None)
                 raise InvalidStateError("no answer while restoring the conversation") from exc
+            new_id = getattr(getattr(answer, "item", None), "id", None) or item_id
+            if new_id != item_id:
+                logger.info("item %s was restored as %s", item_id, new_id)
+                self._adopt_item_id(item_id, new_id)
+            self._map_item_id(item_id, new_id)
             count += 1
         return count
+
+    def _map_item_id(self, old_id: str, new_id: str | None) -> None:
+        """Record that the server knows ``old_id`` as ``new_id`` (``None``: not at all)."""
+        for key, value in self._item_ids.items():
+            if value == old_id:  # an id mapped by an earlier reconnect moves on with it
+                self._item_ids[key] = new_id
+        if new_id == old_id:
+            self._item_ids.pop(old_id, None)
+        else:
+            self._item_ids[old_id] = new_id
+
+    def _adopt_item_id(self, old_id: str, new_id: str) -> None:
+        """Put the server's copy of a re-created item in the old one's place.
+
+        The ``conversation.item.added`` already made a state for ``new_id`` (with what
+        the server now holds: text where the audio was); it replaces the old state so
+        the conversation neither holds the item twice nor keeps audio the server lacks.
+        """
+        conversation = self.protocol.conversation
+        order = conversation._order  # the protocol placed new_id by the server's order
+        if new_id in order and old_id in order:
+            order.remove(new_id)
+            order[order.index(old_id)] = new_id
+        conversation.items.pop(old_id, None)
 
     def _schedule_recycle(self) -> None:
         if self.policy.recycle_before_expiry_s <= 0 or self._recycle_task is not None:
@@ -1401,6 +1517,37 @@ async def _guard(awaitable: Awaitable[Any], what: str) -> None:
         raise
     except Exception:
         logger.exception("%s failed", what)
+
+
+def _log_turn(turn: TurnStats) -> None:
+    """One INFO line per finished turn: its latencies, usage and cost (no secrets)."""
+
+    def ms(value: float | None) -> str:
+        return "-" if value is None else f"{value:.0f} ms"
+
+    u = turn.usage
+    usage = (
+        "usage -"
+        if u is None
+        else (
+            f"tokens in text {u.input_text_tokens} audio {u.input_audio_tokens} "
+            f"image {u.input_image_tokens} (cached text {u.cached_text_tokens} "
+            f"audio {u.cached_audio_tokens} image {u.cached_image_tokens}), "
+            f"out text {u.output_text_tokens} audio {u.output_audio_tokens}"
+        )
+    )
+    cost = "-" if turn.cost_usd is None else f"${turn.cost_usd:.6f}"
+    logger.info(
+        "turn %s %s: create -> first delta %s, speech stop -> first audio %s, "
+        "duration %s; %s; cost %s",
+        turn.response_id,
+        turn.status,
+        ms(turn.create_to_delta_ms),
+        ms(turn.speech_to_audio_ms),
+        ms(turn.duration_ms),
+        usage,
+        cost,
+    )
 
 
 def _error_output(exc: BaseException) -> str:
@@ -1563,6 +1710,7 @@ def connect(
     headers: dict[str, str] | None = None,
     prices: dict[str, float] | None = None,
     retain_audio_ms: float = 0.0,
+    push_to_talk: bool = False,
 ) -> Connect:
     """Open a Realtime session.
 
@@ -1592,6 +1740,11 @@ def connect(
         prices: Overrides of :data:`PRICES` (USD per 1M tokens) for the cost estimate.
         retain_audio_ms: Keep up to this much output audio per item in the
             conversation state (for recordings); 0 keeps none.
+        push_to_talk: Push-to-talk mode: the session config turns the server's turn
+            detection off (``audio.input.turn_detection: null``, also after every
+            reconnect); call :meth:`Session.push_to_talk_press` (stop playback, cancel
+            and truncate the reply) and :meth:`Session.push_to_talk_release` (commit,
+            respond).
     """
     if isinstance(reconnect, bool):
         policy = (
@@ -1655,6 +1808,7 @@ def connect(
             request_timeout=request_timeout,
             prices=prices,
             retain_audio_ms=retain_audio_ms,
+            push_to_talk=push_to_talk,
         )
 
     return Connect(make_session)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 from typing import Any
 
 import orjson
 import pytest
 
-from realtime_client import InvalidServerEvent, connect, memory_pair
+from realtime_client import InvalidServerEvent, ServerError, connect, memory_pair
 from realtime_client import events as ev
 from realtime_client.server import LocalServer
 from realtime_client.transports import MemoryTransport
@@ -104,6 +105,8 @@ async def test_active_response_race_is_requeued_not_surfaced() -> None:
 
 async def test_raw_responses_surface_the_race() -> None:
     session, server = await open_pair(raw_responses=True)
+    errors: list[ev.Error] = []
+    session.on(ev.Error, errors.append)
     request = asyncio.ensure_future(session.create_response())
     sent = await recv(server)
     await server.send_event(
@@ -118,8 +121,17 @@ async def test_raw_responses_surface_the_race() -> None:
             },
         }
     )
-    with pytest.raises(Exception, match="conversation_already_has_active_response"):
+    with pytest.raises(ServerError, match="conversation_already_has_active_response") as info:
         await request
+    assert info.value.code == "conversation_already_has_active_response"
+    assert info.value.event_id == sent["event_id"]
+    # The same error reaches the event stream, and the session goes on.
+    assert [e.error.event_id for e in errors] == [sent["event_id"]]
+    assert session.stats.server_errors == 1 and not session.closed
+    again = asyncio.ensure_future(session.create_response())
+    assert (await recv(server))["type"] == "response.create"
+    await server.send_event(created("resp_2"))
+    assert (await again).response.id == "resp_2"
     await session.close()
 
 
@@ -258,6 +270,8 @@ async def test_wire_frames_are_text_json() -> None:
 
 async def test_a_refused_create_does_not_jam_the_queue() -> None:
     session, server = await open_pair()
+    errors: list[ev.Error] = []
+    session.on(ev.Error, errors.append)
     first = asyncio.ensure_future(session.create_response({"max_output_tokens": 5000}))
     sent = await recv(server)
     await server.send_event(
@@ -273,8 +287,12 @@ async def test_a_refused_create_does_not_jam_the_queue() -> None:
             },
         }
     )
-    with pytest.raises(Exception, match="4096"):
+    with pytest.raises(ServerError, match="4096") as info:
         await first
+    assert info.value.code == "integer_above_max_value"
+    assert info.value.param == "response.max_output_tokens"
+    assert [e.error.code for e in errors] == ["integer_above_max_value"]
+    assert not session.closed
     second = asyncio.ensure_future(session.create_response())
     assert (await recv(server))["type"] == "response.create"
     await server.send_event(created("resp_2"))
@@ -301,8 +319,10 @@ async def test_open_failing_on_the_config_closes_the_transport() -> None:
             },
         }
     )
-    with pytest.raises(Exception, match="Unknown parameter"):
+    with pytest.raises(ServerError, match="Unknown parameter") as info:
         await opening
+    assert info.value.code == "unknown_parameter"
+    assert info.value.event_id == update["event_id"]
     assert client_end.closed
 
 
@@ -352,3 +372,336 @@ async def test_async_callable_objects_work_as_tools() -> None:
 
     tool = FunctionTool.from_callable(Lookup(), name="lookup")
     assert await tool.call('{"key": "a"}', timeout=1) == '{"key":"a"}'
+
+
+# --- helpers answering with errors, metrics, tools, prices, push-to-talk, truncate ------
+
+
+def audio_delta(rid: str, item_id: str, ms: int) -> dict[str, Any]:
+    """``ms`` of PCM16 24 kHz silence for an item."""
+    pcm = bytes(48 * ms)  # 24 samples/ms, 2 bytes each
+    return {
+        "type": "response.output_audio.delta",
+        "event_id": f"a_{item_id}",
+        "response_id": rid,
+        "item_id": item_id,
+        "output_index": 0,
+        "content_index": 0,
+        "delta": base64.b64encode(pcm).decode(),
+    }
+
+
+def error_for(sent: dict[str, Any], code: str, message: str) -> dict[str, Any]:
+    return {
+        "type": "error",
+        "event_id": f"err_{sent['event_id']}",
+        "error": {
+            "type": "invalid_request_error",
+            "code": code,
+            "message": message,
+            "event_id": sent["event_id"],
+        },
+    }
+
+
+USAGE = {
+    "total_tokens": 3_160,
+    "input_tokens": 1_160,
+    "output_tokens": 2_000,
+    "input_token_details": {
+        "text_tokens": 160,
+        "audio_tokens": 1_000,
+        "image_tokens": 0,
+        "cached_tokens": 60,
+        "cached_tokens_details": {"text_tokens": 60, "audio_tokens": 0, "image_tokens": 0},
+    },
+    "output_token_details": {"text_tokens": 400, "audio_tokens": 1_600},
+}
+
+
+def done_with_usage(rid: str) -> dict[str, Any]:
+    event = done(rid)
+    event["response"]["usage"] = USAGE  # type: ignore[index]
+    return event
+
+
+async def test_helpers_raise_server_error_and_the_stream_sees_it_too() -> None:
+    session, server = await open_pair()
+    updating = asyncio.ensure_future(session.update_session(instructions="x" * 10))
+    update = await recv(server)
+    await server.send_event(error_for(update, "invalid_value", "Instructions too long."))
+    with pytest.raises(ServerError, match="Instructions too long") as info:
+        await updating
+    assert (info.value.code, info.value.event_id) == ("invalid_value", update["event_id"])
+
+    committing = asyncio.ensure_future(session.commit())
+    commit = await recv(server)
+    await server.send_event(
+        error_for(commit, "input_audio_buffer_commit_empty", "buffer too small")
+    )
+    with pytest.raises(ServerError) as info:
+        await committing
+    assert info.value.code == "input_audio_buffer_commit_empty"
+
+    # Each error also reaches the event stream, with the request it belongs to.
+    errors: list[ev.Error] = []
+    async for event in session:
+        if isinstance(event, ev.Error):
+            errors.append(event)
+            if len(errors) == 2:
+                break
+    assert [(e.error.code, e.error.event_id) for e in errors] == [
+        ("invalid_value", update["event_id"]),
+        ("input_audio_buffer_commit_empty", commit["event_id"]),
+    ]
+    assert session.stats.server_errors == 2
+    # Recoverable: the session stays usable.
+    assert not session.closed
+    clearing = asyncio.ensure_future(session.clear_input())
+    assert (await recv(server))["type"] == "input_audio_buffer.clear"
+    await server.send_event({"type": "input_audio_buffer.cleared", "event_id": "e_cl"})
+    assert isinstance(await clearing, ev.InputAudioBufferCleared)
+    await session.close()
+
+
+async def test_each_turn_is_logged_with_latency_usage_and_cost(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    session, server = await open_pair()
+    with caplog.at_level(logging.INFO, logger="realtime_client"):
+        await server.send_event(
+            {
+                "type": "input_audio_buffer.speech_stopped",
+                "event_id": "e_ss",
+                "audio_end_ms": 900,
+                "item_id": "item_u",
+            }
+        )
+        await asyncio.sleep(0.01)
+        request = asyncio.ensure_future(session.create_response())
+        await recv(server)
+        await server.send_event(created("resp_1"))
+        await request
+        await asyncio.sleep(0.02)
+        await server.send_event(audio_delta("resp_1", "item_a", 100))
+        await asyncio.sleep(0.02)
+        await server.send_event(done_with_usage("resp_1"))
+        await asyncio.sleep(0.05)
+    turn = session.stats.last_turn()
+    assert turn is not None and turn.usage is not None and turn.cost_usd is not None
+    assert turn.create_to_delta_ms is not None and turn.create_to_delta_ms >= 15
+    assert turn.speech_to_audio_ms is not None and turn.speech_to_audio_ms > turn.create_to_delta_ms
+    assert turn.duration_ms is not None and turn.duration_ms >= 15
+    lines = [
+        r for r in caplog.records if r.name == "realtime_client" and "resp_1" in r.getMessage()
+    ]
+    assert len(lines) == 1, [r.getMessage() for r in lines]
+    assert lines[0].levelno == logging.INFO
+    line = lines[0].getMessage()
+    assert f"create -> first delta {turn.create_to_delta_ms:.0f} ms" in line
+    assert f"speech stop -> first audio {turn.speech_to_audio_ms:.0f} ms" in line
+    assert f"duration {turn.duration_ms:.0f} ms" in line
+    assert "resp_1 completed" in line
+    assert "in text 160 audio 1000 image 0 (cached text 60 audio 0 image 0)" in line
+    assert "out text 400 audio 1600" in line
+    # gpt-realtime prices (USD per 1M tokens): 100 text, 60 cached text, 1000 audio in;
+    # 400 text, 1600 audio out.
+    expected = (100 * 4.0 + 60 * 0.4 + 1_000 * 32.0 + 400 * 16.0 + 1_600 * 64.0) / 1e6
+    assert turn.cost_usd == pytest.approx(expected)
+    assert f"cost ${expected:.6f}" in line
+    await session.close()
+
+
+async def test_prices_override_changes_the_cost_estimate() -> None:
+    from realtime_client import PRICES
+
+    default, default_server = await open_pair()
+    custom, custom_server = await open_pair(prices={"input_audio": 0.0, "output_audio": 1.0})
+    for server in (default_server, custom_server):
+        await server.send_event(created("resp_1"))
+        await server.send_event(done_with_usage("resp_1"))
+    await asyncio.sleep(0.05)
+    base = 100 * 4.0 + 60 * 0.4 + 400 * 16.0
+    assert default.stats.cost_usd == pytest.approx((base + 1_000 * 32.0 + 1_600 * 64.0) / 1e6)
+    assert custom.stats.cost_usd == pytest.approx((base + 1_000 * 0.0 + 1_600 * 1.0) / 1e6)
+    turn = custom.stats.last_turn()
+    assert turn is not None and turn.cost_usd == pytest.approx(custom.stats.cost_usd)
+    assert PRICES["output_audio"] == 64.0  # the module's table is not touched
+    await default.close()
+    await custom.close()
+
+
+async def test_a_tool_timeout_sends_an_error_output_and_the_session_goes_on() -> None:
+    async def slow(seconds: float) -> str:
+        """Take a while."""
+        await asyncio.sleep(seconds)
+        return "too late"
+
+    client_end, server = memory_pair()
+    opening = asyncio.ensure_future(connect(transport=client_end, tools=[slow], tool_timeout=0.05))
+    await server.send_event(
+        {"type": "session.created", "event_id": "e0", "session": {"type": "realtime"}}
+    )
+    update = await recv(server)
+    assert [t["name"] for t in update["session"]["tools"]] == ["slow"]
+    await server.send_event(
+        {"type": "session.updated", "event_id": "e1", "session": update["session"]}
+    )
+    session = await opening
+    await server.send_event(created("resp_1"))
+    finished = done("resp_1")
+    finished["response"]["output"] = [  # type: ignore[index]
+        {
+            "type": "function_call",
+            "id": "item_f",
+            "call_id": "call_1",
+            "name": "slow",
+            "arguments": '{"seconds": 30}',
+            "status": "completed",
+        }
+    ]
+    await server.send_event(finished)
+    output = await recv(server)  # within 2 s: the tool was stopped after 0.05 s
+    assert output["type"] == "conversation.item.create"
+    assert output["item"]["type"] == "function_call_output"
+    assert output["item"]["call_id"] == "call_1"
+    assert "timed out" in orjson.loads(output["item"]["output"])["error"]
+    await server.send_event(
+        {"type": "conversation.item.added", "event_id": "e2", "item": output["item"]}
+    )
+    # The session carries on: it asks for the next response.
+    assert (await recv(server))["type"] == "response.create"
+    await server.send_event(created("resp_2"))
+    assert session.stats.tool_calls == 1 and session.stats.tool_errors == 1
+    assert not session.closed
+    await session.close()
+
+
+async def test_truncate_is_skipped_when_nothing_was_played_or_no_audio() -> None:
+    session, server = await open_pair()
+    await server.send_event(created("resp_1"))
+    await server.send_event(audio_delta("resp_1", "item_a", 200))
+    await server.send_event(
+        {
+            "type": "response.output_text.delta",
+            "event_id": "e_t",
+            "response_id": "resp_1",
+            "item_id": "item_t",
+            "output_index": 1,
+            "content_index": 0,
+            "delta": "text only",
+        }
+    )
+    await asyncio.sleep(0.02)
+    assert await session.truncate("item_a", 0) is None  # nothing played
+    assert await session.truncate("item_t", 150) is None  # no audio
+    assert await session.truncate("item_a", 100, content_index=1) is None  # no such part
+    assert await session.truncate("item_unknown", 150) is None
+    assert await nothing_sent(server)
+    # A barge-in before the sink played anything cuts nothing either.
+    from audio.playback import PlaybackBuffer
+
+    sink = PlaybackBuffer(24_000, prebuffer_ms=1_000)
+    session.attach(sink=sink)
+    await server.send_event(audio_delta("resp_1", "item_a", 100))
+    await server.send_event(
+        {
+            "type": "input_audio_buffer.speech_started",
+            "event_id": "e_sp",
+            "audio_start_ms": 0,
+            "item_id": "item_u",
+        }
+    )
+    assert await nothing_sent(server)
+    # What was played is cut, clamped to the audio received (300 ms).
+    cutting = asyncio.ensure_future(session.truncate("item_a", 5_000))
+    sent = await recv(server)
+    assert (sent["type"], sent["item_id"], sent["audio_end_ms"]) == (
+        "conversation.item.truncate",
+        "item_a",
+        300,
+    )
+    await server.send_event(
+        {
+            "type": "conversation.item.truncated",
+            "event_id": "e_tr",
+            "item_id": "item_a",
+            "content_index": 0,
+            "audio_end_ms": 300,
+        }
+    )
+    result = await cutting
+    assert result is not None and result.audio_end_ms == 300
+    await session.close()
+
+
+async def test_push_to_talk_turns_detection_off_and_a_press_cuts_the_reply() -> None:
+    from audio.playback import PlaybackBuffer
+
+    client_end, server = memory_pair()
+    opening = asyncio.ensure_future(
+        connect(transport=client_end, push_to_talk=True, instructions="Be brief.")
+    )
+    await server.send_event(
+        {"type": "session.created", "event_id": "e0", "session": {"type": "realtime"}}
+    )
+    update = await recv(server)
+    assert update["type"] == "session.update"
+    assert update["session"] == {
+        "type": "realtime",
+        "instructions": "Be brief.",
+        "audio": {"input": {"turn_detection": None}},
+    }
+    await server.send_event(
+        {"type": "session.updated", "event_id": "e1", "session": update["session"]}
+    )
+    session = await opening
+    sink = PlaybackBuffer(24_000, prebuffer_ms=0, fade_ms=0)
+    session.attach(sink=sink)
+    await server.send_event(created("resp_1"))
+    await server.send_event(
+        {
+            "type": "response.output_item.added",
+            "event_id": "e_oi",
+            "response_id": "resp_1",
+            "output_index": 0,
+            "item": {
+                "id": "item_a",
+                "type": "message",
+                "role": "assistant",
+                "status": "in_progress",
+                "content": [],
+            },
+        }
+    )
+    for _ in range(5):
+        await server.send_event(audio_delta("resp_1", "item_a", 100))
+    await asyncio.sleep(0.02)
+    sink.read(24 * 320)  # the device played 320 ms of the 500 ms received
+    pressing = asyncio.ensure_future(session.push_to_talk_press())
+    frames = {f["type"]: f for f in [await recv(server), await recv(server)]}
+    assert set(frames) == {"response.cancel", "conversation.item.truncate"}
+    truncate = frames["conversation.item.truncate"]
+    assert (truncate["item_id"], truncate["content_index"], truncate["audio_end_ms"]) == (
+        "item_a",
+        0,
+        320,
+    )
+    assert not sink.playing  # stopped at once, before any answer
+    await server.send_event(
+        {
+            "type": "conversation.item.truncated",
+            "event_id": "e_tr",
+            "item_id": "item_a",
+            "content_index": 0,
+            "audio_end_ms": 320,
+        }
+    )
+    await server.send_event(done("resp_1", "cancelled"))
+    assert (await recv(server))["type"] == "input_audio_buffer.clear"
+    await server.send_event({"type": "input_audio_buffer.cleared", "event_id": "e_cl"})
+    await asyncio.wait_for(pressing, 2)
+    item = session.conversation.get("item_a")
+    assert item is not None and item.truncated_at_ms == 320
+    assert session.protocol.active_response_id is None
+    await session.close()
