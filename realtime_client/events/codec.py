@@ -144,6 +144,64 @@ _set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
 _set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
+_DELTA_KEY_BYTES = b'"delta":"'
+_DELTA_KEY_TEXT = '"delta":"'
+#: Frames shorter than this (about 60 ms of PCM16 audio) are decoded by orjson whole: below
+#: it, splitting costs more than orjson takes to scan the payload (measured here).
+_SPLIT_MIN_CHARS = 4096
+
+
+def _split_audio_delta(data: bytes | str) -> dict[str, Any] | None:
+    """The dict ``orjson.loads(data)`` gives for a large audio delta, or ``None``.
+
+    A delta frame is a few short fields around one long base64 string. Instead of having
+    orjson scan that string (and copy it into a new ``str``), the payload is cut out with
+    two ``find`` calls, decoded as ASCII, and only the short rest goes through orjson.
+    This is exact, not a heuristic: an unescaped ``"`` cannot occur inside a JSON string,
+    so ``"delta":"`` only matches a real key; a payload with an escape, a non-ASCII byte,
+    a second ``"delta"`` key, or a frame that is not a GA audio delta returns ``None``,
+    and the caller decodes the frame whole as before.
+    """
+    if type(data) is bytes:
+        start = data.find(_DELTA_KEY_BYTES)
+        if start < 0:
+            return None
+        start += len(_DELTA_KEY_BYTES)
+        end = data.find(b'"', start)
+        if end < 0 or data.find(b"\\", start, end) >= 0:
+            return None
+        if data.find(_DELTA_KEY_BYTES, end) >= 0:
+            return None  # a duplicate key: orjson keeps the last one, leave it to orjson
+        try:
+            delta = data[start:end].decode("ascii")
+        except UnicodeDecodeError:
+            return None
+        rest: bytes | str = data[:start] + data[end:]
+    else:
+        assert type(data) is str
+        start = data.find(_DELTA_KEY_TEXT)
+        if start < 0:
+            return None
+        start += len(_DELTA_KEY_TEXT)
+        end = data.find('"', start)
+        if end < 0 or data.find("\\", start, end) >= 0:
+            return None
+        if data.find(_DELTA_KEY_TEXT, end) >= 0:
+            return None
+        delta = data[start:end]
+        if not delta.isascii():
+            return None
+        rest = data[:start] + data[end:]
+    try:
+        obj = orjson.loads(rest)
+    except orjson.JSONDecodeError:
+        return None
+    if type(obj) is not dict or obj.get("type") != _AUDIO_DELTA or obj.get("delta") != "":
+        return None
+    obj["delta"] = delta
+    return obj
+
+
 def _parse(
     data: RawEvent,
     dialect: Dialect,
@@ -178,39 +236,41 @@ def parse_server_event(data: RawEvent, *, dialect: Dialect = "ga") -> ServerEven
             the wrong type for a known event.
     """
     if dialect == "ga" and (type(data) is bytes or type(data) is str):
-        # Hot path: one orjson pass, one dict lookup, no union search.
-        try:
-            obj = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            pass  # _parse raises the typed error
-        else:
-            if type(obj) is dict:
-                if obj.get("type") == _AUDIO_DELTA:
-                    # Inlined common case of _fast_audio_delta: the seven fields, exact
-                    # types; the decoded dict becomes the event's __dict__ as it is.
-                    try:
-                        plain = (
-                            len(obj) == 7
-                            and type(obj["delta"]) is str
-                            and type(obj["event_id"]) is str
-                            and type(obj["response_id"]) is str
-                            and type(obj["item_id"]) is str
-                            and type(obj["output_index"]) is int
-                            and type(obj["content_index"]) is int
-                        )
-                    except KeyError:
-                        plain = False
-                    if plain:
-                        event = _new_delta(ResponseOutputAudioDelta)
-                        _setattr(event, "__dict__", obj)
-                        _set_fields_set(event, set(_AUDIO_DELTA_FIELDS))
-                        _set_extra(event, {})
-                        _set_private(event, None)
-                        return event
-                    slow = _fast_audio_delta(obj, obj)
-                    if slow is not None:
-                        return slow  # type: ignore[return-value]
-                data = obj
+        # Hot path: one orjson pass (over everything but a large delta's payload), one
+        # dict lookup, no union search.
+        obj: Any = _split_audio_delta(data) if len(data) >= _SPLIT_MIN_CHARS else None
+        if obj is None:
+            try:
+                obj = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                obj = None  # _parse raises the typed error
+        if type(obj) is dict:
+            if obj.get("type") == _AUDIO_DELTA:
+                # Inlined common case of _fast_audio_delta: the seven fields, exact
+                # types; the decoded dict becomes the event's __dict__ as it is.
+                try:
+                    plain = (
+                        len(obj) == 7
+                        and type(obj["delta"]) is str
+                        and type(obj["event_id"]) is str
+                        and type(obj["response_id"]) is str
+                        and type(obj["item_id"]) is str
+                        and type(obj["output_index"]) is int
+                        and type(obj["content_index"]) is int
+                    )
+                except KeyError:
+                    plain = False
+                if plain:
+                    event = _new_delta(ResponseOutputAudioDelta)
+                    _setattr(event, "__dict__", obj)
+                    _set_fields_set(event, set(_AUDIO_DELTA_FIELDS))
+                    _set_extra(event, {})
+                    _set_private(event, None)
+                    return event
+                slow = _fast_audio_delta(obj, obj)
+                if slow is not None:
+                    return slow  # type: ignore[return-value]
+            data = obj
     parsed = _parse(data, dialect, _SERVER_CLASSES, UnknownServerEvent, server_from_beta)
     assert isinstance(parsed, ServerEvent)
     return parsed
