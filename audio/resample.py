@@ -289,7 +289,8 @@ class Resampler:
         # past the valid data is kept zero: it stands for not-yet-received input in a partly
         # covered block.
         self._base = 0
-        self._set_buffer(np.zeros((self.channels, 4 * (d.width + d.step * d.rows)), np.float32))
+        # Room for several 20 ms chunks between compactions (each one moves the live input).
+        self._set_buffer(np.zeros((self.channels, 16 * (d.width + d.step * d.rows)), np.float32))
 
     def _set_buffer(self, buf: Float32Array) -> None:
         d = self._design
@@ -379,16 +380,28 @@ class Resampler:
         return out
 
     def _compact(self, frames: int) -> int:
-        """Drop input no longer needed, growing the buffer if needed; return the free index."""
+        """Drop input no longer needed, growing the buffer if needed; return the free index.
+
+        The live input moves to the front of the same buffer (no allocation, the strided
+        row view stays valid) and what it leaves behind is zeroed, keeping the invariant
+        that everything past the valid data is zero. A new buffer is made only when the
+        live input plus this chunk does not fit.
+        """
         d = self._design
         assert d is not None
         end = self._n_in + d.taps - 1 + self._base
         keep = (self._n_out // d.block) * d.step + self._base  # row start of the next block
         live = end - keep
-        capacity = max(self._buf.shape[1], 2 * (live + frames + d.width + d.step * d.rows))
-        fresh = np.zeros((self.channels, capacity), dtype=np.float32)
-        fresh[:, :live] = self._buf[:, keep:end]
+        needed = live + frames + d.width + d.step * d.rows
         self._base -= keep
+        if needed <= self._buf.shape[1]:
+            buf = self._buf
+            if keep:
+                buf[:, :live] = buf[:, keep:end]  # numpy copies overlapping slices safely
+                buf[:, live:end] = 0.0
+            return live
+        fresh = np.zeros((self.channels, 2 * needed), dtype=np.float32)
+        fresh[:, :live] = self._buf[:, keep:end]
         self._set_buffer(fresh)
         return live
 

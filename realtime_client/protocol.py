@@ -439,6 +439,8 @@ class RealtimeProtocol:
         return out
 
     def _settle(self, event: ev.ServerEvent, received: Received) -> None:
+        if type(event) is ev.ResponseOutputAudioDelta:
+            return  # the hot path: an audio delta answers no request
         if isinstance(event, ev.Error):
             self.last_error = event.error
             client_id = event.error.event_id

@@ -705,3 +705,34 @@ async def test_push_to_talk_turns_detection_off_and_a_press_cuts_the_reply() -> 
     assert item is not None and item.truncated_at_ms == 320
     assert session.protocol.active_response_id is None
     await session.close()
+
+
+async def test_event_queue_keeps_order_survives_a_cancelled_wait_and_drops_oldest(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    session, server = await open_pair()
+    session._max_queue = 3  # Session(max_event_queue=3); connect() keeps the default
+    iterator = session.__aiter__()
+    assert (await iterator.__anext__()).type == "session.created"
+    # A reader that gives up while waiting must not swallow the next event.
+    waiting = asyncio.ensure_future(iterator.__anext__())
+    await asyncio.sleep(0)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    for n in range(5):
+        await server.send_event({"type": "x.custom", "event_id": f"e{n}", "n": n})
+    await asyncio.sleep(0.05)
+    # Bounded: the two oldest went, counted and logged; the rest come in order.
+    assert session.stats.dropped_events == 2
+    got = [(await asyncio.wait_for(iterator.__anext__(), 1)).raw["n"] for _ in range(3)]
+    assert got == [2, 3, 4]
+    assert "event queue full" in caplog.text
+    # A waiting reader is woken by the next event.
+    later = asyncio.ensure_future(iterator.__anext__())
+    await asyncio.sleep(0)
+    await server.send_event({"type": "x.custom", "event_id": "e9", "n": 9})
+    assert (await asyncio.wait_for(later, 1)).raw["n"] == 9
+    await session.close()
+    with pytest.raises(StopAsyncIteration):
+        await iterator.__anext__()
