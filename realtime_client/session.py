@@ -273,6 +273,10 @@ EventHandler = Callable[[Any], Any]
 _T = TypeVar("_T")
 
 
+#: The G.711 format classes, as a tuple: ``A | B`` would build a new union per call.
+_G711_FORMATS = (ev.PcmuFormat, ev.PcmaFormat)
+
+
 def _block_of(block: Any) -> tuple[npt.NDArray[Any], int | None]:
     """Samples and rate of a captured block (``CapturedBlock``, ``(array, rate)`` or array)."""
     if isinstance(block, tuple) and len(block) == 2:
@@ -580,7 +584,7 @@ class Session:
         return item
 
     def _emit(self, event: Any) -> None:
-        for key in (event.type, "*"):
+        for key in (event.type, "*") if self._handlers else ():
             for handler in self._handlers.get(key, ()):
                 try:
                     result = handler(event)
@@ -734,7 +738,7 @@ class Session:
 
     def _decode_output(self, event: ev.ResponseOutputAudioDelta) -> npt.NDArray[np.int16]:
         fmt = self.protocol.output_format
-        if isinstance(fmt, ev.PcmuFormat | ev.PcmaFormat):
+        if isinstance(fmt, _G711_FORMATS):
             from audio.g711 import alaw_decode, ulaw_decode
 
             decode = ulaw_decode if isinstance(fmt, ev.PcmuFormat) else alaw_decode
@@ -1222,7 +1226,7 @@ class Session:
 
     def _encode_input(self, pcm: npt.NDArray[np.int16]) -> Any:
         fmt = self.protocol.input_format
-        if isinstance(fmt, ev.PcmuFormat | ev.PcmaFormat):
+        if isinstance(fmt, _G711_FORMATS):
             down = _resampler_for(self._resamplers, 24_000, 8_000)
             pcm8k = float32_to_pcm16(down.process(pcm.astype(np.float32) / 32768.0))
             encode = ulaw_encode if isinstance(fmt, ev.PcmuFormat) else alaw_encode
