@@ -1,4 +1,4 @@
-"""Issue 4 gaps found by the audit, over a real loopback WebSocket (one section per gap)."""
+"""Wire details over a real loopback WebSocket: keepalive, VAD flags, TTLs, limits."""
 
 from __future__ import annotations
 
