@@ -18,7 +18,7 @@ from realtime_client.server import LocalServer
 
 from .conftest import KEY, Client, open_client, silence, speech, types
 
-# --- 4. keepalive pings arrive on schedule, even while the client streams audio ------------
+# --- keepalive pings arrive on schedule, even while the client streams audio ------------
 
 
 async def test_pings_keep_arriving_while_the_client_streams_audio() -> None:
@@ -65,7 +65,7 @@ def test_default_ping_interval_is_the_real_services() -> None:
     assert LocalServer().ping_interval_s == pytest.approx(20.26)
 
 
-# --- 1. rate_limit_exceeded: a failed response.done, as the real service sends it ----------
+# --- rate_limit_exceeded: a failed response.done, as the real service sends it ----------
 
 
 async def _text_turn(c: Client, text: str) -> list[dict[str, Any]]:
@@ -140,7 +140,7 @@ async def test_a_response_over_the_token_budget_fails_with_rate_limit_exceeded(
     await c.ws.close()
 
 
-# --- 2. server VAD flags -------------------------------------------------------------------
+# --- server VAD flags -------------------------------------------------------------------
 
 
 async def _turn_detection(c: Client, **fields: Any) -> None:
@@ -230,7 +230,7 @@ async def test_prefix_padding_moves_audio_start_ms(client: Client) -> None:
     assert abs(committed_ms - (stopped["audio_end_ms"] - started["audio_start_ms"])) <= 1
 
 
-# --- 3. client_secrets: expiry and its allowed range ----------------------------------------
+# --- client_secrets: expiry and its allowed range ----------------------------------------
 
 
 async def _client_secret(srv: LocalServer, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -295,7 +295,7 @@ async def test_client_secret_ttl_out_of_range_is_refused(
     }
 
 
-# --- 5. small gaps ---------------------------------------------------------------------------
+# --- smaller details: obfuscation, beta order, missing type, A-law, metadata ---------
 
 
 async def test_an_event_without_type_gets_the_documented_error(client: Client) -> None:
