@@ -17,16 +17,19 @@ from bench import resample
 
 __all__: list[str] = []
 
+_IMPLS = ("ours", "soxr HQ", "scipy/chunk")
+
 
 def _rows(out: str) -> dict[tuple[str, str], list[float]]:
     rows: dict[tuple[str, str], list[float]] = {}
     for line in out.splitlines():
         for pair_in, pair_out in resample.PAIRS:
             pair = f"{pair_in / 1000:g}->{pair_out / 1000:g} kHz"
-            if line.strip().startswith(pair):
-                rest = line.strip()[len(pair) :].split()
-                name = " ".join(rest[: len(rest) - 8])
-                rows[(pair, name)] = [float(v.replace(",", "")) for v in rest[-8:]]
+            for name in _IMPLS:
+                # Table rows only ("pair impl figures..."), not the "targets missed" lines.
+                if line.strip().startswith(f"{pair} {name} "):
+                    rest = line.strip()[len(pair) + len(name) + 2 :].split()
+                    rows[(pair, name)] = [float(v.replace(",", "")) for v in rest]
     return rows
 
 
@@ -40,10 +43,10 @@ def test_quick_run_reports_every_pair_and_restores_affinity(
     rows = _rows(capsys.readouterr().out)
     for pair_in, pair_out in resample.PAIRS:
         pair = f"{pair_in / 1000:g}->{pair_out / 1000:g} kHz"
-        for impl in ("ours", "soxr HQ", "scipy/chunk"):
+        for impl in _IMPLS:
             assert (pair, impl) in rows, f"no row for {impl} at {pair}"
             values = rows[(pair, impl)]
-            assert all(math.isfinite(v) for v in values), (pair, impl, values)
+            assert len(values) == 8 and all(math.isfinite(v) for v in values), (pair, impl, values)
             assert values[0] > 0  # x realtime
     if affinity is not None:
         assert os.sched_getaffinity(0) == affinity
