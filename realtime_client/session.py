@@ -1382,13 +1382,22 @@ class Session:
         conversation costs one round trip, not one per item; the new conversation is
         empty, so sending them in order keeps their order, and the answers come in that
         order too: they are matched first in, first out rather than by item id, so an
-        item the server re-creates under another id is still recognised. Its new id
-        takes the old one's place and goes into :attr:`item_id_map`; a refused item is
-        recorded there as ``None``.
+        item the server re-creates under another id is still recognised.
+
+        The items being restored leave the local conversation first, so it mirrors the
+        server's while the answers arrive (a server that numbers its own items may give
+        one item another's old id). Once all are in, an item kept under its id gets its
+        local state back (audio received, transcripts); one with a new id keeps the
+        server's copy (text where the audio was) and goes into :attr:`item_id_map`, as
+        does a refused item (``None``). If the restore fails, the local conversation is
+        put back as it was, for the next attempt.
         """
         loop = asyncio.get_running_loop()
-        sent: list[tuple[str, str, asyncio.Future[Any]]] = []
-        for item in self.protocol.conversation:
+        conversation = self.protocol.conversation
+        saved_items = dict(conversation.items)
+        saved_order = list(conversation._order)
+        plan: list[tuple[str, ev.ConversationItemCreate]] = []
+        for item in conversation:
             wire = _restorable(item) if item.in_conversation else None
             if wire is None:
                 continue
@@ -1397,37 +1406,65 @@ class Session:
             except LocalProtocolError as exc:
                 logger.warning("could not restore item %s: %s", item.id, exc)
                 continue
-            assert event.event_id is not None
-            # Matched by arrival order, not by the id (which the server may change).
-            self.protocol.forget(event.event_id)
-            self.protocol.register(event)
-            future: asyncio.Future[Any] = loop.create_future()
-            self._futures[event.event_id] = future
-            try:
-                await self._send(self.protocol.serialize(event))
-            except BaseException:
+            plan.append((item.id, event))
+        for item_id, _ in plan:
+            conversation._remove(item_id)
+        sent: list[tuple[str, str, asyncio.Future[Any]]] = []
+        answers: list[tuple[str, str | None]] = []
+        try:
+            for item_id, event in plan:
+                assert event.event_id is not None
+                # Matched by arrival order, not by the id (which the server may change).
                 self.protocol.forget(event.event_id)
-                self._futures.pop(event.event_id, None)
-                raise
-            sent.append((item.id, event.event_id, future))
+                self.protocol.register(event)
+                future: asyncio.Future[Any] = loop.create_future()
+                self._futures[event.event_id] = future
+                try:
+                    await self._send(self.protocol.serialize(event))
+                except BaseException:
+                    self.protocol.forget(event.event_id)
+                    self._futures.pop(event.event_id, None)
+                    raise
+                sent.append((item_id, event.event_id, future))
+            for item_id, event_id, future in sent:
+                try:
+                    answer = await asyncio.wait_for(future, self.request_timeout)
+                except ServerError as exc:
+                    logger.warning("could not restore item %s: %s", item_id, exc)
+                    answers.append((item_id, None))
+                    continue
+                except asyncio.TimeoutError as exc:
+                    self.protocol.forget(event_id)
+                    self._futures.pop(event_id, None)
+                    raise InvalidStateError("no answer while restoring the conversation") from exc
+                answers.append(
+                    (item_id, getattr(getattr(answer, "item", None), "id", None) or item_id)
+                )
+        except BaseException:
+            conversation.items.clear()
+            conversation.items.update(saved_items)
+            conversation._order[:] = saved_order
+            raise
         count = 0
-        for item_id, event_id, future in sent:
-            try:
-                answer = await asyncio.wait_for(future, self.request_timeout)
-            except ServerError as exc:
-                logger.warning("could not restore item %s: %s", item_id, exc)
-                self._map_item_id(item_id, None)
-                continue
-            except asyncio.TimeoutError as exc:
-                self.protocol.forget(event_id)
-                self._futures.pop(event_id, None)
-                raise InvalidStateError("no answer while restoring the conversation") from exc
-            new_id = getattr(getattr(answer, "item", None), "id", None) or item_id
-            if new_id != item_id:
+        previous: str | None = None  # where a refused item goes back, locally
+        for item_id, new_id in answers:
+            if new_id == item_id:
+                conversation.items[item_id] = saved_items[item_id]
+            elif new_id is not None:
                 logger.info("item %s was restored as %s", item_id, new_id)
-                self._adopt_item_id(item_id, new_id)
+            elif item_id not in conversation.items:
+                # Refused: not on the server, but kept locally (in its place) so that
+                # nothing the user said is lost and the next restore tries it again.
+                conversation.items[item_id] = saved_items[item_id]
+                at = conversation._order.index(previous) + 1 if previous else 0
+                conversation._order.insert(at, item_id)
             self._map_item_id(item_id, new_id)
-            count += 1
+            count += new_id is not None
+            previous = new_id or item_id
+        # An id the server uses now means that item, not an old one it replaced.
+        server_ids = {new_id for _, new_id in answers if new_id is not None}
+        for old_id in [k for k in self._item_ids if k in server_ids]:
+            del self._item_ids[old_id]
         return count
 
     def _map_item_id(self, old_id: str, new_id: str | None) -> None:
@@ -1439,20 +1476,6 @@ class Session:
             self._item_ids.pop(old_id, None)
         else:
             self._item_ids[old_id] = new_id
-
-    def _adopt_item_id(self, old_id: str, new_id: str) -> None:
-        """Put the server's copy of a re-created item in the old one's place.
-
-        The ``conversation.item.added`` already made a state for ``new_id`` (with what
-        the server now holds: text where the audio was); it replaces the old state so
-        the conversation neither holds the item twice nor keeps audio the server lacks.
-        """
-        conversation = self.protocol.conversation
-        order = conversation._order  # the protocol placed new_id by the server's order
-        if new_id in order and old_id in order:
-            order.remove(new_id)
-            order[order.index(old_id)] = new_id
-        conversation.items.pop(old_id, None)
 
     def _schedule_recycle(self) -> None:
         if self.policy.recycle_before_expiry_s <= 0 or self._recycle_task is not None:

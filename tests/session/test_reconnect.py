@@ -400,3 +400,55 @@ async def test_item_ids_the_server_changes_on_restore_are_mapped() -> None:
     assert (await recv(third))["item_id"] == "srv_x2"
     retrieving.cancel()
     await session.close()
+
+
+async def test_a_server_that_numbers_its_items_may_reuse_an_old_id_on_restore() -> None:
+    """Restored items renumbered onto each other's old ids: nothing is lost or mixed up."""
+    servers = Servers()
+    session = await connect(transport=servers, reconnect=FAST, request_timeout=2)
+    first = await servers.next()
+    ids = []
+    for text in ("one", "two"):
+        sending = asyncio.ensure_future(session.send_text(text, respond=False))
+        create = await recv(first)
+        await first.send_event(
+            {"type": "conversation.item.added", "event_id": "e", "item": create["item"]}
+        )
+        await sending
+        ids.append(str(create["item"]["id"]))
+    one, two = ids
+
+    await first.close(1006)
+    second = await servers.next()
+    creates = [await recv(second) for _ in range(2)]
+    # The server numbers items itself: "one" becomes item_new, "two" takes one's old id.
+    previous = None
+    for create, new_id in zip(creates, ("item_new", one), strict=True):
+        await second.send_event(
+            {
+                "type": "conversation.item.added",
+                "event_id": f"s_{new_id}",
+                "previous_item_id": previous,
+                "item": {**create["item"], "id": new_id},
+            }
+        )
+        previous = new_id
+    reconnected = await asyncio.wait_for(_until_reconnected(session), 2)
+    assert reconnected.items == 2
+    assert [i.id for i in session.conversation] == ["item_new", one]
+    assert [i.text for i in session.conversation] == ["one", "two"]
+    # The id the server uses now names its item; the old "two" id leads to it as well.
+    assert session.item_id_map == {two: one}
+    deleting = asyncio.ensure_future(session.delete_item(two))
+    assert (await recv(second))["item_id"] == one
+    await second.send_event({"type": "conversation.item.deleted", "event_id": "d", "item_id": one})
+    await deleting
+    assert [i.text for i in session.conversation] == ["one"]
+    await session.close()
+
+
+async def _until_reconnected(session: Session) -> Reconnected:
+    async for event in session:
+        if isinstance(event, Reconnected):
+            return event
+    raise AssertionError("the session ended before reconnecting")
