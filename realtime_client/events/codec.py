@@ -130,6 +130,7 @@ def _fast_audio_delta(obj: dict[str, Any], raw: Any) -> Event | None:
     _set_fields_set(event, fields_set)
     _set_extra(event, extra)
     _set_private(event, None)
+    _setattr(event, "_decoded", None)
     if raw is not obj:  # GA: to_dict() gives back exactly obj, so keep nothing
         _setattr(event, "_wire", raw)
     return event
@@ -151,16 +152,22 @@ _DELTA_KEY_TEXT = '"delta":"'
 _SPLIT_MIN_CHARS = 4096
 
 
-def _split_audio_delta(data: bytes | str) -> dict[str, Any] | None:
-    """The dict ``orjson.loads(data)`` gives for a large audio delta, or ``None``.
+def _split_audio_delta(data: bytes | str) -> tuple[dict[str, Any], bytes] | None:
+    """``(orjson.loads(data), decoded payload)`` for a large audio delta, or ``None``.
 
     A delta frame is a few short fields around one long base64 string. Instead of having
     orjson scan that string (and copy it into a new ``str``), the payload is cut out with
-    two ``find`` calls, decoded as ASCII, and only the short rest goes through orjson.
-    This is exact, not a heuristic: an unescaped ``"`` cannot occur inside a JSON string,
-    so ``"delta":"`` only matches a real key; a payload with an escape, a non-ASCII byte,
-    a second ``"delta"`` key, or a frame that is not a GA audio delta returns ``None``,
-    and the caller decodes the frame whole as before.
+    two ``find`` calls and decoded (strict base64) at once, and only the short rest goes
+    through orjson. The decoded bytes are kept for :meth:`ResponseOutputAudioDelta.pcm16`.
+
+    It is exact, not a heuristic. Strict base64 holds no ``"``, ``\\``, control or
+    non-ASCII character, so the payload is a valid JSON string exactly as written, and
+    the frame is valid JSON exactly when the rest is. With no backslash in the rest
+    (so no escaped quote or key), every key appears there as written: a single
+    ``"delta"`` in the rest is the key that was cut, and orjson confirms it is the
+    top-level one. Anything else (escapes, a second ``"delta"``, whitespace around the
+    colon, a payload that is not strict base64, another event type) returns ``None``,
+    and the caller decodes the frame whole.
     """
     if type(data) is bytes:
         start = data.find(_DELTA_KEY_BYTES)
@@ -168,15 +175,17 @@ def _split_audio_delta(data: bytes | str) -> dict[str, Any] | None:
             return None
         start += len(_DELTA_KEY_BYTES)
         end = data.find(b'"', start)
-        if end < 0 or data.find(b"\\", start, end) >= 0:
+        if end < 0:
             return None
-        if data.find(_DELTA_KEY_BYTES, end) >= 0:
-            return None  # a duplicate key: orjson keeps the last one, leave it to orjson
+        rest_bytes = data[:start] + data[end:]
+        if b"\\" in rest_bytes or rest_bytes.count(b'"delta"') != 1:
+            return None
         try:
             delta = data[start:end].decode("ascii")
-        except UnicodeDecodeError:
+            decoded = pybase64.b64decode(delta, validate=True)
+        except ValueError:  # UnicodeDecodeError included
             return None
-        rest: bytes | str = data[:start] + data[end:]
+        rest: bytes | str = rest_bytes
     else:
         assert type(data) is str
         start = data.find(_DELTA_KEY_TEXT)
@@ -184,14 +193,16 @@ def _split_audio_delta(data: bytes | str) -> dict[str, Any] | None:
             return None
         start += len(_DELTA_KEY_TEXT)
         end = data.find('"', start)
-        if end < 0 or data.find("\\", start, end) >= 0:
-            return None
-        if data.find(_DELTA_KEY_TEXT, end) >= 0:
-            return None
-        delta = data[start:end]
-        if not delta.isascii():
+        if end < 0:
             return None
         rest = data[:start] + data[end:]
+        if "\\" in rest or rest.count('"delta"') != 1:
+            return None
+        delta = data[start:end]
+        try:
+            decoded = pybase64.b64decode(delta, validate=True)  # non-ASCII raises too
+        except ValueError:
+            return None
     try:
         obj = orjson.loads(rest)
     except orjson.JSONDecodeError:
@@ -199,7 +210,7 @@ def _split_audio_delta(data: bytes | str) -> dict[str, Any] | None:
     if type(obj) is not dict or obj.get("type") != _AUDIO_DELTA or obj.get("delta") != "":
         return None
     obj["delta"] = delta
-    return obj
+    return obj, decoded
 
 
 def _parse(
@@ -238,12 +249,15 @@ def parse_server_event(data: RawEvent, *, dialect: Dialect = "ga") -> ServerEven
     if dialect == "ga" and (type(data) is bytes or type(data) is str):
         # Hot path: one orjson pass (over everything but a large delta's payload), one
         # dict lookup, no union search.
-        obj: Any = _split_audio_delta(data) if len(data) >= _SPLIT_MIN_CHARS else None
-        if obj is None:
+        split = _split_audio_delta(data) if len(data) >= _SPLIT_MIN_CHARS else None
+        obj: Any
+        if split is None:
             try:
                 obj = orjson.loads(data)
             except orjson.JSONDecodeError:
                 obj = None  # _parse raises the typed error
+        else:
+            obj = split[0]
         if type(obj) is dict:
             if obj.get("type") == _AUDIO_DELTA:
                 # Inlined common case of _fast_audio_delta: the seven fields, exact
@@ -266,6 +280,7 @@ def parse_server_event(data: RawEvent, *, dialect: Dialect = "ga") -> ServerEven
                     _set_fields_set(event, set(_AUDIO_DELTA_FIELDS))
                     _set_extra(event, {})
                     _set_private(event, None)
+                    _setattr(event, "_decoded", None if split is None else (obj["delta"], split[1]))
                     return event
                 slow = _fast_audio_delta(obj, obj)
                 if slow is not None:

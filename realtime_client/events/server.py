@@ -9,7 +9,7 @@ to these classes by :mod:`realtime_client.events.beta`, and so are the beta
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -353,8 +353,24 @@ class ResponseOutputAudioDelta(ServerEvent):
     content_index: int
     delta: str = Field(repr=False)
 
+    # (delta, its decoded bytes) when the parser already decoded the payload; a slot, not
+    # a private attribute (see Event). Used only while ``delta`` is that very string.
+    __slots__ = ("_decoded",)
+    if TYPE_CHECKING:  # for mypy only: an annotation would make pydantic add a private attr
+        _decoded: tuple[str, bytes] | None
+
+    def model_post_init(self, context: Any, /) -> None:
+        super().model_post_init(context)
+        object.__setattr__(self, "_decoded", None)
+
     def audio_bytes(self) -> bytes:
         """The decoded payload bytes (PCM16 little-endian or G.711 codes)."""
+        try:
+            cached: tuple[str, bytes] | None = self._decoded
+        except AttributeError:  # made without validation (e.g. copied): no cache
+            cached = None
+        if cached is not None and cached[0] is self.delta:
+            return cached[1]
         try:
             return pybase64.b64decode(self.delta, validate=True)
         except ValueError as exc:
@@ -363,6 +379,12 @@ class ResponseOutputAudioDelta(ServerEvent):
     def pcm16(self) -> npt.NDArray[np.int16]:
         """The payload as int16 samples (for ``audio/pcm`` output; read-only)."""
         try:
+            cached: tuple[str, bytes] | None = self._decoded
+        except AttributeError:  # made without validation (e.g. copied): no cache
+            cached = None
+        try:
+            if cached is not None and cached[0] is self.delta:
+                return np.frombuffer(cached[1], dtype=_LE_INT16)
             return np.frombuffer(pybase64.b64decode(self.delta, validate=True), dtype=_LE_INT16)
         except ValueError as exc:  # bad base64, or an odd byte count
             raise InvalidEventError(f"{self.type}: delta is not PCM16: {exc}", self.delta) from exc

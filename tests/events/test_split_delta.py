@@ -46,7 +46,7 @@ def outcome(data: bytes | str, *, whole: bool) -> Any:
             try:
                 obj = orjson.loads(data)
             except orjson.JSONDecodeError:
-                obj = data  # let the parser raise its typed error
+                return InvalidEventError  # not JSON: the parser must say so, typed
             event = ev.parse_server_event(obj)
         else:
             event = ev.parse_server_event(data)
@@ -69,8 +69,12 @@ def test_large_frames_take_the_split_path_and_match() -> None:
     for ms in (100, 200, 1000):
         data = frame(ms)
         assert len(data) >= _SPLIT_MIN_CHARS
-        assert _split_audio_delta(data) == orjson.loads(data)
-        assert _split_audio_delta(data.decode()) == orjson.loads(data)
+        whole = orjson.loads(data)
+        for text in (data, data.decode()):
+            split = _split_audio_delta(text)
+            assert split is not None
+            assert split[0] == whole
+            assert split[1] == base64.b64decode(whole["delta"])
         same_both_ways(data)
         same_both_ways(data.decode())
         event = ev.parse_server_event(data)
@@ -97,6 +101,16 @@ def test_large_frames_take_the_split_path_and_match() -> None:
         # Not an audio delta, but a large frame with a "delta" string.
         frame().replace(b"response.output_audio.delta", b"response.output_text.delta"),
         frame().replace(b'"output_index":0', b'"output_index":"0"'),
+        # Invalid JSON that only the payload shows: a raw control character in it.
+        frame().replace(b'"delta":"', b'"delta":"AB\nCD', 1),
+        # Keys the cut-out "delta":" does not match, which orjson still reads.
+        frame()[:-1] + b',"delta": ""}',
+        frame()[:-1].replace(b'"delta":"', b'"x":{"delta":"', 1) + b'},"delta": ""}',
+        frame()[:-1] + b',"x\\"delta":"","delta": ""}',
+        frame()[:-1] + b',"\\u0064elta":""}',
+        # Whitespace inside the payload, and a payload that is only almost base64.
+        frame().replace(b'"delta":"', b'"delta":" ', 1),
+        frame().replace(b'"delta":"', b'"delta":"A', 1),
     ],
     ids=[
         "escaped-slash",
@@ -110,6 +124,13 @@ def test_large_frames_take_the_split_path_and_match() -> None:
         "bad-base64",
         "text-delta",
         "wrong-type",
+        "control-char",
+        "duplicate-spaced",
+        "nested-then-top",
+        "escaped-quote-key",
+        "unicode-escaped-key",
+        "space-in-payload",
+        "bad-padding",
     ],
 )
 def test_unusual_frames_match_the_whole_frame_path(data: bytes) -> None:
@@ -135,3 +156,16 @@ def test_mutated_large_frames_match_the_whole_frame_path(
     at = position % len(base) if position < 9_000 else len(base) - 1 - position % 64
     data = base[:at] + insert + base[at + delete :]
     same_both_ways(data)
+
+
+def test_decoded_payload_is_used_only_while_delta_is_unchanged() -> None:
+    data = frame(200)
+    event = ev.parse_server_event(data)
+    assert isinstance(event, ev.ResponseOutputAudioDelta)
+    expected = np.frombuffer(base64.b64decode(orjson.loads(data)["delta"]), "<i2")
+    assert np.array_equal(event.pcm16(), expected)
+    assert event.audio_bytes() == expected.tobytes()
+    event.delta = base64.b64encode(b"\x01\x00\x02\x00").decode()
+    assert event.pcm16().tolist() == [1, 2]
+    copied = ev.parse_server_event(data).model_copy(update={"delta": "AwAEAA=="})
+    assert copied.pcm16().tolist() == [3, 4]
