@@ -6,6 +6,13 @@ EXTRAS ?= dev,server,audio
 # The demo needs only the local server's extra: no PortAudio, test or benchmark tools.
 DEMO_EXTRAS ?= server
 
+# No built-in rules: the install stamps below must never match make's implicit ones.
+MAKEFLAGS += -r
+.SUFFIXES:
+
+# The stamp's name: the extras, or "base" for none (a pattern stem cannot be empty).
+stamp = $(VENV)/.installed-$(or $(1),base)
+
 .PHONY: install demo test lint typecheck pytest bench clean
 
 # One stamp per set of extras, so `make demo` after `make test` (or before) installs only
@@ -13,12 +20,12 @@ DEMO_EXTRAS ?= server
 $(VENV)/.installed-%: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[$*]'
+	$(BIN)/python -m pip install -q -e $(if $(filter-out base,$*),'.[$*]',.)
 	@touch '$@'
 
-install: $(VENV)/.installed-$(EXTRAS)  ## create .venv and install the package with its extras
+install: $(call stamp,$(EXTRAS))  ## create .venv and install the package with its extras
 
-demo: $(VENV)/.installed-$(DEMO_EXTRAS)  ## offline end-to-end replay of the bundled spoken WAV (no key, sound card or network)
+demo: $(call stamp,$(DEMO_EXTRAS))  ## offline end-to-end replay of the bundled spoken WAV (no key, sound card or network)
 	$(BIN)/realtime-replay examples/data/hello.wav --out out/demo --speed 4 \
 		--responder script:examples/data/demo_script.json
 
