@@ -615,6 +615,8 @@ class Session:
     # --- the reader --------------------------------------------------------------------
 
     async def _read_loop(self, transport: Transport) -> None:
+        # Looked up once: asyncio.get_running_loop() makes a getpid() system call.
+        clock = asyncio.get_running_loop().time
         while True:
             try:
                 frame = await transport.recv()
@@ -634,13 +636,12 @@ class Session:
                 self._emit(InvalidServerEvent(error=str(exc), raw=frame))
                 continue
             try:
-                self._react(received)
+                self._react(received, clock())
             except Exception:  # a bug or a misbehaving sink must not stop the reader
                 logger.exception("handling %s failed", received.event.type)
 
-    def _react(self, received: Any) -> None:
+    def _react(self, received: Any, now: float) -> None:
         event = received.event
-        now = asyncio.get_running_loop().time()
         for event_id, client_event in received.answered:
             if isinstance(client_event, ev.ResponseCreate) and self._awaiting_created:
                 self._awaiting_created -= 1
@@ -1517,11 +1518,12 @@ class _EventQueue:
     a time: the session refuses a second iterating task.
     """
 
-    __slots__ = ("_items", "_waiter")
+    __slots__ = ("_items", "_loop", "_waiter")
 
     def __init__(self) -> None:
         self._items: deque[Any] = deque()
         self._waiter: asyncio.Future[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def __len__(self) -> int:
         return len(self._items)
@@ -1543,7 +1545,10 @@ class _EventQueue:
         """The oldest item, waiting for one if the queue is empty."""
         items = self._items
         while not items:
-            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            loop = self._loop
+            if loop is None:  # once: get_running_loop() costs a getpid() system call
+                loop = self._loop = asyncio.get_running_loop()
+            waiter: asyncio.Future[None] = loop.create_future()
             self._waiter = waiter
             try:
                 await waiter
