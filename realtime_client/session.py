@@ -924,6 +924,17 @@ class Session:
         if not internal:
             await self._wait_connected()
         assert event.event_id is not None
+        future = await self._send_tracked(event)
+        try:
+            return await asyncio.wait_for(future, timeout or self.request_timeout)
+        except asyncio.TimeoutError as exc:
+            self.protocol.forget(event.event_id)
+            self._futures.pop(event.event_id, None)
+            raise InvalidStateError(f"no answer to {event.type} within the timeout") from exc
+
+    async def _send_tracked(self, event: ev.ClientEvent) -> asyncio.Future[Any]:
+        """Send a registered client event; the future its answer (or error) settles."""
+        assert event.event_id is not None
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._futures[event.event_id] = future
         try:
@@ -932,12 +943,7 @@ class Session:
             self.protocol.forget(event.event_id)
             self._futures.pop(event.event_id, None)
             raise
-        try:
-            return await asyncio.wait_for(future, timeout or self.request_timeout)
-        except asyncio.TimeoutError as exc:
-            self.protocol.forget(event.event_id)
-            self._futures.pop(event.event_id, None)
-            raise InvalidStateError(f"no answer to {event.type} within the timeout") from exc
+        return future
 
     async def _wait_connected(self) -> None:
         if self._connected.is_set():
@@ -1393,7 +1399,6 @@ class Session:
         does a refused item (``None``). If the restore fails, the local conversation is
         put back as it was, for the next attempt.
         """
-        loop = asyncio.get_running_loop()
         conversation = self.protocol.conversation
         saved_items = dict(conversation.items)
         saved_order = list(conversation._order)
@@ -1418,15 +1423,7 @@ class Session:
                 # Matched by arrival order, not by the id (which the server may change).
                 self.protocol.forget(event.event_id)
                 self.protocol.register(event)
-                future: asyncio.Future[Any] = loop.create_future()
-                self._futures[event.event_id] = future
-                try:
-                    await self._send(self.protocol.serialize(event))
-                except BaseException:
-                    self.protocol.forget(event.event_id)
-                    self._futures.pop(event.event_id, None)
-                    raise
-                sent.append((item_id, event.event_id, future))
+                sent.append((item_id, event.event_id, await self._send_tracked(event)))
             for item_id, event_id, future in sent:
                 try:
                     answer = await asyncio.wait_for(future, self.request_timeout)
