@@ -145,20 +145,20 @@ _set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
 _set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
-_DELTA_KEY_BYTES = b'"delta":"'
-_DELTA_KEY_TEXT = '"delta":"'
+_DELTA_KEY = b'"delta":"'
 #: Frames shorter than this (about 60 ms of PCM16 audio) are decoded by orjson whole: below
 #: it, splitting costs more than orjson takes to scan the payload (measured here).
 _SPLIT_MIN_CHARS = 4096
 
 
-def _split_audio_delta(data: bytes | str) -> tuple[dict[str, Any], bytes] | None:
+def _split_audio_delta(data: bytes) -> tuple[dict[str, Any], bytes] | None:
     """``(orjson.loads(data), decoded payload)`` for a large audio delta, or ``None``.
 
     A delta frame is a few short fields around one long base64 string. Instead of having
     orjson scan that string (and copy it into a new ``str``), the payload is cut out with
     two ``find`` calls and decoded (strict base64) at once, and only the short rest goes
     through orjson. The decoded bytes are kept for :meth:`ResponseOutputAudioDelta.pcm16`.
+    Frames arrive as bytes from the transports; text frames take the whole-frame path.
 
     It is exact, not a heuristic. Strict base64 holds no ``"``, ``\\``, control or
     non-ASCII character, so the payload is a valid JSON string exactly as written, and
@@ -169,43 +169,21 @@ def _split_audio_delta(data: bytes | str) -> tuple[dict[str, Any], bytes] | None
     colon, a payload that is not strict base64, another event type) returns ``None``,
     and the caller decodes the frame whole.
     """
-    if type(data) is bytes:
-        start = data.find(_DELTA_KEY_BYTES)
-        if start < 0:
-            return None
-        start += len(_DELTA_KEY_BYTES)
-        end = data.find(b'"', start)
-        if end < 0:
-            return None
-        rest_bytes = data[:start] + data[end:]
-        if b"\\" in rest_bytes or rest_bytes.count(b'"delta"') != 1:
-            return None
-        try:
-            delta = data[start:end].decode("ascii")
-            decoded = pybase64.b64decode(delta, validate=True)
-        except ValueError:  # UnicodeDecodeError included
-            return None
-        rest: bytes | str = rest_bytes
-    else:
-        assert type(data) is str
-        start = data.find(_DELTA_KEY_TEXT)
-        if start < 0:
-            return None
-        start += len(_DELTA_KEY_TEXT)
-        end = data.find('"', start)
-        if end < 0:
-            return None
-        rest = data[:start] + data[end:]
-        if "\\" in rest or rest.count('"delta"') != 1:
-            return None
-        delta = data[start:end]
-        try:
-            decoded = pybase64.b64decode(delta, validate=True)  # non-ASCII raises too
-        except ValueError:
-            return None
+    start = data.find(_DELTA_KEY)
+    if start < 0:
+        return None
+    start += len(_DELTA_KEY)
+    end = data.find(b'"', start)
+    if end < 0:
+        return None
+    rest = data[:start] + data[end:]
+    if b"\\" in rest or rest.count(b'"delta"') != 1:
+        return None
     try:
+        delta = data[start:end].decode("ascii")
+        decoded = pybase64.b64decode(delta, validate=True)
         obj = orjson.loads(rest)
-    except orjson.JSONDecodeError:
+    except ValueError:  # UnicodeDecodeError and orjson.JSONDecodeError included
         return None
     if type(obj) is not dict or obj.get("type") != _AUDIO_DELTA or obj.get("delta") != "":
         return None
@@ -249,7 +227,11 @@ def parse_server_event(data: RawEvent, *, dialect: Dialect = "ga") -> ServerEven
     if dialect == "ga" and (type(data) is bytes or type(data) is str):
         # Hot path: one orjson pass (over everything but a large delta's payload), one
         # dict lookup, no union search.
-        split = _split_audio_delta(data) if len(data) >= _SPLIT_MIN_CHARS else None
+        split = (
+            _split_audio_delta(data)
+            if type(data) is bytes and len(data) >= _SPLIT_MIN_CHARS
+            else None
+        )
         obj: Any
         if split is None:
             try:
