@@ -433,7 +433,7 @@ async def test_a_server_that_numbers_its_items_may_reuse_an_old_id_on_restore() 
             }
         )
         previous = new_id
-    reconnected = await asyncio.wait_for(_until_reconnected(session), 2)
+    reconnected = await until(session, Reconnected)
     assert reconnected.items == 2
     assert [i.id for i in session.conversation] == ["item_new", one]
     assert [i.text for i in session.conversation] == ["one", "two"]
@@ -445,10 +445,3 @@ async def test_a_server_that_numbers_its_items_may_reuse_an_old_id_on_restore() 
     await deleting
     assert [i.text for i in session.conversation] == ["one"]
     await session.close()
-
-
-async def _until_reconnected(session: Session) -> Reconnected:
-    async for event in session:
-        if isinstance(event, Reconnected):
-            return event
-    raise AssertionError("the session ended before reconnecting")
