@@ -30,7 +30,12 @@ from ..errors import InvalidEventError
 from ._base import ClientEvent, Event, ServerEvent
 from .beta import client_from_beta, client_to_beta, server_from_beta, server_to_beta
 from .client import CLIENT_EVENT_CLASSES, UnknownClientEvent
-from .server import SERVER_EVENT_CLASSES, ResponseOutputAudioDelta, UnknownServerEvent
+from .server import (
+    SERVER_EVENT_CLASSES,
+    ResponseOutputAudioDelta,
+    UnknownServerEvent,
+    _remember_payload,
+)
 
 __all__ = [
     "Dialect",
@@ -117,7 +122,7 @@ def _fast_audio_delta(obj: dict[str, Any], raw: Any) -> Event | None:
     event_id = obj.get("event_id")
     if len(obj) == 7 and type(event_id) is str:
         values = obj  # exactly the seven fields: nothing else holds this fresh dict
-        fields_set = set(_AUDIO_DELTA_FIELDS)
+        fields_set = _ALL_DELTA_FIELDS.copy()
         extra: dict[str, Any] = {}
     else:
         if event_id is not None and type(event_id) is not str:
@@ -126,20 +131,22 @@ def _fast_audio_delta(obj: dict[str, Any], raw: Any) -> Event | None:
         fields_set = set(obj.keys() & _AUDIO_DELTA_FIELDS) | {"type"}
         extra = {k: v for k, v in obj.items() if k not in _AUDIO_DELTA_FIELDS}
     event = _new_delta(ResponseOutputAudioDelta)
-    _setattr(event, "__dict__", values)
+    _set_dict(event, values)
     _set_fields_set(event, fields_set)
     _set_extra(event, extra)
     _set_private(event, None)
-    _setattr(event, "_decoded", None)
     if raw is not obj:  # GA: to_dict() gives back exactly obj, so keep nothing
-        _setattr(event, "_wire", raw)
+        object.__setattr__(event, "_wire", raw)
     return event
 
 
 _new_delta = object.__new__  # pydantic's __new__ is object's; skip the lookup
-_setattr = object.__setattr__
+_loads = orjson.loads
+_LE_I2 = np.dtype("<i2")
 _AUDIO_DELTA_FIELD_ORDER = tuple(ResponseOutputAudioDelta.model_fields)
-# BaseModel's slot descriptors, called directly: cheaper than object.__setattr__.
+_ALL_DELTA_FIELDS = set(_AUDIO_DELTA_FIELDS)  # copied per event: pydantic mutates it
+# The slot descriptors, called directly: cheaper than object.__setattr__ by name.
+_set_dict = BaseModel.__dict__["__dict__"].__set__
 _set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
 _set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
 _set_private = BaseModel.__dict__["__pydantic_private__"].__set__
@@ -181,7 +188,7 @@ def _split_audio_delta(data: bytes) -> tuple[dict[str, Any], bytes] | None:
         return None
     try:
         delta = data[start:end].decode("ascii")
-        decoded = pybase64.b64decode(delta, validate=True)
+        decoded = pybase64.b64decode(delta, None, True)  # None, True: validate
         obj = orjson.loads(rest)
     except ValueError:  # UnicodeDecodeError and orjson.JSONDecodeError included
         return None
@@ -224,22 +231,21 @@ def parse_server_event(data: RawEvent, *, dialect: Dialect = "ga") -> ServerEven
         InvalidEventError: Not JSON, not an object, no string ``type``, or fields of
             the wrong type for a known event.
     """
-    if dialect == "ga" and (type(data) is bytes or type(data) is str):
+    if (type(data) is bytes or type(data) is str) and dialect == "ga":
         # Hot path: one orjson pass (over everything but a large delta's payload), one
         # dict lookup, no union search.
-        split = (
-            _split_audio_delta(data)
-            if type(data) is bytes and len(data) >= _SPLIT_MIN_CHARS
-            else None
-        )
-        obj: Any
+        obj: Any = None
+        split = None
+        if type(data) is bytes and len(data) >= _SPLIT_MIN_CHARS:
+            split = _split_audio_delta(data)
         if split is None:
             try:
-                obj = orjson.loads(data)
+                obj = _loads(data)
             except orjson.JSONDecodeError:
-                obj = None  # _parse raises the typed error
+                pass  # _parse raises the typed error
         else:
             obj = split[0]
+            _remember_payload(obj["delta"], split[1])  # pcm16() will not decode it again
         if type(obj) is dict:
             if obj.get("type") == _AUDIO_DELTA:
                 # Inlined common case of _fast_audio_delta: the seven fields, exact
@@ -257,12 +263,9 @@ def parse_server_event(data: RawEvent, *, dialect: Dialect = "ga") -> ServerEven
                 except KeyError:
                     plain = False
                 if plain:
+                    # Only __dict__: the model fills its other slots on first use.
                     event = _new_delta(ResponseOutputAudioDelta)
-                    _setattr(event, "__dict__", obj)
-                    _set_fields_set(event, set(_AUDIO_DELTA_FIELDS))
-                    _set_extra(event, {})
-                    _set_private(event, None)
-                    _setattr(event, "_decoded", None if split is None else (obj["delta"], split[1]))
+                    _set_dict(event, obj)
                     return event
                 slow = _fast_audio_delta(obj, obj)
                 if slow is not None:
@@ -319,15 +322,17 @@ def build_append(
     Returns:
         Compact JSON bytes; send them as a text frame.
     """
+    payload: Any
     if isinstance(audio, np.ndarray):
-        if audio.dtype == np.int16:
-            payload = audio.astype("<i2", copy=False).tobytes()
+        # base64 reads the samples' buffer in place: no bytes copy of the payload.
+        if audio.dtype.kind == "i" and audio.dtype.itemsize == 2:  # int16, either byte order
+            payload = np.ascontiguousarray(audio, dtype=_LE_I2)
         elif audio.dtype.kind == "f":
-            payload = float32_to_pcm16(audio).astype("<i2", copy=False).tobytes()
+            payload = np.ascontiguousarray(float32_to_pcm16(audio), dtype=_LE_I2)
         else:
             raise InvalidEventError(f"audio must be float or int16 samples, got {audio.dtype}")
     else:
-        payload = bytes(audio)
+        payload = bytes(audio)  # the same object for bytes; flattens any memoryview
     b64 = pybase64.b64encode(payload)
     if event_id is None:
         return b"".join((_APPEND_HEAD, b64, b'"}'))  # one copy of the payload, not two

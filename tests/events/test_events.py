@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import pickle
 import re
 from typing import Any
 
@@ -470,6 +471,70 @@ def test_audio_delta_fast_path_matches_validating_path() -> None:
         ev.parse_server_event(orjson.dumps({**wire, "event_id": 7}))
 
 
+def _delta_pair() -> tuple[ev.ResponseOutputAudioDelta, ev.ResponseOutputAudioDelta]:
+    """The same plain delta through the fast path and through validation."""
+    wire = {
+        "type": "response.output_audio.delta",
+        "event_id": "event_1",
+        "response_id": "r",
+        "item_id": "i",
+        "output_index": 0,
+        "content_index": 0,
+        "delta": "AQACAA==",
+    }
+    fast = ev.parse_server_event(orjson.dumps(wire))
+    assert type(fast) is ev.ResponseOutputAudioDelta
+    return fast, ev.ResponseOutputAudioDelta.model_validate(wire)
+
+
+@pytest.mark.parametrize(
+    "use",
+    [
+        pytest.param(lambda e: e.model_fields_set, id="fields_set"),
+        pytest.param(lambda e: e.model_extra, id="extra"),
+        pytest.param(lambda e: e.model_dump(), id="dump"),
+        pytest.param(lambda e: e.model_dump(exclude_unset=True), id="dump_unset"),
+        pytest.param(lambda e: e.model_dump_json(), id="dump_json"),
+        pytest.param(lambda e: e.to_dict(), id="to_dict"),
+        pytest.param(lambda e: repr(e), id="repr"),
+        pytest.param(lambda e: copy.copy(e).model_dump(), id="copy"),
+        pytest.param(lambda e: copy.deepcopy(e).model_dump(), id="deepcopy"),
+        pytest.param(lambda e: e.model_copy(update={"x": 1}).model_extra, id="copy_update"),
+        pytest.param(lambda e: pickle.loads(pickle.dumps(e)).model_dump(), id="pickle"),
+        pytest.param(lambda e: e.__getstate__(), id="getstate"),
+    ],
+)
+def test_fast_delta_acts_as_a_validated_one(use: Any) -> None:
+    # The fast path leaves pydantic's bookkeeping slots to be filled on first use; every
+    # way of reaching them must see what validation would have set.
+    fast, slow = _delta_pair()
+    assert use(fast) == use(slow)
+    assert fast == slow and slow == fast
+
+
+def test_fast_delta_mutations_act_as_on_a_validated_one() -> None:
+    for first_touch in ("field", "extra", "none"):
+        fast, slow = _delta_pair()
+        for event in (fast, slow):
+            if first_touch == "field":
+                event.item_id = "j"
+            elif first_touch == "extra":
+                event.note = "n"  # type: ignore[attr-defined]  # extra="allow" keeps it
+        assert fast == slow
+        assert fast.model_fields_set == slow.model_fields_set
+        assert fast.to_dict() == slow.to_dict()
+        assert fast.model_extra == slow.model_extra
+    fast, _ = _delta_pair()
+    with pytest.raises(AttributeError, match="no_such"):
+        fast.no_such  # type: ignore[attr-defined]  # noqa: B018
+    # each event gets its own sets: touching one leaves the next untouched
+    one, _ = _delta_pair()
+    two, _ = _delta_pair()
+    one.extra_thing = 1  # type: ignore[attr-defined]
+    assert "extra_thing" not in two.model_fields_set
+    assert two.model_extra == {}
+
+
 def test_audio_delta_bad_payload_raises_typed_error() -> None:
     base = {"response_id": "r", "item_id": "i", "output_index": 0, "content_index": 0}
     for delta in ("not*base64", "AA=="):  # bad alphabet; 1 byte (odd PCM16 count)
@@ -493,6 +558,11 @@ def test_build_append_matches_the_model() -> None:
     ints = float32_to_pcm16(block)
     assert ev.build_append(ints) == wire
     assert ev.build_append(ints.tobytes()) == wire
+    # strided, big-endian and 2-D samples, and a strided memoryview, as their samples
+    assert ev.build_append(np.repeat(ints, 2)[::2]) == wire
+    assert ev.build_append(ints.astype(">i2")) == wire
+    assert ev.build_append(ints.reshape(-1, 1)) == wire
+    assert ev.build_append(memoryview(np.repeat(ints, 2))[::2]) == wire
     tricky = ev.parse_client_event(ev.build_append(ints, event_id='a"b\\c'))
     assert tricky.event_id == 'a"b\\c'
     with pytest.raises(InvalidEventError):
