@@ -375,6 +375,11 @@ class RealtimeProtocol:
         self.input_format: ev.objects.AudioFormat | None = None
         #: Bytes of output audio per millisecond in the session's output format.
         self.output_bytes_per_ms = output_bytes_per_ms(None)
+        #: Whether the input / output format is G.711 (else PCM16): read per audio block.
+        self.input_is_g711 = False
+        self.output_is_g711 = False
+        #: Milliseconds of audio in the last ``response.output_audio.delta`` received.
+        self.last_delta_ms = 0.0
         self.responses: dict[str, ResponseState] = {}
         self.active_response_id: str | None = None
         self.usage = UsageTotals()
@@ -407,10 +412,10 @@ class RealtimeProtocol:
         Raises:
             InvalidEventError: The frame is malformed (the state is unchanged).
         """
-        if isinstance(data, ev.ServerEvent):
-            event = data
-        else:
+        if type(data) is bytes or not isinstance(data, ev.ServerEvent):
             event = ev.parse_server_event(data, dialect=self.dialect)
+        else:
+            event = data
         received = Received(event)
         self._apply(event)
         self._settle(event, received)
@@ -570,8 +575,8 @@ class RealtimeProtocol:
         if isinstance(event, ev.ResponseOutputAudioDelta):  # the hot path first
             item = self._output_item(event)
             part = item.part(event.content_index, "output_audio")
-            nbytes = _b64_decoded_len(event.delta)
-            part.audio_ms += nbytes / self.output_bytes_per_ms
+            ms = self.last_delta_ms = _b64_decoded_len(event.delta) / self.output_bytes_per_ms
+            part.audio_ms += ms
             if self.retain_audio_ms > 0:
                 self._retain(part, event)
         elif isinstance(event, ev.SessionCreated | ev.SessionUpdated):
@@ -741,6 +746,8 @@ class RealtimeProtocol:
         inp = getattr(audio, "input", None)
         self.input_format = inp.format if inp is not None else None
         self.output_bytes_per_ms = output_bytes_per_ms(self.output_format)
+        self.input_is_g711 = isinstance(self.input_format, ev.PcmuFormat | ev.PcmaFormat)
+        self.output_is_g711 = isinstance(self.output_format, ev.PcmuFormat | ev.PcmaFormat)
 
     def _retain(self, part: PartState, event: ev.ResponseOutputAudioDelta) -> None:
         if part.audio is None:

@@ -39,7 +39,7 @@ import os
 import random
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 from urllib.parse import urlencode, urlparse, urlunparse
@@ -67,7 +67,7 @@ from .errors import (
     TransportError,
 )
 from .events.codec import Dialect
-from .protocol import RealtimeProtocol, UsageTotals, _b64_decoded_len
+from .protocol import RealtimeProtocol, UsageTotals
 from .tools import FunctionTool, ToolError, ToolRegistry
 from .transports import Transport, WebSocketTransport
 
@@ -273,12 +273,13 @@ EventHandler = Callable[[Any], Any]
 _T = TypeVar("_T")
 
 
-#: The G.711 format classes, as a tuple: ``A | B`` would build a new union per call.
-_G711_FORMATS = (ev.PcmuFormat, ev.PcmaFormat)
+_F32 = np.dtype(np.float32)
 
 
 def _block_of(block: Any) -> tuple[npt.NDArray[Any], int | None]:
     """Samples and rate of a captured block (``CapturedBlock``, ``(array, rate)`` or array)."""
+    if type(block) is tuple and len(block) == 2 and type(block[0]) is np.ndarray:
+        return block[0], int(block[1])  # what capture devices hand out, 50 times a second
     if isinstance(block, tuple) and len(block) == 2:
         return np.asarray(block[0]), int(block[1])
     samples = getattr(block, "samples", None)
@@ -570,11 +571,15 @@ class Session:
     async def _next_event(self) -> Any:
         if self._anext_busy:
             raise InvalidStateError("this session is already being iterated by another task")
-        self._anext_busy = True
-        try:
-            item = await self._queue.get()
-        finally:
-            self._anext_busy = False
+        items = self._queue._items
+        if not items:
+            self._anext_busy = True
+            try:
+                while not items:
+                    await self._queue.wait()
+            finally:
+                self._anext_busy = False
+        item = items.popleft()
         if item is _END:
             self._queue.put(_END)  # so every later iteration ends too
             error = self._close_error
@@ -595,7 +600,7 @@ class Session:
                     self._spawn(_guard(result, f"handler for {event.type}"))
         if self._sink is not None and not self._ever_iterated and event.type == _AUDIO_DELTA:
             return  # played by the sink and seen by handlers; nobody is iterating to want it
-        if len(self._queue) >= self._max_queue:
+        if len(self._queue._items) >= self._max_queue:
             self._queue.drop_oldest()
             self.stats.dropped_events += 1
             if self.stats.dropped_events in (1, 100, 10_000):
@@ -717,9 +722,7 @@ class Session:
 
     def _on_audio_delta(self, event: ev.ResponseOutputAudioDelta, now: float) -> None:
         self._first_delta_seen(event.response_id, now, audio=True)
-        self.stats.audio_received_ms += (
-            _b64_decoded_len(event.delta) / self.protocol.output_bytes_per_ms
-        )
+        self.stats.audio_received_ms += self.protocol.last_delta_ms  # measured by _apply
         if self._sink is not None:
             try:
                 pcm = self._decode_output(event)
@@ -738,8 +741,8 @@ class Session:
             logger.exception("audio sink failed to finish %s", item_id)
 
     def _decode_output(self, event: ev.ResponseOutputAudioDelta) -> npt.NDArray[np.int16]:
-        fmt = self.protocol.output_format
-        if isinstance(fmt, _G711_FORMATS):
+        if self.protocol.output_is_g711:
+            fmt = self.protocol.output_format
             from audio.g711 import alaw_decode, ulaw_decode
 
             decode = ulaw_decode if isinstance(fmt, ev.PcmuFormat) else alaw_decode
@@ -1189,19 +1192,28 @@ class Session:
         if not len(pcm):
             return
         ms = len(pcm) / 24.0
-        if not self._connected.is_set() or self._transport is None:
+        transport = self._transport
+        if transport is None or self._closed or not self._connected.is_set():
             if self._closed:
                 raise InvalidStateError("the session is closed")
             self._keep_for_later(pcm, ms)
             return
         try:
-            await self._send(self.protocol.build_append(self._encode_input(pcm)))
+            # Not through _send: one coroutine less per block (its checks are done above).
+            await transport.send(ev.build_append(self._encode_input(pcm)))
         except TransportError:
             self._keep_for_later(pcm, ms)
             return
         self.stats.audio_sent_ms += ms
 
     def _to_pcm16_24k(self, samples: npt.NDArray[Any], rate: int) -> npt.NDArray[np.int16]:
+        if samples.dtype is _F32 and samples.ndim == 1 and rate != 24_000 and rate > 0:
+            # The common case (a float32 capture device not at 24 kHz), checked cheaply.
+            try:
+                out = _resampler_for(self._resamplers, rate, 24_000).process(samples)
+            except ValueError as exc:
+                raise AudioFormatError(f"cannot resample {rate} Hz audio: {exc}") from exc
+            return float32_to_pcm16(out)
         if samples.ndim == 2:
             samples = (
                 samples.mean(axis=1)
@@ -1232,8 +1244,8 @@ class Session:
         return float32_to_pcm16(out)
 
     def _encode_input(self, pcm: npt.NDArray[np.int16]) -> Any:
-        fmt = self.protocol.input_format
-        if isinstance(fmt, _G711_FORMATS):
+        if self.protocol.input_is_g711:
+            fmt = self.protocol.input_format
             down = _resampler_for(self._resamplers, 24_000, 8_000)
             pcm8k = float32_to_pcm16(down.process(pcm.astype(np.float32) / 32768.0))
             encode = ulaw_encode if isinstance(fmt, ev.PcmuFormat) else alaw_encode
@@ -1538,21 +1550,15 @@ class _EventQueue:
         """Discard the oldest item (the queue is full)."""
         self._items.popleft()
 
-    async def get(self) -> Any:
-        """The oldest item, waiting for one if the queue is empty."""
-        items = self._items
-        while not items:
+    def wait(self) -> asyncio.Future[None]:
+        """A future the next :meth:`put` completes (awaited directly: no coroutine)."""
+        waiter = self._waiter
+        if waiter is None or waiter.done():
             loop = self._loop
             if loop is None:  # once: get_running_loop() costs a getpid() system call
                 loop = self._loop = asyncio.get_running_loop()
-            waiter: asyncio.Future[None] = loop.create_future()
-            self._waiter = waiter
-            try:
-                await waiter
-            finally:
-                if self._waiter is waiter:
-                    self._waiter = None
-        return items.popleft()
+            waiter = self._waiter = loop.create_future()
+        return waiter
 
 
 class _EventIterator:
@@ -1564,8 +1570,8 @@ class _EventIterator:
     def __aiter__(self) -> _EventIterator:
         return self
 
-    async def __anext__(self) -> Any:
-        return await self._session._next_event()
+    def __anext__(self) -> Coroutine[Any, Any, Any]:
+        return self._session._next_event()  # the coroutine itself: no wrapper per event
 
 
 def _retryable(error: BaseException) -> bool:
