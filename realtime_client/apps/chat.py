@@ -708,7 +708,8 @@ async def _chat(args: argparse.Namespace, screen: ChatScreen) -> int:
             session = connecting.result()  # raises what made the connect fail
             chat.session = session
             chat.sink = _MeteredSink(speaker, buffer)
-            session.attach(chat.captured(source), chat.sink)
+            # iterate_audio: the event loop below shows when the reply's audio starts.
+            session.attach(chat.captured(source), chat.sink, iterate_audio=True)
             chat.connected = True
             screen.status.connection = "connected"
             if tools:

@@ -1124,7 +1124,7 @@ async def _live(
         open_timeout=open_timeout,
     )
     playback = PlaybackBuffer(_OUT_RATE)
-    session.attach(sink=playback)
+    session.attach(sink=playback, iterate_audio=True)  # the driver records every delta
     driver = _Driver(session, playback, cfg, recorder)
     driver_box.append(driver)
     consumer = asyncio.ensure_future(driver.consume())

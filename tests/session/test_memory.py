@@ -736,3 +736,48 @@ async def test_event_queue_keeps_order_survives_a_cancelled_wait_and_drops_oldes
     await session.close()
     with pytest.raises(StopAsyncIteration):
         await iterator.__anext__()
+
+
+def _delta(n: int) -> dict[str, Any]:
+    return {
+        "type": "response.output_audio.delta",
+        "event_id": f"e_d{n}",
+        "response_id": "resp_1",
+        "item_id": "item_a",
+        "output_index": 0,
+        "content_index": 0,
+        "delta": base64.b64encode(bytes([n, 0, n, 0])).decode(),
+    }
+
+
+@pytest.mark.parametrize("iterate_audio", [False, True])
+async def test_with_a_sink_deltas_skip_the_iterator_unless_asked(iterate_audio: bool) -> None:
+    session, server = await open_pair()
+    written: list[list[int]] = []
+
+    class Sink:
+        def write(self, pcm: Any, item_id: str, content_index: int = 0) -> int:
+            written.append(list(pcm))
+            return len(pcm)
+
+        def clear(self) -> None:
+            pass
+
+    handled: list[str] = []
+    session.on(ev.ResponseOutputAudioDelta, lambda e: handled.append(e.event_id))
+    session.attach(sink=Sink(), iterate_audio=iterate_audio)
+    for n in (1, 2):
+        await server.send_event(_delta(n))
+    await server.send_event(done("resp_1"))
+    iterated = []
+    async for event in session:
+        iterated.append(event.type)
+        if event.type == "response.done":
+            break
+    # the sink plays every delta and handlers see each; the iterator only when asked
+    assert written == [[1, 1], [2, 2]]
+    assert handled == ["e_d1", "e_d2"]
+    after_open = iterated[iterated.index("session.created") + 1 :]
+    deltas = ["response.output_audio.delta"] * 2 if iterate_audio else []
+    assert after_open == [*deltas, "response.done"]
+    await session.close()

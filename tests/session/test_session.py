@@ -231,7 +231,7 @@ async def test_barge_in_at_random_moments_never_errors(seed: int) -> None:
     async with LocalServer(responder="echo", speed=4.0) as server:
         async with connect(url=server.url) as session:
             errors = errors_of(session)
-            session.attach(sink=sink)
+            session.attach(sink=sink, iterate_audio=True)  # to wait for the audio
             await session.send_text("please say something long enough to interrupt it")
             await until(session, ev.ResponseOutputAudioDelta)
             await asyncio.sleep(rng.uniform(0.0, 0.3))
