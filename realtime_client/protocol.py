@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -446,7 +446,11 @@ class RealtimeProtocol:
     def _settle(self, event: ev.ServerEvent, received: Received) -> None:
         if type(event) is ev.ResponseOutputAudioDelta:
             return  # the hot path: an audio delta answers no request
-        if isinstance(event, ev.Error):
+        role = _SETTLE_ROLE.get(type(event))
+        if role is None:
+            role = _SETTLE_ROLE[type(event)] = _settle_role(type(event))
+        if role == _ERROR:
+            assert isinstance(event, ev.Error)
             self.last_error = event.error
             client_id = event.error.event_id
             pending = self._pending.pop(client_id, None) if client_id else None
@@ -463,25 +467,24 @@ class RealtimeProtocol:
             return
         kind = event.type
         key: str | None = None
-        if isinstance(
-            event,
-            ev.ConversationItemAdded | ev.ConversationItemCreated | ev.ConversationItemRetrieved,
-        ):
-            key = getattr(event.item, "id", None)
-        elif isinstance(event, ev.ConversationItemTruncated | ev.ConversationItemDeleted):
-            key = event.item_id
-        elif isinstance(event, ev.ResponseDone):
+        if role == _NAMES_ITEM:
+            key = getattr(getattr(event, "item", None), "id", None)
+        elif role == _NAMES_ITEM_ID:
+            key = getattr(event, "item_id", None)
+        elif role == _RESPONSE_DONE:
+            assert isinstance(event, ev.ResponseDone)
             key = event.response.id
             # Whatever a commit was going to trigger has happened (or never will).
             self._auto_responses_expected = 0
-        elif isinstance(event, ev.ResponseCreated):
+        elif role == _RESPONSE_CREATED:
+            assert isinstance(event, ev.ResponseCreated)
             if event.response.conversation_id is not None and self._auto_responses_expected:
                 # Server VAD's own response for a turn it committed, not ours: our
                 # response.create is answered by a later response.created or an error.
                 self._auto_responses_expected -= 1
                 return
         # Keyed answers first: they name the object.
-        for pending in list(self._pending.values()):
+        for pending in list(self._pending.values()) if self._pending else ():
             if kind in pending.answer_types and pending.key is not None and pending.key == key:
                 del self._pending[pending.event_id]
                 self._drop_fifo(pending)
@@ -498,7 +501,7 @@ class RealtimeProtocol:
             if pending_fifo is not None:
                 received.answered.append((event_id, pending_fifo.event))
                 return
-        if isinstance(event, ev.InputAudioBufferCommitted) and self._vad_creates_responses():
+        if role == _COMMITTED and self._vad_creates_responses():
             self._auto_responses_expected += 1  # a commit by VAD (or idle timeout), not ours
 
     def _vad_creates_responses(self) -> bool:
@@ -571,123 +574,153 @@ class RealtimeProtocol:
             item.input_transcript_done = True
 
     def _apply(self, event: ev.ServerEvent) -> None:
+        # One dict lookup on the exact class instead of an isinstance chain: a miss on a
+        # pydantic class costs ~80 ns, and a turn brings a dozen events through here.
+        kind = type(event)
+        handler = _APPLY.get(kind)
+        if handler is None:
+            handler = _APPLY[kind] = _inherited_handler(kind)
+        handler(self, event)
+
+    def _apply_audio_delta(self, event: ev.ResponseOutputAudioDelta) -> None:
+        item = self._output_item(event)
+        part = item.part(event.content_index, "output_audio")
+        ms = self.last_delta_ms = _b64_decoded_len(event.delta) / self.output_bytes_per_ms
+        part.audio_ms += ms
+        if self.retain_audio_ms > 0:
+            self._retain(part, event)
+
+    def _apply_session(self, event: ev.SessionCreated | ev.SessionUpdated) -> None:
+        self.session = event.session
+        self._refresh_formats()
+
+    def _apply_item_added(
+        self, event: ev.ConversationItemAdded | ev.ConversationItemCreated
+    ) -> None:
+        state = self._item(event.item)
+        self.conversation._place(
+            state.id, event.previous_item_id, "previous_item_id" in event.model_fields_set
+        )
+
+    def _apply_item_done(self, event: ev.ConversationItemDone) -> None:
+        state = self._item(event.item)
+        self.conversation._place(
+            state.id, event.previous_item_id, "previous_item_id" in event.model_fields_set
+        )
+        for part in state.parts:
+            part.done = True
+
+    def _apply_item_retrieved(self, event: ev.ConversationItemRetrieved) -> None:
+        self._item(event.item)
+
+    def _apply_item_deleted(self, event: ev.ConversationItemDeleted) -> None:
+        self.conversation._remove(event.item_id)
+
+    def _apply_item_truncated(self, event: ev.ConversationItemTruncated) -> None:
+        found = self.conversation.items.get(event.item_id)
+        if found is not None:
+            found.truncated_at_ms = event.audio_end_ms
+            part = found.part(event.content_index)
+            part.audio_ms = min(part.audio_ms, float(event.audio_end_ms))
+
+    def _apply_input_transcription(self, event: Any) -> None:
         conv = self.conversation
-        if isinstance(event, ev.ResponseOutputAudioDelta):  # the hot path first
-            item = self._output_item(event)
-            part = item.part(event.content_index, "output_audio")
-            ms = self.last_delta_ms = _b64_decoded_len(event.delta) / self.output_bytes_per_ms
-            part.audio_ms += ms
-            if self.retain_audio_ms > 0:
-                self._retain(part, event)
-        elif isinstance(event, ev.SessionCreated | ev.SessionUpdated):
-            self.session = event.session
-            self._refresh_formats()
-        elif isinstance(event, ev.ConversationItemAdded | ev.ConversationItemCreated):
-            state = self._item(event.item)
-            conv._place(
-                state.id, event.previous_item_id, "previous_item_id" in event.model_fields_set
-            )
-        elif isinstance(event, ev.ConversationItemDone):
-            state = self._item(event.item)
-            conv._place(
-                state.id, event.previous_item_id, "previous_item_id" in event.model_fields_set
-            )
+        found = conv.items.get(event.item_id)
+        if found is None:
+            conv._orphan_transcripts.setdefault(event.item_id, []).append(event)
+        else:
+            self._apply_transcription(event, found)
+
+    def _apply_speech_started(self, event: ev.InputAudioBufferSpeechStarted) -> None:
+        self.speaking = True
+        self._speech_times[event.item_id] = (event.audio_start_ms, None)
+
+    def _apply_speech_stopped(self, event: ev.InputAudioBufferSpeechStopped) -> None:
+        self.speaking = False
+        start = self._speech_times.get(event.item_id, (None, None))[0]
+        self._speech_times[event.item_id] = (start, event.audio_end_ms)
+        known = self.conversation.items.get(event.item_id)
+        if known is not None:
+            known.speech_end_ms = event.audio_end_ms
+
+    def _apply_committed(self, event: ev.InputAudioBufferCommitted) -> None:
+        self.speaking = False
+
+    def _apply_response_created(self, event: ev.ResponseCreated) -> None:
+        response = event.response
+        if response.id is None:
+            raise LocalProtocolError("server sent response.created without a response id")
+        self.responses[response.id] = ResponseState(
+            id=response.id,
+            conversation_id=response.conversation_id,
+            metadata=response.metadata,
+        )
+        if response.conversation_id is not None:
+            self.active_response_id = response.id
+
+    def _apply_response_done(self, event: ev.ResponseDone) -> None:
+        self._response_done(event.response)
+
+    def _apply_output_item(
+        self, event: ev.ResponseOutputItemAdded | ev.ResponseOutputItemDone
+    ) -> None:
+        response_state = self._response(event.response_id)
+        state = self._item(event.item, response_id=event.response_id)
+        if response_state.out_of_band:
+            state.in_conversation = False
+        while len(response_state.output_item_ids) <= event.output_index:
+            response_state.output_item_ids.append("")
+        response_state.output_item_ids[event.output_index] = state.id
+        if isinstance(event, ev.ResponseOutputItemDone):
             for part in state.parts:
                 part.done = True
-        elif isinstance(event, ev.ConversationItemRetrieved):
-            self._item(event.item)
-        elif isinstance(event, ev.ConversationItemDeleted):
-            conv._remove(event.item_id)
-        elif isinstance(event, ev.ConversationItemTruncated):
-            found = conv.items.get(event.item_id)
-            if found is not None:
-                found.truncated_at_ms = event.audio_end_ms
-                part = found.part(event.content_index)
-                part.audio_ms = min(part.audio_ms, float(event.audio_end_ms))
-        elif isinstance(
-            event,
-            ev.ConversationItemInputAudioTranscriptionDelta
-            | ev.ConversationItemInputAudioTranscriptionCompleted
-            | ev.ConversationItemInputAudioTranscriptionFailed,
-        ):
-            found = conv.items.get(event.item_id)
-            if found is None:
-                conv._orphan_transcripts.setdefault(event.item_id, []).append(event)
-            else:
-                self._apply_transcription(event, found)
-        elif isinstance(event, ev.InputAudioBufferSpeechStarted):
-            self.speaking = True
-            self._speech_times[event.item_id] = (event.audio_start_ms, None)
-        elif isinstance(event, ev.InputAudioBufferSpeechStopped):
-            self.speaking = False
-            start = self._speech_times.get(event.item_id, (None, None))[0]
-            self._speech_times[event.item_id] = (start, event.audio_end_ms)
-            known = conv.items.get(event.item_id)
-            if known is not None:
-                known.speech_end_ms = event.audio_end_ms
-        elif isinstance(event, ev.InputAudioBufferCommitted):
-            self.speaking = False
-        elif isinstance(event, ev.ResponseCreated):
-            response = event.response
-            if response.id is None:
-                raise LocalProtocolError("server sent response.created without a response id")
-            state_r = ResponseState(
-                id=response.id,
-                conversation_id=response.conversation_id,
-                metadata=response.metadata,
-            )
-            self.responses[response.id] = state_r
-            if response.conversation_id is not None:
-                self.active_response_id = response.id
-        elif isinstance(event, ev.ResponseDone):
-            self._response_done(event.response)
-        elif isinstance(event, ev.ResponseOutputItemAdded | ev.ResponseOutputItemDone):
-            response_state = self._response(event.response_id)
-            state = self._item(event.item, response_id=event.response_id)
-            if response_state.out_of_band:
-                state.in_conversation = False
-            while len(response_state.output_item_ids) <= event.output_index:
-                response_state.output_item_ids.append("")
-            response_state.output_item_ids[event.output_index] = state.id
-            if isinstance(event, ev.ResponseOutputItemDone):
-                for part in state.parts:
-                    part.done = True
-        elif isinstance(event, ev.ResponseContentPartAdded | ev.ResponseContentPartDone):
-            item = self._output_item(event)
-            kind = {"audio": "output_audio", "text": "output_text"}.get(
-                event.part.type or "", event.part.type or ""
-            )
-            part = item.part(event.content_index, kind)
-            if isinstance(event, ev.ResponseContentPartDone):
-                part.done = True
-                if event.part.text is not None:
-                    part.text = event.part.text
-                if event.part.transcript is not None:
-                    part.transcript = event.part.transcript
-        elif isinstance(event, ev.ResponseOutputTextDelta):
-            item = self._output_item(event)
-            item.part(event.content_index, "output_text").text += event.delta
-        elif isinstance(event, ev.ResponseOutputTextDone):
-            item = self._output_item(event)
-            item.part(event.content_index, "output_text").text = event.text
-        elif isinstance(event, ev.ResponseOutputAudioTranscriptDelta):
-            item = self._output_item(event)
-            item.part(event.content_index, "output_audio").transcript += event.delta
-        elif isinstance(event, ev.ResponseOutputAudioTranscriptDone):
-            item = self._output_item(event)
-            item.part(event.content_index, "output_audio").transcript = event.transcript
-        elif isinstance(event, ev.ResponseFunctionCallArgumentsDelta):
-            item = self._output_item(event, "function_call")
-            item.call_id = item.call_id or event.call_id
-            item.arguments += event.delta
-        elif isinstance(event, ev.ResponseFunctionCallArgumentsDone):
-            item = self._output_item(event, "function_call")
-            item.call_id = event.call_id
-            item.arguments = event.arguments
-            if event.name:
-                item.name = event.name
-        elif isinstance(event, ev.RateLimitsUpdated):
-            self.rate_limits = list(event.rate_limits)
+
+    def _apply_content_part(
+        self, event: ev.ResponseContentPartAdded | ev.ResponseContentPartDone
+    ) -> None:
+        item = self._output_item(event)
+        kind = {"audio": "output_audio", "text": "output_text"}.get(
+            event.part.type or "", event.part.type or ""
+        )
+        part = item.part(event.content_index, kind)
+        if isinstance(event, ev.ResponseContentPartDone):
+            part.done = True
+            if event.part.text is not None:
+                part.text = event.part.text
+            if event.part.transcript is not None:
+                part.transcript = event.part.transcript
+
+    def _apply_text_delta(self, event: ev.ResponseOutputTextDelta) -> None:
+        self._output_item(event).part(event.content_index, "output_text").text += event.delta
+
+    def _apply_text_done(self, event: ev.ResponseOutputTextDone) -> None:
+        self._output_item(event).part(event.content_index, "output_text").text = event.text
+
+    def _apply_transcript_delta(self, event: ev.ResponseOutputAudioTranscriptDelta) -> None:
+        part = self._output_item(event).part(event.content_index, "output_audio")
+        part.transcript += event.delta
+
+    def _apply_transcript_done(self, event: ev.ResponseOutputAudioTranscriptDone) -> None:
+        part = self._output_item(event).part(event.content_index, "output_audio")
+        part.transcript = event.transcript
+
+    def _apply_arguments_delta(self, event: ev.ResponseFunctionCallArgumentsDelta) -> None:
+        item = self._output_item(event, "function_call")
+        item.call_id = item.call_id or event.call_id
+        item.arguments += event.delta
+
+    def _apply_arguments_done(self, event: ev.ResponseFunctionCallArgumentsDone) -> None:
+        item = self._output_item(event, "function_call")
+        item.call_id = event.call_id
+        item.arguments = event.arguments
+        if event.name:
+            item.name = event.name
+
+    def _apply_rate_limits(self, event: ev.RateLimitsUpdated) -> None:
+        self.rate_limits = list(event.rate_limits)
+
+    def _apply_nothing(self, event: ev.ServerEvent) -> None:
+        """Events that change no conversation state (errors, acknowledgements, ...)."""
 
     def speech_times(self, item_id: str) -> tuple[int | None, int | None]:
         """VAD ``(audio_start_ms, audio_end_ms)`` of a user item, in input ms."""
@@ -1023,3 +1056,73 @@ class RealtimeProtocol:
         )
         self.register(event, key=target)
         return event
+
+
+# How _apply handles each event class (exact class -> unbound method). A class not listed
+# (a subclass, or an event that changes no state) takes its nearest listed base's handler,
+# found once and cached by _apply.
+_APPLY: dict[type[Any], Callable[[RealtimeProtocol, Any], None]] = {
+    ev.ResponseOutputAudioDelta: RealtimeProtocol._apply_audio_delta,
+    ev.SessionCreated: RealtimeProtocol._apply_session,
+    ev.SessionUpdated: RealtimeProtocol._apply_session,
+    ev.ConversationItemAdded: RealtimeProtocol._apply_item_added,
+    ev.ConversationItemCreated: RealtimeProtocol._apply_item_added,
+    ev.ConversationItemDone: RealtimeProtocol._apply_item_done,
+    ev.ConversationItemRetrieved: RealtimeProtocol._apply_item_retrieved,
+    ev.ConversationItemDeleted: RealtimeProtocol._apply_item_deleted,
+    ev.ConversationItemTruncated: RealtimeProtocol._apply_item_truncated,
+    ev.ConversationItemInputAudioTranscriptionDelta: RealtimeProtocol._apply_input_transcription,
+    ev.ConversationItemInputAudioTranscriptionCompleted: (
+        RealtimeProtocol._apply_input_transcription
+    ),
+    ev.ConversationItemInputAudioTranscriptionFailed: RealtimeProtocol._apply_input_transcription,
+    ev.InputAudioBufferSpeechStarted: RealtimeProtocol._apply_speech_started,
+    ev.InputAudioBufferSpeechStopped: RealtimeProtocol._apply_speech_stopped,
+    ev.InputAudioBufferCommitted: RealtimeProtocol._apply_committed,
+    ev.ResponseCreated: RealtimeProtocol._apply_response_created,
+    ev.ResponseDone: RealtimeProtocol._apply_response_done,
+    ev.ResponseOutputItemAdded: RealtimeProtocol._apply_output_item,
+    ev.ResponseOutputItemDone: RealtimeProtocol._apply_output_item,
+    ev.ResponseContentPartAdded: RealtimeProtocol._apply_content_part,
+    ev.ResponseContentPartDone: RealtimeProtocol._apply_content_part,
+    ev.ResponseOutputTextDelta: RealtimeProtocol._apply_text_delta,
+    ev.ResponseOutputTextDone: RealtimeProtocol._apply_text_done,
+    ev.ResponseOutputAudioTranscriptDelta: RealtimeProtocol._apply_transcript_delta,
+    ev.ResponseOutputAudioTranscriptDone: RealtimeProtocol._apply_transcript_done,
+    ev.ResponseFunctionCallArgumentsDelta: RealtimeProtocol._apply_arguments_delta,
+    ev.ResponseFunctionCallArgumentsDone: RealtimeProtocol._apply_arguments_done,
+    ev.RateLimitsUpdated: RealtimeProtocol._apply_rate_limits,
+}
+
+
+def _inherited_handler(kind: type[Any]) -> Callable[[RealtimeProtocol, Any], None]:
+    """The handler of ``kind``'s nearest listed base class, or the no-op."""
+    for base in kind.__mro__:
+        if base in _APPLY:
+            return _APPLY[base]
+    return RealtimeProtocol._apply_nothing
+
+
+# What an event class means to _settle, found once per class (isinstance, so subclasses
+# count as their base) and then looked up by the exact class.
+_OTHER, _ERROR, _NAMES_ITEM, _NAMES_ITEM_ID = 0, 1, 2, 3
+_RESPONSE_DONE, _RESPONSE_CREATED, _COMMITTED = 4, 5, 6
+_SETTLE_ROLE: dict[type[Any], int] = {}
+
+
+def _settle_role(kind: type[Any]) -> int:
+    if issubclass(kind, ev.Error):
+        return _ERROR
+    if issubclass(
+        kind, ev.ConversationItemAdded | ev.ConversationItemCreated | ev.ConversationItemRetrieved
+    ):
+        return _NAMES_ITEM
+    if issubclass(kind, ev.ConversationItemTruncated | ev.ConversationItemDeleted):
+        return _NAMES_ITEM_ID
+    if issubclass(kind, ev.ResponseDone):
+        return _RESPONSE_DONE
+    if issubclass(kind, ev.ResponseCreated):
+        return _RESPONSE_CREATED
+    if issubclass(kind, ev.InputAudioBufferCommitted):
+        return _COMMITTED
+    return _OTHER

@@ -666,30 +666,35 @@ class Session:
             self.stats.server_errors += 1
             if future is not None and not future.done():
                 future.set_exception(error)
-        if isinstance(event, ev.ResponseOutputAudioDelta):
+        # The event's class, resolved once per class to the one this chain names (or to
+        # None): identity checks below, not a chain of isinstance misses per event.
+        kind = _REACT_KIND.get(type(event), _UNRESOLVED)
+        if kind is _UNRESOLVED:
+            kind = _REACT_KIND[type(event)] = _react_kind(type(event))
+        if kind is ev.ResponseOutputAudioDelta:
             self._on_audio_delta(event, now)
-        elif isinstance(event, ev.ResponseOutputAudioDone):
+        elif kind is ev.ResponseOutputAudioDone:
             self._sink_finished(event.item_id, event.content_index)
-        elif isinstance(event, ev.ResponseOutputTextDelta | ev.ResponseOutputAudioTranscriptDelta):
+        elif kind is ev.ResponseOutputTextDelta:  # or an audio transcript delta
             self._first_delta_seen(event.response_id, now, audio=False)
-        elif isinstance(event, ev.SessionCreated):
+        elif kind is ev.SessionCreated:
             self._created.set()
-        elif isinstance(event, ev.Error):
+        elif kind is ev.Error:
             if not received.failed:
                 self.stats.server_errors += 1
                 # Delivered to the event stream and handlers; the log is for the record.
                 logger.info("server error: %s", event.error.message)
-        elif isinstance(event, ev.InputAudioBufferSpeechStarted):
+        elif kind is ev.InputAudioBufferSpeechStarted:
             self._barge_in()
-        elif isinstance(event, ev.InputAudioBufferSpeechStopped):
+        elif kind is ev.InputAudioBufferSpeechStopped:
             self._t_speech_stopped = now
-        elif isinstance(event, ev.ResponseCreated):
+        elif kind is ev.ResponseCreated:
             rid = event.response.id or ""
             self._t_created[rid] = now
             turn = TurnStats(rid)
             self._turns[rid] = turn
             self.stats.turns.append(turn)
-        elif isinstance(event, ev.ResponseDone):
+        elif kind is ev.ResponseDone:
             self._on_response_done(event, now)
         if received.failed and any(
             isinstance(failed[1], ev.ResponseCreate) for failed in received.failed
@@ -1580,6 +1585,31 @@ class _EventIterator:
 
     def __anext__(self) -> Coroutine[Any, Any, Any]:
         return self._session._next_event()  # the coroutine itself: no wrapper per event
+
+
+_UNRESOLVED = object()
+# Exact event class -> the class of Session._react's chain it counts as (or None).
+_REACT_KIND: dict[type[Any], Any] = {}
+_REACT_CLASSES: tuple[tuple[type[Any], type[Any]], ...] = (
+    (ev.ResponseOutputAudioDelta, ev.ResponseOutputAudioDelta),
+    (ev.ResponseOutputAudioDone, ev.ResponseOutputAudioDone),
+    (ev.ResponseOutputTextDelta, ev.ResponseOutputTextDelta),
+    (ev.ResponseOutputAudioTranscriptDelta, ev.ResponseOutputTextDelta),
+    (ev.SessionCreated, ev.SessionCreated),
+    (ev.Error, ev.Error),
+    (ev.InputAudioBufferSpeechStarted, ev.InputAudioBufferSpeechStarted),
+    (ev.InputAudioBufferSpeechStopped, ev.InputAudioBufferSpeechStopped),
+    (ev.ResponseCreated, ev.ResponseCreated),
+    (ev.ResponseDone, ev.ResponseDone),
+)
+
+
+def _react_kind(cls: type[Any]) -> type[Any] | None:
+    """What ``Session._react`` treats an event class as (subclasses as their base)."""
+    for base, kind in _REACT_CLASSES:
+        if issubclass(cls, base):
+            return kind
+    return None
 
 
 def _retryable(error: BaseException) -> bool:
