@@ -7,6 +7,7 @@ asserted here (the machine is shared and noisy).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
@@ -106,10 +107,44 @@ def test_largest_n_is_the_largest_pass_below_the_first_failure() -> None:
         "profile": "",
     }
     text = sessions.render(results, facts, sessions.RunConfig(variants=("ours", "sdk")))
-    assert "largest N with p99 lateness ≤ 10 ms: ours 75 (target ≥ 150: **no**)" in text
+    assert "largest N with p99 lateness ≤ 10 ms: ours 75\n" in text
     assert "largest N with p99 lateness ≤ 10 ms: sdk < 25" in text
-    assert "client-added latency, ours at N=75" in text
+    assert "checked against bare: run it too" in text
+    # latency: checked at the light load (N=25), shown at capacity for information
+    assert "client-added latency, ours at N=25" in text
     assert "(target p99 ≤ 2 ms: yes)" in text
+    assert "client-added latency, ours at N=75" in text
+    assert "at capacity" in text
+
+
+def test_sessions_target_is_a_ratio_against_bare_in_the_same_run() -> None:
+    facts = {
+        "client_core": 0,
+        "server_core": 1,
+        "arrival_clock": "socket",
+        "down_delay_ms": 0.1,
+        "up_delay_ms": 0.1,
+        "profile": "",
+    }
+    config = sessions.RunConfig(variants=("ours", "bare"))
+    for ours_n, bare_n, met in ((75, 100, True), (75, 125, False), (150, 200, True)):
+        results = [
+            _result("ours", 25, True),
+            _result("ours", ours_n, True),
+            _result("ours", ours_n + 25, False),
+            _result("bare", 25, True),
+            _result("bare", bare_n, True),
+            _result("bare", bare_n + 25, False),
+        ]
+        text = sessions.render(results, facts, config)
+        ratio = f"ours / bare = {ours_n / bare_n:.2f}× (target ≥ 0.75×"
+        assert ratio in text, text
+        assert f"bare holds 200: {'yes' if met else '**no**'})" in text
+        assert sessions._missed(results, config) is not met
+    # a slow latency at the light load misses the target whatever the sessions ratio
+    slow = dataclasses.replace(_result("ours", 25, True), send_p99_ms=2.5)
+    results = [slow, _result("ours", 50, False), _result("bare", 25, True)]
+    assert sessions._missed(results, config)
 
 
 def test_rejects_bad_arguments() -> None:
