@@ -301,7 +301,7 @@ class _Pending:
     key: str | None  # the object id the answer must name, when it names one
 
 
-@dataclass
+@dataclass(slots=True)
 class Received:
     """What one server event did, as seen by the requests we sent.
 
@@ -417,6 +417,9 @@ class RealtimeProtocol:
         else:
             event = data
         received = Received(event)
+        if type(event) is ev.ResponseOutputAudioDelta:  # the hot path: it settles nothing
+            self._apply_audio_delta(event)
+            return received
         self._apply(event)
         self._settle(event, received)
         return received

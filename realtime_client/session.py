@@ -649,6 +649,11 @@ class Session:
 
     def _react(self, received: Any, now: float) -> None:
         event = received.event
+        if type(event) is ev.ResponseOutputAudioDelta:  # 50 a second: answers no request
+            self._on_audio_delta(event, now)
+            if self._handlers or self._sink is None or self._iterate_audio:
+                self._emit(event)
+            return
         for event_id, client_event in received.answered:
             if isinstance(client_event, ev.ResponseCreate) and self._awaiting_created:
                 self._awaiting_created -= 1
