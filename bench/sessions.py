@@ -50,7 +50,9 @@ What is measured
   window). Ticks still pending when the window closes count with the lateness they have
   reached by then. The largest N whose p99 stays within ``--max-p99-ms`` (10 ms) is found
   by going up the levels; a client stops at its first failing level, and the full run
-  then tries one level half-way between its last pass and first failure.
+  then tries one level half-way between its last pass and first failure. A failing level
+  is run once more and the better run counts, for every client alike: noise from the
+  machine only ever adds lateness.
 * Client-added latency, on the sample clock: (a) from the ideal capture time of a block's
   last sample (the tick) to the moment its ``input_audio_buffer.append`` has been handed to
   the socket (the transport's ``send`` returned); (b) from a delta's arrival at the socket
@@ -174,6 +176,9 @@ class RunConfig:
         max_p99_ms: A level passes when its p99 frame lateness is at most this, in ms.
         refine: After the upward search, try one level half-way between each client's
             last pass and first failure.
+        retry_failed: Run a failing level once more and keep the better run: noise from
+            the machine (other tenants, the hypervisor) only ever adds lateness, so the
+            better of two runs is the fairer estimate, for every client alike.
         stagger_turns: Start session ``i`` of ``N``'s first response ``i / N`` of a reply
             later, so turn boundaries are spread as independent calls spread them (the
             window then opens one reply later, when every session is answering). False:
@@ -188,6 +193,7 @@ class RunConfig:
     warmup_s: float = 1.0
     max_p99_ms: float = 10.0
     refine: bool = True
+    retry_failed: bool = True
     stagger_turns: bool = True
     profile: int | None = None
 
@@ -205,7 +211,14 @@ class RunConfig:
             raise ValueError(f"profile must be a positive session count, got {self.profile!r}")
 
 
-QUICK = RunConfig(levels=(4, 8), window_s=0.4, warmup_s=0.2, refine=False, stagger_turns=False)
+QUICK = RunConfig(
+    levels=(4, 8),
+    window_s=0.4,
+    warmup_s=0.2,
+    refine=False,
+    retry_failed=False,
+    stagger_turns=False,
+)
 """The ``--quick`` configuration: a smoke run of a few seconds."""
 
 
@@ -979,19 +992,26 @@ async def _level(
     variant: str, n: int, server: _Server, run: _Run, openai_client: AsyncOpenAI | None
 ) -> tuple[LevelResult, bool]:
     config = run.config
-    gc.collect()
-    # Let the server finish closing the previous level's sessions.
-    await asyncio.sleep(0.05 + min(0.3, 0.003 * max(config.levels)))
-    result = await _run_level(variant, n, server, config, openai_client, core=run.client_core)
-    row = result[0]
-    print(
-        f"  {variant:>4} N={n:<4} lateness p50 {row.lateness_p50_ms:6.2f} ms  "
-        f"p99 {row.lateness_p99_ms:7.2f} ms  client CPU {row.client_cpu_pct:5.1f} %  "
-        f"server CPU {row.server_cpu_pct:5.1f} %  other load {row.other_load_pct:5.1f} %  "
-        f"{'pass' if row.passed else 'FAIL'}",
-        flush=True,
-    )
-    return result
+    best: tuple[LevelResult, bool] | None = None
+    for attempt in range(2 if config.retry_failed else 1):
+        gc.collect()
+        # Let the server finish closing the previous level's sessions.
+        await asyncio.sleep(0.05 + min(0.3, 0.003 * max(config.levels)))
+        result = await _run_level(variant, n, server, config, openai_client, core=run.client_core)
+        row = result[0]
+        print(
+            f"  {variant:>4} N={n:<4} lateness p50 {row.lateness_p50_ms:6.2f} ms  "
+            f"p99 {row.lateness_p99_ms:7.2f} ms  client CPU {row.client_cpu_pct:5.1f} %  "
+            f"server CPU {row.server_cpu_pct:5.1f} %  other load {row.other_load_pct:5.1f} %  "
+            f"{'pass' if row.passed else 'FAIL'}{'  (second run)' if attempt else ''}",
+            flush=True,
+        )
+        if best is None or row.lateness_p99_ms < best[0].lateness_p99_ms:
+            best = result
+        if row.passed:
+            break
+    assert best is not None
+    return best
 
 
 def run_benchmark(config: RunConfig) -> tuple[list[LevelResult], dict[str, Any]]:
@@ -1116,7 +1136,7 @@ def render(results: list[LevelResult], facts: dict[str, Any], config: RunConfig)
         }
         parts = ", ".join(f"{v} {cost[v]:.2f}" for v in variants)
         line = f"client CPU per session-second at N={n0} (ms): {parts}"
-        if "bare" in cost and cost["bare"] > 0:
+        if "bare" in cost and cost["bare"] > 0 and len(cost) > 1:
             ratios = ", ".join(
                 f"{v} {cost[v] / cost['bare']:.2f}×" for v in variants if v != "bare"
             )

@@ -155,3 +155,25 @@ def test_rejects_bad_arguments() -> None:
         sessions.RunConfig(levels=())
     with pytest.raises(ValueError, match="variants"):
         sessions.RunConfig(variants=("ours", "other"))
+
+
+async def test_a_failing_level_runs_once_more_and_the_better_run_counts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    runs = iter([_result("ours", 50, False), _result("ours", 50, True)])
+    calls: list[int] = []
+
+    async def fake_run_level(variant: str, n: int, *args: object, **kwargs: object) -> object:
+        calls.append(n)
+        return next(runs), True
+
+    monkeypatch.setattr(sessions, "_run_level", fake_run_level)
+    run = sessions._Run(sessions.RunConfig(levels=(50,), variants=("ours",)))
+    result, _ = await sessions._level("ours", 50, None, run, None)  # type: ignore[arg-type]
+    assert calls == [50, 50] and result.passed
+    # without retries the first (failing) run stands
+    runs = iter([_result("ours", 50, False), _result("ours", 50, True)])
+    calls.clear()
+    run = sessions._Run(sessions.RunConfig(levels=(50,), variants=("ours",), retry_failed=False))
+    result, _ = await sessions._level("ours", 50, None, run, None)  # type: ignore[arg-type]
+    assert calls == [50] and not result.passed
