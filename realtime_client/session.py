@@ -479,7 +479,7 @@ class Session:
         self._reader = asyncio.get_running_loop().create_task(self._read_loop(transport))
         try:
             try:
-                await asyncio.wait_for(self._wait_created(), self.open_timeout)
+                await self._wait_created(self.open_timeout)
             except asyncio.TimeoutError as exc:
                 raise ConnectError("no session.created from the server", retryable=True) from exc
             self._ready.set()
@@ -489,14 +489,18 @@ class Session:
             await self._drop_transport()
             raise
 
-    async def _wait_created(self) -> None:
+    async def _wait_created(self, timeout: float) -> None:
         reader = self._reader
         assert reader is not None
         created = asyncio.ensure_future(self._created.wait())
         try:
-            await asyncio.wait({created, reader}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                {created, reader}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
             created.cancel()
+        if not done:
+            raise asyncio.TimeoutError
         if not self._created.is_set():
             # The reader ended first: the server refused us (bad key, bad model ...).
             error = self._close_error or ConnectError("connection closed during the handshake")
@@ -941,7 +945,7 @@ class Session:
         assert event.event_id is not None
         future = await self._send_tracked(event)
         try:
-            return await asyncio.wait_for(future, timeout or self.request_timeout)
+            return await _answer(future, timeout or self.request_timeout)
         except asyncio.TimeoutError as exc:
             self.protocol.forget(event.event_id)
             self._futures.pop(event.event_id, None)
@@ -1101,7 +1105,8 @@ class Session:
         else:
             self._response_queue.append((event, future))
             self._pump_responses()
-        return await asyncio.wait_for(future, None)
+        created: ev.ResponseCreated = await future
+        return created
 
     async def cancel_response(self, response_id: str | None = None) -> bool:
         """Cancel the active response.
@@ -1456,7 +1461,7 @@ class Session:
                 sent.append((item_id, event.event_id, await self._send_tracked(event)))
             for item_id, event_id, future in sent:
                 try:
-                    answer = await asyncio.wait_for(future, self.request_timeout)
+                    answer = await _answer(future, self.request_timeout)
                 except ServerError as exc:
                     logger.warning("could not restore item %s: %s", item_id, exc)
                     answers.append((item_id, None))
@@ -1632,6 +1637,27 @@ def _type_key(cls: type[Any]) -> str:
     if isinstance(default, str):
         return default
     raise InvalidStateError(f"{cls!r} is not an event class")
+
+
+async def _answer(future: asyncio.Future[_T], timeout: float) -> _T:
+    """Wait for a request's answer; ``asyncio.TimeoutError`` after ``timeout`` seconds.
+
+    Not ``asyncio.wait_for``: before Python 3.12 it returns the result when the answer
+    and a cancellation of the waiting task arrive in the same loop iteration, swallowing
+    the cancellation (CPython gh-86296). A task cancelled that way runs on; the sessions
+    benchmark met it as a client task that never ended. Awaiting the future itself keeps
+    the cancellation (and cancels the future, which the reader then leaves alone).
+    """
+    timer = asyncio.get_running_loop().call_later(timeout, _expire, future)
+    try:
+        return await future
+    finally:
+        timer.cancel()
+
+
+def _expire(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_exception(asyncio.TimeoutError())
 
 
 async def _guard(awaitable: Awaitable[Any], what: str) -> None:

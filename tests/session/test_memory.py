@@ -12,6 +12,7 @@ import pytest
 
 from realtime_client import InvalidServerEvent, ServerError, connect, memory_pair
 from realtime_client import events as ev
+from realtime_client.errors import InvalidStateError
 from realtime_client.server import LocalServer
 from realtime_client.transports import MemoryTransport
 
@@ -780,4 +781,28 @@ async def test_with_a_sink_deltas_skip_the_iterator_unless_asked(iterate_audio: 
     after_open = iterated[iterated.index("session.created") + 1 :]
     deltas = ["response.output_audio.delta"] * 2 if iterate_audio else []
     assert after_open == [*deltas, "response.done"]
+    await session.close()
+
+
+async def test_cancelling_a_request_as_its_answer_lands_still_cancels() -> None:
+    # asyncio.wait_for (before 3.12) returns the answer when it and the cancellation meet
+    # in one loop iteration, so the cancelled task ran on: a client task that never ended.
+    session, server = await open_pair()
+    task = asyncio.ensure_future(session.clear_input())
+    sent = await recv(server)
+    assert sent["type"] == "input_audio_buffer.clear"
+    # The reader settles the answer and the task is cancelled before it runs again.
+    session._futures[sent["event_id"]].set_result(ev.InputAudioBufferCleared())
+    task.cancel()
+    (outcome,) = await asyncio.gather(task, return_exceptions=True)
+    assert isinstance(outcome, asyncio.CancelledError)
+    await session.close()
+
+
+async def test_a_request_without_an_answer_times_out_with_a_clear_error() -> None:
+    session, server = await open_pair(request_timeout=0.05)
+    with pytest.raises(InvalidStateError, match="no answer to input_audio_buffer.clear"):
+        await session.clear_input()
+    assert (await recv(server))["type"] == "input_audio_buffer.clear"
+    assert session._futures == {}
     await session.close()
