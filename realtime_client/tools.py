@@ -126,11 +126,11 @@ class FunctionTool:
         )
         try:
             if is_async:
-                result = await asyncio.wait_for(func(**kwargs), timeout)
+                result = await _within(func(**kwargs), timeout)
             else:
-                result = await asyncio.wait_for(asyncio.to_thread(func, **kwargs), timeout)
+                result = await _within(asyncio.to_thread(func, **kwargs), timeout)
             if inspect.isawaitable(result):  # a sync wrapper handing back a coroutine
-                result = await asyncio.wait_for(result, timeout)
+                result = await _within(result, timeout)
         except asyncio.TimeoutError as exc:
             raise ToolError(f"{self.name} timed out after {timeout} s") from exc
         except Exception as exc:
@@ -143,6 +143,27 @@ class FunctionTool:
             ).decode()
         except TypeError:
             return json.dumps(result, default=str)
+
+
+async def _within(awaitable: Any, timeout: float | None) -> Any:
+    """Await ``awaitable``; cancel it and raise ``asyncio.TimeoutError`` after ``timeout`` s.
+
+    Not ``asyncio.wait_for``: before Python 3.12 it returns the result when the result and
+    a cancellation of the waiting task arrive together, so a cancelled session's tool run
+    would carry on (CPython gh-86296). ``asyncio.wait`` keeps the cancellation.
+    """
+    task = asyncio.ensure_future(awaitable)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=timeout)
+    except BaseException:  # our caller was cancelled: so is the tool
+        task.cancel()
+        raise
+    if not done:
+        task.cancel()
+        # Nobody awaits it now: retrieve whatever it ends with, so nothing is logged twice.
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        raise asyncio.TimeoutError
+    return task.result()
 
 
 class ToolRegistry:

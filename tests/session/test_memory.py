@@ -375,6 +375,22 @@ async def test_async_callable_objects_work_as_tools() -> None:
     assert await tool.call('{"key": "a"}', timeout=1) == '{"key":"a"}'
 
 
+async def test_cancelling_a_tool_call_as_the_tool_returns_still_cancels() -> None:
+    from realtime_client.tools import FunctionTool
+
+    async def quick() -> int:
+        """Return at once."""
+        return 1
+
+    tool = FunctionTool.from_callable(quick)
+    call = asyncio.ensure_future(tool.call("{}", timeout=1))
+    await asyncio.sleep(0)  # the call starts the tool and waits
+    await asyncio.sleep(0)  # the tool returns
+    call.cancel()  # ... and the session closes before the call sees the result
+    (outcome,) = await asyncio.gather(call, return_exceptions=True)
+    assert isinstance(outcome, asyncio.CancelledError)
+
+
 # --- helpers answering with errors, metrics, tools, prices, push-to-talk, truncate ------
 
 
