@@ -320,7 +320,7 @@ class Session:
         raw_responses: bool = False,
         reconnect: ReconnectPolicy | None = None,
         open_timeout: float = 10.0,
-        request_timeout: float = 15.0,
+        request_timeout: float | None = 15.0,
         max_event_queue: int = 10_000,
         prices: dict[str, float] | None = None,
         retain_audio_ms: float = 0.0,
@@ -499,7 +499,7 @@ class Session:
             )
         finally:
             created.cancel()
-        if not done:
+        if not done and not self._created.is_set():
             raise asyncio.TimeoutError
         if not self._created.is_set():
             # The reader ended first: the server refused us (bad key, bad model ...).
@@ -1639,8 +1639,8 @@ def _type_key(cls: type[Any]) -> str:
     raise InvalidStateError(f"{cls!r} is not an event class")
 
 
-async def _answer(future: asyncio.Future[_T], timeout: float) -> _T:
-    """Wait for a request's answer; ``asyncio.TimeoutError`` after ``timeout`` seconds.
+async def _answer(future: asyncio.Future[_T], timeout: float | None) -> _T:
+    """Wait for a request's answer; ``asyncio.TimeoutError`` after ``timeout`` s (None: never).
 
     Not ``asyncio.wait_for``: before Python 3.12 it returns the result when the answer
     and a cancellation of the waiting task arrive in the same loop iteration, swallowing
@@ -1648,6 +1648,8 @@ async def _answer(future: asyncio.Future[_T], timeout: float) -> _T:
     benchmark met it as a client task that never ended. Awaiting the future itself keeps
     the cancellation (and cancels the future, which the reader then leaves alone).
     """
+    if timeout is None:
+        return await future
     timer = asyncio.get_running_loop().call_later(timeout, _expire, future)
     try:
         return await future
@@ -1856,7 +1858,7 @@ def connect(
     reconnect: ReconnectPolicy | bool = True,
     raw_responses: bool = False,
     open_timeout: float = 10.0,
-    request_timeout: float = 15.0,
+    request_timeout: float | None = 15.0,
     headers: dict[str, str] | None = None,
     prices: dict[str, float] | None = None,
     retain_audio_ms: float = 0.0,
@@ -1885,7 +1887,7 @@ def connect(
         raw_responses: Send ``response.create`` at once even while a response is
             active, and surface the server's error instead of queueing.
         open_timeout: Seconds to wait for the connection and ``session.created``.
-        request_timeout: Seconds to wait for the answer of a request.
+        request_timeout: Seconds to wait for the answer of a request (None: no limit).
         headers: Extra upgrade headers.
         prices: Overrides of :data:`PRICES` (USD per 1M tokens) for the cost estimate.
         retain_audio_ms: Keep up to this much output audio per item in the

@@ -141,6 +141,8 @@ def test_sessions_target_is_a_ratio_against_bare_in_the_same_run() -> None:
         assert ratio in text, text
         assert f"bare holds 200: {'yes' if met else '**no**'})" in text
         assert sessions._missed(results, config) is not met
+    # without a bare figure the sessions target cannot be met
+    assert sessions._missed([_result("ours", 25, True)], sessions.RunConfig(variants=("ours",)))
     # a slow latency at the light load misses the target whatever the sessions ratio
     slow = dataclasses.replace(_result("ours", 25, True), send_p99_ms=2.5)
     results = [slow, _result("ours", 50, False), _result("bare", 25, True)]

@@ -822,3 +822,15 @@ async def test_a_request_without_an_answer_times_out_with_a_clear_error() -> Non
     assert (await recv(server))["type"] == "input_audio_buffer.clear"
     assert session._futures == {}
     await session.close()
+
+
+async def test_request_timeout_none_waits_for_the_answer() -> None:
+    session, server = await open_pair(request_timeout=None)
+    request = asyncio.ensure_future(session.clear_input())
+    sent = await recv(server)
+    await asyncio.sleep(0.05)
+    assert not request.done()  # no limit: still waiting
+    await server.send_event({"type": "input_audio_buffer.cleared", "event_id": "e_cl"})
+    assert isinstance(await asyncio.wait_for(request, 2), ev.InputAudioBufferCleared)
+    assert sent["type"] == "input_audio_buffer.clear"
+    await session.close()
