@@ -66,6 +66,16 @@ def test_quick_run_reports_every_client_and_field(capsys: pytest.CaptureFixture[
         assert os.sched_getaffinity(0) == affinity
 
 
+_FACTS = {
+    "client_core": 0,
+    "server_core": 1,
+    "arrival_clock": "socket",
+    "down_delay_ms": 0.1,
+    "up_delay_ms": 0.1,
+    "profile": "",
+}
+
+
 def _result(variant: str, n: int, passed: bool) -> sessions.LevelResult:
     return sessions.LevelResult(
         variant=variant,
@@ -98,15 +108,7 @@ def test_largest_n_is_the_largest_pass_below_the_first_failure() -> None:
         _result("ours", 75, True),  # the half-way level of the refinement
         _result("sdk", 25, False),
     ]
-    facts = {
-        "client_core": 0,
-        "server_core": 1,
-        "arrival_clock": "socket",
-        "down_delay_ms": 0.1,
-        "up_delay_ms": 0.1,
-        "profile": "",
-    }
-    text = sessions.render(results, facts, sessions.RunConfig(variants=("ours", "sdk")))
+    text = sessions.render(results, _FACTS, sessions.RunConfig(variants=("ours", "sdk")))
     assert "largest N with p99 lateness ≤ 10 ms: ours 75\n" in text
     assert "largest N with p99 lateness ≤ 10 ms: sdk < 25" in text
     assert "checked against bare: run it too" in text
@@ -118,14 +120,6 @@ def test_largest_n_is_the_largest_pass_below_the_first_failure() -> None:
 
 
 def test_sessions_target_is_a_ratio_against_bare_in_the_same_run() -> None:
-    facts = {
-        "client_core": 0,
-        "server_core": 1,
-        "arrival_clock": "socket",
-        "down_delay_ms": 0.1,
-        "up_delay_ms": 0.1,
-        "profile": "",
-    }
     config = sessions.RunConfig(variants=("ours", "bare"))
     for ours_n, bare_n, met in ((75, 100, True), (75, 125, False), (150, 200, True)):
         results = [
@@ -136,7 +130,7 @@ def test_sessions_target_is_a_ratio_against_bare_in_the_same_run() -> None:
             _result("bare", bare_n, True),
             _result("bare", bare_n + 25, False),
         ]
-        text = sessions.render(results, facts, config)
+        text = sessions.render(results, _FACTS, config)
         ratio = f"ours / bare = {ours_n / bare_n:.2f}× (target ≥ 0.75×"
         assert ratio in text, text
         assert f"bare holds 200: {'yes' if met else '**no**'})" in text

@@ -439,17 +439,22 @@ def test_discriminators_reach_the_wire_when_left_default() -> None:
     assert ev.ResponseCreate().to_dict() == {"type": "response.create"}
 
 
-def test_audio_delta_fast_path_matches_validating_path() -> None:
-    samples = np.array([0, 1, -1, 32767, -32768, 1234], dtype=np.int16)
-    wire = {
+def _plain_delta(samples: Any) -> dict[str, Any]:
+    """A GA audio delta with exactly its seven fields (the parser's fast path)."""
+    return {
         "type": "response.output_audio.delta",
         "event_id": "event_1",
         "response_id": "r",
         "item_id": "i",
         "output_index": 0,
         "content_index": 0,
-        "delta": pybase64.b64encode(samples.astype("<i2").tobytes()).decode(),
+        "delta": pybase64.b64encode(np.asarray(samples, "<i2").tobytes()).decode(),
     }
+
+
+def test_audio_delta_fast_path_matches_validating_path() -> None:
+    samples = np.array([0, 1, -1, 32767, -32768, 1234], dtype=np.int16)
+    wire = _plain_delta(samples)
     fast = ev.parse_server_event(orjson.dumps(wire))
     slow = ev.ResponseOutputAudioDelta.model_validate(wire)
     assert isinstance(fast, ev.ResponseOutputAudioDelta)
@@ -473,15 +478,7 @@ def test_audio_delta_fast_path_matches_validating_path() -> None:
 
 def _delta_pair() -> tuple[ev.ResponseOutputAudioDelta, ev.ResponseOutputAudioDelta]:
     """The same plain delta through the fast path and through validation."""
-    wire = {
-        "type": "response.output_audio.delta",
-        "event_id": "event_1",
-        "response_id": "r",
-        "item_id": "i",
-        "output_index": 0,
-        "content_index": 0,
-        "delta": "AQACAA==",
-    }
+    wire = _plain_delta([1, 2])
     fast = ev.parse_server_event(orjson.dumps(wire))
     assert type(fast) is ev.ResponseOutputAudioDelta
     return fast, ev.ResponseOutputAudioDelta.model_validate(wire)
