@@ -38,7 +38,7 @@ import itertools
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import orjson
 
@@ -57,6 +57,8 @@ __all__ = [
     "UsageTotals",
     "output_bytes_per_ms",
 ]
+
+_V = TypeVar("_V")
 
 ResponseStatus = Literal["in_progress", "completed", "cancelled", "failed", "incomplete"]
 
@@ -447,11 +449,7 @@ class RealtimeProtocol:
         return out
 
     def _settle(self, event: ev.ServerEvent, received: Received) -> None:
-        if type(event) is ev.ResponseOutputAudioDelta:
-            return  # the hot path: an audio delta answers no request
-        role = _SETTLE_ROLE.get(type(event))
-        if role is None:
-            role = _SETTLE_ROLE[type(event)] = _settle_role(type(event))
+        role = _SETTLE_ROLE[type(event)]
         if role == _ERROR:
             assert isinstance(event, ev.Error)
             self.last_error = event.error
@@ -577,13 +575,7 @@ class RealtimeProtocol:
             item.input_transcript_done = True
 
     def _apply(self, event: ev.ServerEvent) -> None:
-        # One dict lookup on the exact class instead of an isinstance chain: a miss on a
-        # pydantic class costs ~80 ns, and a turn brings a dozen events through here.
-        kind = type(event)
-        handler = _APPLY.get(kind)
-        if handler is None:
-            handler = _APPLY[kind] = _inherited_handler(kind)
-        handler(self, event)
+        _APPLY[type(event)](self, event)
 
     def _apply_audio_delta(self, event: ev.ResponseOutputAudioDelta) -> None:
         item = self._output_item(event)
@@ -1061,71 +1053,77 @@ class RealtimeProtocol:
         return event
 
 
-# How _apply handles each event class (exact class -> unbound method). A class not listed
-# (a subclass, or an event that changes no state) takes its nearest listed base's handler,
-# found once and cached by _apply.
-_APPLY: dict[type[Any], Callable[[RealtimeProtocol, Any], None]] = {
-    ev.ResponseOutputAudioDelta: RealtimeProtocol._apply_audio_delta,
-    ev.SessionCreated: RealtimeProtocol._apply_session,
-    ev.SessionUpdated: RealtimeProtocol._apply_session,
-    ev.ConversationItemAdded: RealtimeProtocol._apply_item_added,
-    ev.ConversationItemCreated: RealtimeProtocol._apply_item_added,
-    ev.ConversationItemDone: RealtimeProtocol._apply_item_done,
-    ev.ConversationItemRetrieved: RealtimeProtocol._apply_item_retrieved,
-    ev.ConversationItemDeleted: RealtimeProtocol._apply_item_deleted,
-    ev.ConversationItemTruncated: RealtimeProtocol._apply_item_truncated,
-    ev.ConversationItemInputAudioTranscriptionDelta: RealtimeProtocol._apply_input_transcription,
-    ev.ConversationItemInputAudioTranscriptionCompleted: (
-        RealtimeProtocol._apply_input_transcription
-    ),
-    ev.ConversationItemInputAudioTranscriptionFailed: RealtimeProtocol._apply_input_transcription,
-    ev.InputAudioBufferSpeechStarted: RealtimeProtocol._apply_speech_started,
-    ev.InputAudioBufferSpeechStopped: RealtimeProtocol._apply_speech_stopped,
-    ev.InputAudioBufferCommitted: RealtimeProtocol._apply_committed,
-    ev.ResponseCreated: RealtimeProtocol._apply_response_created,
-    ev.ResponseDone: RealtimeProtocol._apply_response_done,
-    ev.ResponseOutputItemAdded: RealtimeProtocol._apply_output_item,
-    ev.ResponseOutputItemDone: RealtimeProtocol._apply_output_item,
-    ev.ResponseContentPartAdded: RealtimeProtocol._apply_content_part,
-    ev.ResponseContentPartDone: RealtimeProtocol._apply_content_part,
-    ev.ResponseOutputTextDelta: RealtimeProtocol._apply_text_delta,
-    ev.ResponseOutputTextDone: RealtimeProtocol._apply_text_done,
-    ev.ResponseOutputAudioTranscriptDelta: RealtimeProtocol._apply_transcript_delta,
-    ev.ResponseOutputAudioTranscriptDone: RealtimeProtocol._apply_transcript_done,
-    ev.ResponseFunctionCallArgumentsDelta: RealtimeProtocol._apply_arguments_delta,
-    ev.ResponseFunctionCallArgumentsDone: RealtimeProtocol._apply_arguments_done,
-    ev.RateLimitsUpdated: RealtimeProtocol._apply_rate_limits,
-}
+class _ByClass(dict[type[Any], _V]):
+    """``{event class: value}``, read with an event's exact class: one dict lookup.
+
+    Dispatching on event classes this way, not with ``isinstance`` chains, matters per
+    event: a miss of ``isinstance`` on a pydantic class costs ~80 ns (``ABCMeta``), and the
+    protocol and session chains ran 20-30 of them. A class not listed (a subclass, or an
+    event nobody lists) takes the value of its nearest listed base, else ``default``;
+    found once, then cached.
+    """
+
+    def __init__(self, listed: dict[type[Any], _V], default: _V) -> None:
+        super().__init__(listed)
+        self._listed = dict(listed)
+        self._default = default
+
+    def __missing__(self, cls: type[Any]) -> _V:
+        value = next((self._listed[b] for b in cls.__mro__ if b in self._listed), self._default)
+        self[cls] = value
+        return value
 
 
-def _inherited_handler(kind: type[Any]) -> Callable[[RealtimeProtocol, Any], None]:
-    """The handler of ``kind``'s nearest listed base class, or the no-op."""
-    for base in kind.__mro__:
-        if base in _APPLY:
-            return _APPLY[base]
-    return RealtimeProtocol._apply_nothing
+# How _apply handles each event class (unbound methods).
+_transcription = RealtimeProtocol._apply_input_transcription
+_APPLY: _ByClass[Callable[[RealtimeProtocol, Any], None]] = _ByClass(
+    {
+        ev.ResponseOutputAudioDelta: RealtimeProtocol._apply_audio_delta,
+        ev.SessionCreated: RealtimeProtocol._apply_session,
+        ev.SessionUpdated: RealtimeProtocol._apply_session,
+        ev.ConversationItemAdded: RealtimeProtocol._apply_item_added,
+        ev.ConversationItemCreated: RealtimeProtocol._apply_item_added,
+        ev.ConversationItemDone: RealtimeProtocol._apply_item_done,
+        ev.ConversationItemRetrieved: RealtimeProtocol._apply_item_retrieved,
+        ev.ConversationItemDeleted: RealtimeProtocol._apply_item_deleted,
+        ev.ConversationItemTruncated: RealtimeProtocol._apply_item_truncated,
+        ev.ConversationItemInputAudioTranscriptionDelta: _transcription,
+        ev.ConversationItemInputAudioTranscriptionCompleted: _transcription,
+        ev.ConversationItemInputAudioTranscriptionFailed: _transcription,
+        ev.InputAudioBufferSpeechStarted: RealtimeProtocol._apply_speech_started,
+        ev.InputAudioBufferSpeechStopped: RealtimeProtocol._apply_speech_stopped,
+        ev.InputAudioBufferCommitted: RealtimeProtocol._apply_committed,
+        ev.ResponseCreated: RealtimeProtocol._apply_response_created,
+        ev.ResponseDone: RealtimeProtocol._apply_response_done,
+        ev.ResponseOutputItemAdded: RealtimeProtocol._apply_output_item,
+        ev.ResponseOutputItemDone: RealtimeProtocol._apply_output_item,
+        ev.ResponseContentPartAdded: RealtimeProtocol._apply_content_part,
+        ev.ResponseContentPartDone: RealtimeProtocol._apply_content_part,
+        ev.ResponseOutputTextDelta: RealtimeProtocol._apply_text_delta,
+        ev.ResponseOutputTextDone: RealtimeProtocol._apply_text_done,
+        ev.ResponseOutputAudioTranscriptDelta: RealtimeProtocol._apply_transcript_delta,
+        ev.ResponseOutputAudioTranscriptDone: RealtimeProtocol._apply_transcript_done,
+        ev.ResponseFunctionCallArgumentsDelta: RealtimeProtocol._apply_arguments_delta,
+        ev.ResponseFunctionCallArgumentsDone: RealtimeProtocol._apply_arguments_done,
+        ev.RateLimitsUpdated: RealtimeProtocol._apply_rate_limits,
+    },
+    RealtimeProtocol._apply_nothing,
+)
 
-
-# What an event class means to _settle, found once per class (isinstance, so subclasses
-# count as their base) and then looked up by the exact class.
+# What an event class means to _settle.
 _OTHER, _ERROR, _NAMES_ITEM, _NAMES_ITEM_ID = 0, 1, 2, 3
 _RESPONSE_DONE, _RESPONSE_CREATED, _COMMITTED = 4, 5, 6
-_SETTLE_ROLE: dict[type[Any], int] = {}
-
-
-def _settle_role(kind: type[Any]) -> int:
-    if issubclass(kind, ev.Error):
-        return _ERROR
-    if issubclass(
-        kind, ev.ConversationItemAdded | ev.ConversationItemCreated | ev.ConversationItemRetrieved
-    ):
-        return _NAMES_ITEM
-    if issubclass(kind, ev.ConversationItemTruncated | ev.ConversationItemDeleted):
-        return _NAMES_ITEM_ID
-    if issubclass(kind, ev.ResponseDone):
-        return _RESPONSE_DONE
-    if issubclass(kind, ev.ResponseCreated):
-        return _RESPONSE_CREATED
-    if issubclass(kind, ev.InputAudioBufferCommitted):
-        return _COMMITTED
-    return _OTHER
+_SETTLE_ROLE: _ByClass[int] = _ByClass(
+    {
+        ev.Error: _ERROR,
+        ev.ConversationItemAdded: _NAMES_ITEM,
+        ev.ConversationItemCreated: _NAMES_ITEM,
+        ev.ConversationItemRetrieved: _NAMES_ITEM,
+        ev.ConversationItemTruncated: _NAMES_ITEM_ID,
+        ev.ConversationItemDeleted: _NAMES_ITEM_ID,
+        ev.ResponseDone: _RESPONSE_DONE,
+        ev.ResponseCreated: _RESPONSE_CREATED,
+        ev.InputAudioBufferCommitted: _COMMITTED,
+    },
+    _OTHER,
+)

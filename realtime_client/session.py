@@ -67,7 +67,7 @@ from .errors import (
     TransportError,
 )
 from .events.codec import Dialect
-from .protocol import RealtimeProtocol, UsageTotals
+from .protocol import RealtimeProtocol, UsageTotals, _ByClass
 from .tools import FunctionTool, ToolError, ToolRegistry
 from .transports import Transport, WebSocketTransport
 
@@ -606,7 +606,7 @@ class Session:
             # Played by the sink and seen by handlers: waking the iterating task 50 times a
             # second per session for audio it does not play costs ~9 % of a session's CPU.
             return
-        if len(self._queue._items) >= self._max_queue:
+        if len(self._queue) >= self._max_queue:
             self._queue.drop_oldest()
             self.stats.dropped_events += 1
             if self.stats.dropped_events in (1, 100, 10_000):
@@ -655,8 +655,7 @@ class Session:
         event = received.event
         if type(event) is ev.ResponseOutputAudioDelta:  # 50 a second: answers no request
             self._on_audio_delta(event, now)
-            if self._handlers or self._sink is None or self._iterate_audio:
-                self._emit(event)
+            self._emit(event)
             return
         for event_id, client_event in received.answered:
             if isinstance(client_event, ev.ResponseCreate) and self._awaiting_created:
@@ -675,11 +674,8 @@ class Session:
             self.stats.server_errors += 1
             if future is not None and not future.done():
                 future.set_exception(error)
-        # The event's class, resolved once per class to the one this chain names (or to
-        # None): identity checks below, not a chain of isinstance misses per event.
-        kind = _REACT_KIND.get(type(event), _UNRESOLVED)
-        if kind is _UNRESOLVED:
-            kind = _REACT_KIND[type(event)] = _react_kind(type(event))
+        # The class this chain names the event as: identity checks, not isinstance misses.
+        kind = _REACT_KIND[type(event)]
         if kind is ev.ResponseOutputAudioDelta:
             self._on_audio_delta(event, now)
         elif kind is ev.ResponseOutputAudioDone:
@@ -1225,12 +1221,7 @@ class Session:
 
     def _to_pcm16_24k(self, samples: npt.NDArray[Any], rate: int) -> npt.NDArray[np.int16]:
         if samples.dtype is _F32 and samples.ndim == 1 and rate != 24_000 and rate > 0:
-            # The common case (a float32 capture device not at 24 kHz), checked cheaply.
-            try:
-                out = _resampler_for(self._resamplers, rate, 24_000).process(samples)
-            except ValueError as exc:
-                raise AudioFormatError(f"cannot resample {rate} Hz audio: {exc}") from exc
-            return float32_to_pcm16(out)
+            return self._resample_to_pcm16(samples, rate)  # a float32 device: checked cheaply
         if samples.ndim == 2:
             samples = (
                 samples.mean(axis=1)
@@ -1254,6 +1245,11 @@ class Session:
             if samples.dtype == np.int16
             else samples.astype(np.float32, copy=False)
         )
+        return self._resample_to_pcm16(floats, rate)
+
+    def _resample_to_pcm16(
+        self, floats: npt.NDArray[np.float32], rate: int
+    ) -> npt.NDArray[np.int16]:
         try:
             out = _resampler_for(self._resamplers, rate, 24_000).process(floats)
         except ValueError as exc:
@@ -1597,29 +1593,25 @@ class _EventIterator:
         return self._session._next_event()  # the coroutine itself: no wrapper per event
 
 
-_UNRESOLVED = object()
-# Exact event class -> the class of Session._react's chain it counts as (or None).
-_REACT_KIND: dict[type[Any], Any] = {}
-_REACT_CLASSES: tuple[tuple[type[Any], type[Any]], ...] = (
-    (ev.ResponseOutputAudioDelta, ev.ResponseOutputAudioDelta),
-    (ev.ResponseOutputAudioDone, ev.ResponseOutputAudioDone),
-    (ev.ResponseOutputTextDelta, ev.ResponseOutputTextDelta),
-    (ev.ResponseOutputAudioTranscriptDelta, ev.ResponseOutputTextDelta),
-    (ev.SessionCreated, ev.SessionCreated),
-    (ev.Error, ev.Error),
-    (ev.InputAudioBufferSpeechStarted, ev.InputAudioBufferSpeechStarted),
-    (ev.InputAudioBufferSpeechStopped, ev.InputAudioBufferSpeechStopped),
-    (ev.ResponseCreated, ev.ResponseCreated),
-    (ev.ResponseDone, ev.ResponseDone),
+# The class of Session._react's chain each event class counts as (None: no branch).
+_REACTS_TO: tuple[type[Any], ...] = (
+    ev.ResponseOutputAudioDelta,
+    ev.ResponseOutputAudioDone,
+    ev.ResponseOutputTextDelta,
+    ev.SessionCreated,
+    ev.Error,
+    ev.InputAudioBufferSpeechStarted,
+    ev.InputAudioBufferSpeechStopped,
+    ev.ResponseCreated,
+    ev.ResponseDone,
 )
-
-
-def _react_kind(cls: type[Any]) -> type[Any] | None:
-    """What ``Session._react`` treats an event class as (subclasses as their base)."""
-    for base, kind in _REACT_CLASSES:
-        if issubclass(cls, base):
-            return kind
-    return None
+_REACT_KIND: _ByClass[type[Any] | None] = _ByClass(
+    {
+        **{cls: cls for cls in _REACTS_TO},
+        ev.ResponseOutputAudioTranscriptDelta: ev.ResponseOutputTextDelta,
+    },
+    None,
+)
 
 
 def _retryable(error: BaseException) -> bool:

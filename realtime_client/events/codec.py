@@ -31,6 +31,7 @@ from ._base import ClientEvent, Event, ServerEvent
 from .beta import client_from_beta, client_to_beta, server_from_beta, server_to_beta
 from .client import CLIENT_EVENT_CLASSES, UnknownClientEvent
 from .server import (
+    _DELTA_FIELDS,
     SERVER_EVENT_CLASSES,
     ResponseOutputAudioDelta,
     UnknownServerEvent,
@@ -54,7 +55,6 @@ RawEvent = str | bytes | bytearray | memoryview | dict[str, Any]
 _SERVER_CLASSES: dict[str, type[Event]] = dict(SERVER_EVENT_CLASSES)
 _CLIENT_CLASSES: dict[str, type[Event]] = dict(CLIENT_EVENT_CLASSES)
 _AUDIO_DELTA = ResponseOutputAudioDelta.wire_type
-_AUDIO_DELTA_FIELDS = frozenset(ResponseOutputAudioDelta.model_fields)
 
 
 def _describe(exc: ValidationError) -> str:
@@ -122,14 +122,14 @@ def _fast_audio_delta(obj: dict[str, Any], raw: Any) -> Event | None:
     event_id = obj.get("event_id")
     if len(obj) == 7 and type(event_id) is str:
         values = obj  # exactly the seven fields: nothing else holds this fresh dict
-        fields_set = _ALL_DELTA_FIELDS.copy()
+        fields_set = set(_DELTA_FIELDS)
         extra: dict[str, Any] = {}
     else:
         if event_id is not None and type(event_id) is not str:
             return None
         values = {name: obj.get(name) for name in _AUDIO_DELTA_FIELD_ORDER}
-        fields_set = set(obj.keys() & _AUDIO_DELTA_FIELDS) | {"type"}
-        extra = {k: v for k, v in obj.items() if k not in _AUDIO_DELTA_FIELDS}
+        fields_set = set(obj.keys() & _DELTA_FIELDS) | {"type"}
+        extra = {k: v for k, v in obj.items() if k not in _DELTA_FIELDS}
     event = _new_delta(ResponseOutputAudioDelta)
     _set_dict(event, values)
     _set_fields_set(event, fields_set)
@@ -144,7 +144,6 @@ _new_delta = object.__new__  # pydantic's __new__ is object's; skip the lookup
 _loads = orjson.loads
 _LE_I2 = np.dtype("<i2")
 _AUDIO_DELTA_FIELD_ORDER = tuple(ResponseOutputAudioDelta.model_fields)
-_ALL_DELTA_FIELDS = set(_AUDIO_DELTA_FIELDS)  # copied per event: pydantic mutates it
 # The slot descriptors, called directly: cheaper than object.__setattr__ by name.
 _set_dict = BaseModel.__dict__["__dict__"].__set__
 _set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
