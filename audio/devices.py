@@ -1,14 +1,15 @@
 """Real audio devices over sounddevice (PortAudio), bridged to asyncio.
 
-sounddevice is imported lazily, inside the functions that need it, so ``audio`` imports
-without it; when it (or the PortAudio library) is missing those functions raise
-:class:`~audio.errors.PortAudioMissingError` saying what to install.
+sounddevice is imported lazily, inside the functions that need it, so
+``realtime_client.audio`` imports without it; when it (or the PortAudio library) is
+missing those functions raise
+:class:`~realtime_client.audio.errors.PortAudioMissingError` saying what to install.
 
 Threading: PortAudio calls our callbacks on its own thread. The input callback copies the
 block and hands it to the event loop with ``loop.call_soon_threadsafe``; it never blocks,
 logs or waits. The output callback only copies the next block out of a
-:class:`~audio.playback.PlaybackBuffer` (no allocation when the device is mono). Resampling
-between the device rate and the stream rate happens on the asyncio side.
+:class:`~realtime_client.audio.playback.PlaybackBuffer` (no allocation when the device is
+mono). Resampling between the device rate and the stream rate happens on the asyncio side.
 
 Overflow policy (capture): blocks wait in a bounded queue (``queue_blocks``). When the
 consumer falls behind and the queue is full, the *oldest* block is dropped to keep latency
@@ -596,7 +597,8 @@ class Speaker:
             takes it, else its default rate.
         fade_ms: Fade-out length on :meth:`clear`, in ms.
         max_buffered_ms: Queue limit, in ms (see the overflow policy in
-            :mod:`audio.playback`), at least ``prebuffer_ms``; ``None`` for no limit.
+            :mod:`~realtime_client.audio.playback`), at least ``prebuffer_ms``; ``None``
+            for no limit.
         latency: PortAudio latency hint: ``"low"``, ``"high"`` or seconds.
 
     Raises:

@@ -1,4 +1,4 @@
-"""Errors raised by the ``audio`` package.
+"""Errors raised by the ``realtime_client.audio`` package.
 
 .. code-block:: text
 
@@ -8,8 +8,8 @@
      ├── DeviceError           no such device, or the device refused the settings
      └── PortAudioMissingError sounddevice or libportaudio2 is not installed (ImportError)
 
-``audio`` imports nothing from ``realtime_client``; the session converts these at its
-boundary.
+``realtime_client.audio`` imports nothing from the rest of ``realtime_client``; the session
+converts these at its boundary.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ __all__ = [
 
 
 class AudioError(Exception):
-    """Root of every error raised by ``audio``."""
+    """Root of every error raised by ``realtime_client.audio``."""
 
 
 class AudioFormatError(AudioError, ValueError):

@@ -2,7 +2,7 @@
 
 Inside the pipeline audio is float32 in [-1, 1], shaped ``(frames,)`` for mono or
 ``(frames, channels)``. At the wire edge it is PCM16 little-endian (the Realtime API's
-``audio/pcm`` at 24 kHz) or G.711 (see :mod:`audio.g711`).
+``audio/pcm`` at 24 kHz) or G.711 (see :mod:`~realtime_client.audio.g711`).
 """
 
 from __future__ import annotations

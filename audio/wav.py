@@ -7,11 +7,11 @@ through unscaled), shaped ``(frames,)`` for mono and ``(frames, channels)`` othe
 
 Chunks other than ``fmt `` and ``data`` are skipped, odd-sized chunks are followed by their
 pad byte as RIFF requires, and anything we cannot read raises
-:class:`~audio.errors.UnsupportedFileError` saying why (not RIFF/WAVE, truncated, unknown
-format tag or bit depth, missing ``fmt `` or ``data`` chunk). A ``data`` chunk whose size
-is 0 or 0xFFFFFFFF (a writer that was never closed, or one streaming an unknown length) is
-read up to the end of the file, in whole frames. Opening a path that does not exist raises
-the usual :class:`OSError`.
+:class:`~realtime_client.audio.errors.UnsupportedFileError` saying why (not RIFF/WAVE,
+truncated, unknown format tag or bit depth, missing ``fmt `` or ``data`` chunk). A
+``data`` chunk whose size is 0 or 0xFFFFFFFF (a writer that was never closed, or one
+streaming an unknown length) is read up to the end of the file, in whole frames. Opening
+a path that does not exist raises the usual :class:`OSError`.
 
 Writing uses a plain 16-byte ``fmt `` chunk for PCM up to 16 bits and 2 channels (the same
 bytes Python's :mod:`wave` writes), ``WAVE_FORMAT_EXTENSIBLE`` for deeper PCM or more

@@ -64,7 +64,7 @@ from openai.types.realtime.response_create_event_with_references_param import (
     ResponseCreateEventWithReferencesParam,
 )
 
-from audio.formats import float32_to_pcm16
+from realtime_client.audio.formats import float32_to_pcm16
 from realtime_client.events import ResponseOutputAudioDelta, build_append, parse_server_event
 
 __all__ = [

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from audio.resample import Resampler
+from realtime_client.audio.resample import Resampler
 
 __all__ = ["TARGETS", "Targets", "main"]
 

@@ -110,10 +110,10 @@ from openai import AsyncOpenAI
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
-from audio import PlaybackBuffer
-from audio.formats import as_float32, float32_to_pcm16
-from audio.resample import Resampler
 from realtime_client import Session, connect
+from realtime_client.audio import PlaybackBuffer
+from realtime_client.audio.formats import as_float32, float32_to_pcm16
+from realtime_client.audio.resample import Resampler
 from realtime_client.transports import Transport, WebSocketTransport
 
 __all__ = [

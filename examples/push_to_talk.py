@@ -17,8 +17,8 @@ from typing import Any
 
 from _local import realtime_url
 
-from audio import Microphone, Speaker
 from realtime_client import connect, events
+from realtime_client.audio import Microphone, Speaker
 
 SESSION = {"audio": {"input": {"turn_detection": None}}}
 

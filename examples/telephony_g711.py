@@ -16,8 +16,8 @@ import numpy as np
 import numpy.typing as npt
 from _local import realtime_url
 
-from audio import read_wav, resample, to_mono, ulaw_decode, write_wav
 from realtime_client import connect, events
+from realtime_client.audio import read_wav, resample, to_mono, ulaw_decode, write_wav
 
 PHONE_RATE = 8_000  # Hz
 G711 = {"type": "audio/pcmu"}

@@ -13,8 +13,8 @@ import contextlib
 
 from _local import realtime_url
 
-from audio import Microphone, Speaker
 from realtime_client import connect, events
+from realtime_client.audio import Microphone, Speaker
 
 # Ask for a transcript of what the user says, to print it.
 SESSION = {"audio": {"input": {"transcription": {"model": "gpt-4o-mini-transcribe"}}}}

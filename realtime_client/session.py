@@ -48,9 +48,9 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from audio.formats import float32_to_pcm16
-from audio.g711 import alaw_encode, ulaw_encode
-from audio.resample import Resampler
+from realtime_client.audio.formats import float32_to_pcm16
+from realtime_client.audio.g711 import alaw_encode, ulaw_encode
+from realtime_client.audio.resample import Resampler
 
 from . import events as ev
 from .errors import (
@@ -755,7 +755,7 @@ class Session:
     def _decode_output(self, event: ev.ResponseOutputAudioDelta) -> npt.NDArray[np.int16]:
         if self.protocol.output_is_g711:
             fmt = self.protocol.output_format
-            from audio.g711 import alaw_decode, ulaw_decode
+            from realtime_client.audio.g711 import alaw_decode, ulaw_decode
 
             decode = ulaw_decode if isinstance(fmt, ev.PcmuFormat) else alaw_decode
             pcm8k = decode(event.audio_bytes())

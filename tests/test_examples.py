@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from audio import PlaybackBuffer, read_wav
+from realtime_client.audio import PlaybackBuffer, read_wav
 from realtime_client.server import LocalServer, RealtimeSession
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -39,8 +39,8 @@ from urllib.parse import urlparse
 import numpy as np
 import numpy.typing as npt
 
-from audio import LevelMeter, PlaybackBuffer
-from audio.errors import AudioError, DeviceError, PortAudioMissingError
+from realtime_client.audio import LevelMeter, PlaybackBuffer
+from realtime_client.audio.errors import AudioError, DeviceError, PortAudioMissingError
 
 from .. import events as ev
 from ..errors import (
@@ -215,7 +215,7 @@ def _import_module(spec: str) -> ModuleType:
 
 
 def _list_devices(out: Any) -> int:
-    from audio import find_device, list_devices
+    from realtime_client.audio import find_device, list_devices
 
     try:
         devices = list_devices()
@@ -252,7 +252,7 @@ class _WavSource:
         self._rate = _RATE
 
     async def __aenter__(self) -> _WavSource:
-        from audio import read_wav, to_mono
+        from realtime_client.audio import read_wav, to_mono
 
         samples, rate = read_wav(self.path)
         self._samples, self._rate = to_mono(samples), rate
@@ -630,7 +630,7 @@ async def _open_audio(
     if args.input_wav:
         source = await stack.enter_async_context(_WavSource(args.input_wav))
     else:
-        from audio import Microphone
+        from realtime_client.audio import Microphone
 
         source = await stack.enter_async_context(
             Microphone(_device(args.input_device), sample_rate=_RATE, block_ms=_BLOCK_MS)
@@ -638,7 +638,7 @@ async def _open_audio(
     if args.no_speaker:
         null = await stack.enter_async_context(_NullSpeaker())
         return source, null, null.buffer
-    from audio import Speaker
+    from realtime_client.audio import Speaker
 
     speaker = await stack.enter_async_context(Speaker(_device(args.output_device), _RATE))
     return source, speaker, speaker.buffer

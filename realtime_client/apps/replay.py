@@ -59,10 +59,10 @@ import numpy.typing as npt
 import orjson
 import pybase64
 
-from audio.errors import AudioError
-from audio.playback import PlaybackBuffer
-from audio.resample import Resampler
-from audio.wav import read_wav, write_wav
+from realtime_client.audio.errors import AudioError
+from realtime_client.audio.playback import PlaybackBuffer
+from realtime_client.audio.resample import Resampler
+from realtime_client.audio.wav import read_wav, write_wav
 
 from .. import events as ev
 from ..errors import (

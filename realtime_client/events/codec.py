@@ -24,7 +24,7 @@ import orjson
 import pybase64
 from pydantic import BaseModel, ValidationError
 
-from audio.formats import float32_to_pcm16
+from realtime_client.audio.formats import float32_to_pcm16
 
 from ..errors import InvalidEventError
 from ._base import ClientEvent, Event, ServerEvent

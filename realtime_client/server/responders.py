@@ -359,8 +359,8 @@ class ScriptResponder(Responder):
         cached = self._audio.get(rel)
         if cached is not None:
             return cached
-        from audio.formats import float32_to_pcm16
-        from audio.wav import read_wav
+        from realtime_client.audio.formats import float32_to_pcm16
+        from realtime_client.audio.wav import read_wav
 
         path = (self.path.parent / rel).resolve()
         try:
@@ -425,7 +425,7 @@ class ScriptResponder(Responder):
 
 
 def _resample(samples: npt.NDArray[np.float32], in_rate: int, out_rate: int) -> Any:
-    from audio.resample import resample
+    from realtime_client.audio.resample import resample
 
     # resample() appends the filter's tail; keep exactly the input's duration.
     n = round(samples.shape[0] * out_rate / in_rate)
@@ -489,8 +489,8 @@ class TTSResponder(Responder):
         return Reply(tuple(outputs))
 
     async def synthesize(self, text: str) -> Int16Array:
-        from audio.formats import float32_to_pcm16
-        from audio.wav import read_wav
+        from realtime_client.audio.formats import float32_to_pcm16
+        from realtime_client.audio.wav import read_wav
 
         fd, name = tempfile.mkstemp(suffix=".wav")
         os.close(fd)

@@ -157,7 +157,7 @@ def _decode_input(raw: bytes, fmt: str) -> Int16Array:
         if len(raw) % 2:
             raw = raw[:-1]  # the trailing odd byte is half a sample; nothing to keep
         return np.frombuffer(raw, dtype="<i2").astype(np.int16)
-    from audio.g711 import alaw_decode, ulaw_decode
+    from realtime_client.audio.g711 import alaw_decode, ulaw_decode
 
     out: Int16Array = (ulaw_decode if fmt == "pcmu" else alaw_decode)(raw)
     return out
@@ -166,8 +166,8 @@ def _decode_input(raw: bytes, fmt: str) -> Int16Array:
 def _to_model_rate(samples: Int16Array, rate: int) -> Int16Array:
     if rate == _MODEL_RATE or samples.size == 0:
         return samples
-    from audio.formats import float32_to_pcm16, pcm16_to_float32
-    from audio.resample import resample
+    from realtime_client.audio.formats import float32_to_pcm16, pcm16_to_float32
+    from realtime_client.audio.resample import resample
 
     n = round(samples.size * _MODEL_RATE / rate)
     out: Int16Array = float32_to_pcm16(resample(pcm16_to_float32(samples), rate, _MODEL_RATE)[:n])
@@ -178,9 +178,9 @@ def _encode_output(samples: Int16Array, fmt: str) -> bytes:
     """24 kHz PCM16 → bytes in the output format."""
     if fmt == "pcm16":
         return samples.astype("<i2", copy=False).tobytes()
-    from audio.formats import float32_to_pcm16, pcm16_to_float32
-    from audio.g711 import alaw_encode, ulaw_encode
-    from audio.resample import resample
+    from realtime_client.audio.formats import float32_to_pcm16, pcm16_to_float32
+    from realtime_client.audio.g711 import alaw_encode, ulaw_encode
+    from realtime_client.audio.resample import resample
 
     n = round(samples.size * 8000 / _MODEL_RATE)
     low = float32_to_pcm16(resample(pcm16_to_float32(samples), _MODEL_RATE, 8000)[:n])
@@ -951,7 +951,7 @@ class RealtimeSession:
         signature = (*params, self._buffer_rate)
         if not force and signature == self._vad_signature:
             return
-        from audio.vad import EnergyVAD
+        from realtime_client.audio.vad import EnergyVAD
 
         self._vad = EnergyVAD(
             self._buffer_rate,
@@ -963,7 +963,7 @@ class RealtimeSession:
         self._vad_origin_ms = self._stream_ms
 
     def _on_vad_event(self, ev: Any) -> None:
-        from audio.vad import SpeechStarted
+        from realtime_client.audio.vad import SpeechStarted
 
         td = self._turn_detection() or {}
         if isinstance(ev, SpeechStarted):

@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from audio import read_wav, write_wav
 from realtime_client.apps import chat
 from realtime_client.apps._tui import ChatScreen, level_bar
 from realtime_client.apps.example_tools import calculate, get_weather
+from realtime_client.audio import read_wav, write_wav
 from realtime_client.server import LocalServer
 
 RATE = 24_000
@@ -264,7 +264,7 @@ def test_portaudio_missing_is_explained(tmp_path: Path) -> None:
 
 
 def test_missing_audio_device_is_explained() -> None:
-    from audio import PortAudioMissingError, list_devices
+    from realtime_client.audio import PortAudioMissingError, list_devices
 
     try:
         list_devices()

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from audio.wav import read_wav, write_wav
 from realtime_client.apps._png import read_png_size
 from realtime_client.apps.replay import ReplayError, _failures, rebuild, replay
+from realtime_client.audio.wav import read_wav, write_wav
 from realtime_client.protocol import RealtimeProtocol
 from realtime_client.server import LocalServer
 

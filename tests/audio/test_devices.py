@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from audio.devices import (
+from realtime_client.audio.devices import (
     CapturedBlock,
     Microphone,
     Speaker,
@@ -30,8 +30,8 @@ from audio.devices import (
     find_device,
     list_devices,
 )
-from audio.errors import AudioFormatError, DeviceError, PortAudioMissingError
-from audio.playback import PlaybackError
+from realtime_client.audio.errors import AudioFormatError, DeviceError, PortAudioMissingError
+from realtime_client.audio.playback import PlaybackError
 
 from .conftest import PulseServer
 

@@ -7,8 +7,8 @@ import base64
 import numpy as np
 import pytest
 
-from audio.errors import AudioFormatError
-from audio.formats import (
+from realtime_client.audio.errors import AudioFormatError
+from realtime_client.audio.formats import (
     PCM16_24K,
     AudioFormat,
     as_float32,

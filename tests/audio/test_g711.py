@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from audio.errors import AudioFormatError
-from audio.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
+from realtime_client.audio.errors import AudioFormatError
+from realtime_client.audio.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
 
 
 def _ref_ulaw_compress(sample: int) -> int:

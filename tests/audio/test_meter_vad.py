@@ -13,10 +13,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audio.errors import AudioFormatError
-from audio.meter import LevelMeter, level_dbfs
-from audio.vad import EnergyVAD, SpeechStarted, SpeechStopped, VadEvent, threshold_to_dbfs
-from audio.wav import read_wav
+from realtime_client.audio.errors import AudioFormatError
+from realtime_client.audio.meter import LevelMeter, level_dbfs
+from realtime_client.audio.vad import (
+    EnergyVAD,
+    SpeechStarted,
+    SpeechStopped,
+    VadEvent,
+    threshold_to_dbfs,
+)
+from realtime_client.audio.wav import read_wav
 
 SR = 24_000
 FRAME_MS = 10

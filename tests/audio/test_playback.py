@@ -8,8 +8,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from audio.errors import AudioFormatError
-from audio.playback import PlaybackBuffer, PlaybackError, PlayedPosition
+from realtime_client.audio.errors import AudioFormatError
+from realtime_client.audio.playback import PlaybackBuffer, PlaybackError, PlayedPosition
 
 RATE = 24_000
 FRAMES_PER_MS = RATE // 1000

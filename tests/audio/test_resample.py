@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audio.errors import AudioFormatError
-from audio.resample import MAX_RATIO_TERM, Resampler, resample
+from realtime_client.audio.errors import AudioFormatError
+from realtime_client.audio.resample import MAX_RATIO_TERM, Resampler, resample
 
 RATES = [8_000, 16_000, 22_050, 32_000, 44_100, 48_000]
 PAIRS = [(r, 24_000) for r in RATES] + [(24_000, r) for r in RATES]

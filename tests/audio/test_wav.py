@@ -12,9 +12,9 @@ import numpy.typing as npt
 import pytest
 from scipy.io import wavfile
 
-from audio.errors import AudioError, AudioFormatError, UnsupportedFileError
-from audio.g711 import alaw_decode, ulaw_decode
-from audio.wav import WavReader, WavSampleType, WavWriter, read_wav, write_wav
+from realtime_client.audio.errors import AudioError, AudioFormatError, UnsupportedFileError
+from realtime_client.audio.g711 import alaw_decode, ulaw_decode
+from realtime_client.audio.wav import WavReader, WavSampleType, WavWriter, read_wav, write_wav
 
 ALL_TYPES: list[WavSampleType] = [
     "pcm8",

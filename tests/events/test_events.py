@@ -12,8 +12,8 @@ import orjson
 import pybase64
 import pytest
 
-from audio.formats import float32_to_pcm16
 from realtime_client import events as ev
+from realtime_client.audio.formats import float32_to_pcm16
 from realtime_client.errors import InvalidEventError
 from tests.events.samples import (
     BETA_WIRE_CLIENT_SAMPLES,

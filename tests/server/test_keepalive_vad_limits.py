@@ -315,7 +315,7 @@ async def test_an_event_without_type_gets_the_documented_error(client: Client) -
 
 
 async def test_alaw_input(client: Client) -> None:
-    from audio.g711 import alaw_encode
+    from realtime_client.audio.g711 import alaw_encode
 
     await client.send(
         {

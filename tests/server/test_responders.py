@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from audio.wav import write_wav
+from realtime_client.audio.wav import write_wav
 from realtime_client.server import (
     EchoResponder,
     FunctionCallReply,

@@ -607,7 +607,7 @@ async def test_server_vad_turn(client: Client) -> None:
 
 
 async def test_semantic_vad_and_g711(client: Client) -> None:
-    from audio.g711 import ulaw_encode
+    from realtime_client.audio.g711 import ulaw_encode
 
     await client.send(
         {

@@ -616,7 +616,7 @@ async def test_truncate_is_skipped_when_nothing_was_played_or_no_audio() -> None
     assert await session.truncate("item_unknown", 150) is None
     assert await nothing_sent(server)
     # A barge-in before the sink played anything cuts nothing either.
-    from audio.playback import PlaybackBuffer
+    from realtime_client.audio.playback import PlaybackBuffer
 
     sink = PlaybackBuffer(24_000, prebuffer_ms=1_000)
     session.attach(sink=sink)
@@ -653,7 +653,7 @@ async def test_truncate_is_skipped_when_nothing_was_played_or_no_audio() -> None
 
 
 async def test_push_to_talk_turns_detection_off_and_a_press_cuts_the_reply() -> None:
-    from audio.playback import PlaybackBuffer
+    from realtime_client.audio.playback import PlaybackBuffer
 
     client_end, server = memory_pair()
     opening = asyncio.ensure_future(

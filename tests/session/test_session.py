@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from audio.playback import PlaybackBuffer
 from realtime_client import (
     AudioDropped,
     Reconnected,
@@ -21,6 +20,7 @@ from realtime_client import (
     connect,
 )
 from realtime_client import events as ev
+from realtime_client.audio.playback import PlaybackBuffer
 from realtime_client.errors import (
     AudioFormatError,
     AuthenticationError,
