@@ -23,10 +23,11 @@ stays visible.
      ├── ServerError                    an ``error`` event (code, message, param, event_id)
      ├── InvalidStateError              the call does not fit the object's state
      ├── AudioFormatError               wrong sample rate, shape or dtype (``ValueError``)
+     ├── RecordingError                 a cassette line that is not a record (``ValueError``)
      └── MissingExtraError              an optional extra is not installed (``ImportError``)
 
-The ``audio`` package stands alone and has its own small tree rooted at
-:class:`audio.AudioError`; the session converts those at its boundary.
+The ``realtime_client.audio`` package stands alone and has its own small tree rooted at
+:class:`realtime_client.audio.AudioError`; the session converts those at its boundary.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ __all__ = [
     "MissingExtraError",
     "ProtocolError",
     "RealtimeError",
+    "RecordingError",
     "RemoteProtocolError",
     "ServerError",
     "SessionExpiredError",
@@ -183,6 +185,10 @@ class InvalidStateError(RealtimeError, RuntimeError):
 
 class AudioFormatError(RealtimeError, ValueError):
     """Audio of the wrong rate, shape or sample type was given."""
+
+
+class RecordingError(RealtimeError, ValueError):
+    """A recording (cassette) line that is not a usable record; says which line and why."""
 
 
 class MissingExtraError(RealtimeError, ImportError):

@@ -40,11 +40,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-import orjson
-
 from . import events as ev
 from .errors import InvalidStateError, LocalProtocolError, ServerError
 from .events.codec import Dialect, RawEvent
+from .recording import iter_records, server_events
 
 __all__ = [
     "AudioPart",
@@ -431,22 +430,17 @@ class RealtimeProtocol:
         return [self.receive(f) for f in frames]
 
     def replay_jsonl(self, text: str) -> list[Received]:
-        """Drive the core from a JSONL recording: one server event per non-empty line.
+        """Drive the core from a recording (:mod:`realtime_client.recording`'s format).
 
-        Lines may be bare events or recording records ``{"direction": "server",
-        "event": {...}}``; client-direction records are skipped.
+        The server's events are applied in order; client and meta records are skipped
+        (bare event lines count as server events). Elided audio is applied as silence of
+        its recorded length.
+
+        Raises:
+            RecordingError: A line is not a usable record.
         """
-        out = []
-        for line in text.splitlines():
-            if not line.strip():
-                continue
-            obj = orjson.loads(line)
-            if isinstance(obj, dict) and "event" in obj and "type" not in obj:
-                if obj.get("direction", "server") not in ("server", "in", "recv"):
-                    continue
-                obj = obj["event"]
-            out.append(self.receive(obj))
-        return out
+        records = iter_records(text.splitlines())
+        return [self.receive(event) for event in server_events(records)]
 
     def _settle(self, event: ev.ServerEvent, received: Received) -> None:
         role = _SETTLE_ROLE[type(event)]

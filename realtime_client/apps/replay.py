@@ -32,8 +32,8 @@ the server hears it (``speech_started``), cancels the response, and the session 
 playback and truncates; under push-to-talk the replay presses, sends the burst and
 releases.
 
-Record and replay: every frame in both directions goes to ``events.jsonl`` as
-``{"t", "at_ms", "direction": "client" | "server" | "meta", "event": {...}}``, audio
+Record and replay: every frame in both directions goes to ``events.jsonl`` in the common
+cassette format (:mod:`realtime_client.recording`) with the replay's ``at_ms`` added, audio
 payloads elided to their length unless ``keep_audio``. :func:`rebuild` feeds the
 server records back through :class:`~realtime_client.protocol.RealtimeProtocol` (elided
 audio replays as silence of the same length) and rebuilds the same transcript.
@@ -71,10 +71,12 @@ from ..errors import (
     InvalidModelError,
     MissingExtraError,
     RealtimeError,
+    RecordingError,
     ServerError,
     TransportError,
 )
 from ..protocol import RealtimeProtocol
+from ..recording import frame_event, read_recording, server_events
 from ..session import ReconnectPolicy, Session, SessionStats, connect, realtime_url
 from ..transports import Transport, WebSocketTransport
 from ._timeline import TimelineData, save_timeline
@@ -222,23 +224,13 @@ class _Recorder:
         return record
 
     def frame(self, direction: str, data: bytes | str) -> None:
-        try:
-            event = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            event = {"type": "replay.unparsable_frame", "text": _text(data)}
-        if not isinstance(event, dict):
-            event = {"type": "replay.unparsable_frame", "text": _text(data)}
-        self.add(direction, event)
+        self.add(direction, frame_event(data))
 
 
 def _b64_len(data: str) -> int:
     """Bytes a base64 string decodes to, without decoding it."""
     pad = 2 if data.endswith("==") else 1 if data.endswith("=") else 0
     return len(data) * 3 // 4 - pad if data else 0
-
-
-def _text(data: bytes | str) -> str:
-    return data if isinstance(data, str) else data.decode("utf-8", "replace")
 
 
 class _RecordingTransport(Transport):
@@ -1265,7 +1257,10 @@ def replay_sync(
 def rebuild(
     events_path: str | os.PathLike[str], out_dir: str | os.PathLike[str] | None = None
 ) -> ReplayResult:
-    """Re-drive a recorded ``events.jsonl`` through the protocol core, offline.
+    """Re-drive a recording through the protocol core, offline.
+
+    Any cassette works: a replay's ``events.jsonl`` or the local server's ``--record``
+    file (its first connection; the dialect comes from ``connection.opened``).
 
     Elided audio is replayed as silence of the same length, so audio durations and
     truncations come out the same; with ``keep_audio`` recordings the response WAVs are
@@ -1283,21 +1278,14 @@ def rebuild(
     """
     path = Path(events_path)
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ReplayError(f"cannot read {path}: {exc}") from exc
-    records: list[dict[str, Any]] = []
-    for number, line in enumerate(raw.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            raise ReplayError(f"{path}:{number}: not JSON: {exc}") from exc
-        problem = _record_problem(rec)
-        if problem is not None:
-            raise ReplayError(f"{path}:{number}: not a realtime-replay record: {problem}")
-        records.append(rec)
+        records = _one_connection(read_recording(path))
+    except RecordingError as exc:
+        raise ReplayError(str(exc)) from exc
+    for number, rec in enumerate(records, 1):
+        event = rec["event"]
+        if event.get("type") in ("response.output_audio.delta", "response.audio.delta"):
+            if not isinstance(event.get("item_id"), str) or not isinstance(event.get("delta"), str):
+                raise ReplayError(f"{path}: record {number}: audio delta without item_id or delta")
     if out_dir is not None:
         _check_rebuild_out(path, Path(out_dir))
     meta: dict[str, Any] = next(
@@ -1308,31 +1296,34 @@ def rebuild(
         ),
         {},
     )
-    dialect = meta.get("dialect", "ga")
+    opened: dict[str, Any] = next(
+        (
+            r["event"]
+            for r in records
+            if r["direction"] == "meta" and r["event"].get("type") == "connection.opened"
+        ),
+        {},
+    )
+    dialect = meta.get("dialect", opened.get("dialect", "ga"))
     protocol = RealtimeProtocol(dialect="beta" if dialect == "beta" else "ga")
     audio: dict[str, list[npt.NDArray[np.int16]]] = {}
-    lines = []
     for rec in records:
-        if rec["direction"] != "server":
-            continue
         event = rec["event"]
-        elided = rec.get("elided") or {}
-        for key, nbytes in elided.items():
-            # Silence of the recorded length keeps audio_ms and truncation bounds right.
-            event = {**event, key: pybase64.b64encode(bytes(int(nbytes))).decode("ascii")}
         is_audio = event.get("type") in ("response.output_audio.delta", "response.audio.delta")
-        if is_audio and not elided and event.get("delta"):
+        if rec["direction"] == "server" and is_audio and not rec.get("elided"):
             try:
                 pcm = pybase64.b64decode(event["delta"], validate=True)
                 chunk = np.frombuffer(pcm, dtype="<i2")
             except ValueError as exc:
                 raise ReplayError(f"{path}: bad audio in a recorded delta: {exc}") from exc
             audio.setdefault(str(event["item_id"]), []).append(chunk)
-        lines.append(orjson.dumps({"direction": "server", "event": event}).decode())
     try:
-        protocol.replay_jsonl("\n".join(lines))
+        protocol.receive_all(server_events(records))
     except (RealtimeError, ValueError, TypeError, KeyError) as exc:
         raise ReplayError(f"{path}: cannot replay: {exc}") from exc
+    for rec in records:
+        # A server recording has no audio clock: its monotonic time stands in.
+        rec.setdefault("at_ms", round(float(rec.get("t", 0.0)) * 1000, 3))
     turns = _build_turns(protocol, records)
     failures = _failures(protocol, records)
     report = {
@@ -1356,33 +1347,12 @@ def rebuild(
     return result
 
 
-def _record_problem(rec: Any) -> str | None:
-    """Why a parsed line is not a usable record (``None`` when it is)."""
-    if not isinstance(rec, dict):
-        return "not an object"
-    if rec.get("direction") not in ("client", "server", "meta"):
-        return "direction must be client, server or meta"
-    event = rec.get("event")
-    if not isinstance(event, dict):
-        return "event must be an object"
-    if not isinstance(event.get("type", ""), str):
-        return "event type must be a string"
-    at_ms = rec.get("at_ms", 0.0)
-    if isinstance(at_ms, bool) or not isinstance(at_ms, (int, float)) or not math.isfinite(at_ms):
-        return "at_ms must be a finite number"
-    elided = rec.get("elided")
-    if elided is not None:
-        if not isinstance(elided, dict):
-            return "elided must be an object"
-        for key, nbytes in elided.items():
-            if isinstance(nbytes, bool) or not isinstance(nbytes, int) or nbytes < 0:
-                return f"elided {key!r} must be a byte count >= 0"
-            if nbytes > 1 << 30:
-                return f"elided {key!r} is implausibly large ({nbytes} bytes)"
-    if event.get("type") in ("response.output_audio.delta", "response.audio.delta"):
-        if not isinstance(event.get("item_id"), str) or not isinstance(event.get("delta"), str):
-            return "audio delta without item_id or delta string"
-    return None
+def _one_connection(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The first connection's records of a server recording that holds several."""
+    first = next((r["conn"] for r in records if "conn" in r), None)
+    if first is None:
+        return records
+    return [r for r in records if r.get("conn", first) == first]
 
 
 def _check_rebuild_out(events: Path, out: Path) -> None:

@@ -150,7 +150,7 @@ class _Connection:
 
     async def _send_text(self, text: str) -> None:
         if self.server.recorder is not None:
-            self.server.recorder.record(self.number, "out", text)
+            self.server.recorder.record(self.number, "server", text)
         await self.ws.send_str(text)
 
     async def _drop(self) -> None:
@@ -160,13 +160,13 @@ class _Connection:
             with contextlib.suppress(Exception):
                 await self.ws.close(code=code, message=b"fault injected")
             if self.server.recorder is not None:
-                self.server.recorder.record(self.number, "out", close=(code, "fault injected"))
+                self.server.recorder.record(self.number, "server", close=(code, "fault injected"))
             return
         transport = self.request.transport
         if transport is not None:
             transport.abort()  # no close frame: the client sees an abnormal closure (1006)
         if self.server.recorder is not None:
-            self.server.recorder.record(self.number, "out", close=(1006, "dropped"))
+            self.server.recorder.record(self.number, "server", close=(1006, "dropped"))
 
     async def _write_loop(self) -> None:
         f = self.faults
@@ -178,7 +178,7 @@ class _Connection:
                 if kind == "close":
                     code, reason = payload
                     if self.server.recorder is not None:
-                        self.server.recorder.record(self.number, "out", close=(code, reason))
+                        self.server.recorder.record(self.number, "server", close=(code, reason))
                     await self.ws.close(code=code, message=reason.encode())
                     continue
                 event: dict[str, Any] = payload
@@ -219,7 +219,7 @@ class _Connection:
             with contextlib.suppress(Exception):
                 await self.ws.close(code=1011, message=b"server_error")
             if self.server.recorder is not None:
-                self.server.recorder.record(self.number, "out", close=(1011, "server_error"))
+                self.server.recorder.record(self.number, "server", close=(1011, "server_error"))
 
     async def _ping_loop(self, interval_s: float) -> None:
         """Send a PING every ``interval_s`` seconds, as the real service does (§1.1).
@@ -687,8 +687,8 @@ class LocalServer:
             reason = err["type"] + (f".{err['code']}" if err["code"] else "")
             text = orjson.dumps(failure).decode()
             if self.recorder is not None:
-                self.recorder.record(number, "out", text)
-                self.recorder.record(number, "out", close=(close_code, reason))
+                self.recorder.record(number, "server", text)
+                self.recorder.record(number, "server", close=(close_code, reason))
             await ws.send_str(text)
             await ws.close(code=close_code, message=reason.encode())
             return ws
@@ -717,16 +717,23 @@ class LocalServer:
         self.sessions.append(session)
         if self.on_session is not None:
             self.on_session(session)
+        if self.recorder is not None:
+            opened = {
+                "type": "connection.opened",
+                "dialect": options.dialect,
+                "model": options.model,
+            }
+            self.recorder.write("meta", opened, conn=number)
         session.start()
         try:
             async for msg in ws:
                 if msg.type == aiohttp.WSMsgType.TEXT:
                     if self.recorder is not None:
-                        self.recorder.record(number, "in", msg.data)
+                        self.recorder.record(number, "client", msg.data)
                     session.receive_text(msg.data)
                 elif msg.type == aiohttp.WSMsgType.BINARY:
                     if self.recorder is not None:
-                        self.recorder.record(number, "in", msg.data)
+                        self.recorder.record(number, "client", msg.data)
                     session.receive_binary(msg.data)
                 elif msg.type == aiohttp.WSMsgType.ERROR:
                     log.debug("connection %d: %s", number, ws.exception())
@@ -745,7 +752,7 @@ class LocalServer:
                         await task
             self._connections.discard(conn)
             if self.recorder is not None and ws.close_code is not None:
-                self.recorder.record(number, "in", close=(ws.close_code, ""))
+                self.recorder.record(number, "client", close=(ws.close_code, ""))
         return ws
 
 

@@ -1,4 +1,4 @@
-"""The sans-I/O protocol core, driven by hand-written JSONL sessions (no event loop)."""
+"""The sans-I/O protocol core, driven by hand-written cassettes (no event loop)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,14 @@ import pytest
 from realtime_client import events as ev
 from realtime_client.errors import InvalidEventError, InvalidStateError, LocalProtocolError
 from realtime_client.protocol import RealtimeProtocol
+from realtime_client.recording import read_recording, server_events
 from realtime_client.server import RealtimeSession, SessionOptions, make_responder
 
 SESSIONS = Path(__file__).parent / "sessions"
+
+
+def _server_events(name: str) -> list[dict[str, Any]]:
+    return list(server_events(read_recording(SESSIONS / name)))
 
 
 def _replay(name: str, proto: RealtimeProtocol | None = None) -> RealtimeProtocol:
@@ -42,7 +47,7 @@ def test_text_turn() -> None:
 
 
 def test_text_deltas_accumulate_before_done() -> None:
-    lines = (SESSIONS / "text_turn.jsonl").read_text().splitlines()
+    lines = _server_events("text_turn.jsonl")
     proto = RealtimeProtocol()
     proto.receive_all(lines[:9])  # through the second text delta
     assistant = proto.conversation.get("item_A1")
@@ -166,7 +171,7 @@ def test_barge_in_cancel_and_truncate() -> None:
 
 
 def test_failed_and_incomplete_responses() -> None:
-    lines = (SESSIONS / "failed_and_incomplete.jsonl").read_text().splitlines()
+    lines = _server_events("failed_and_incomplete.jsonl")
     proto = RealtimeProtocol()
     proto.receive_all(lines[:4])  # through the first response.created
     assert proto.active_response is not None and proto.active_response.status == "in_progress"

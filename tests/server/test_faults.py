@@ -154,14 +154,17 @@ async def test_recording_has_every_frame(tmp_path) -> None:  # type: ignore[no-u
         await c.ws.close()
         await asyncio.sleep(0.1)
     lines = read_recording(path)
-    assert [(ln["dir"], ln.get("event", {}).get("type")) for ln in lines[:5]] == [
-        ("out", "session.created"),
-        ("in", "input_audio_buffer.clear"),
-        ("out", "input_audio_buffer.cleared"),
-        ("in", None),
-        ("out", "error"),
+    assert [(ln["direction"], ln["event"]["type"]) for ln in lines[:6]] == [
+        ("meta", "connection.opened"),
+        ("server", "session.created"),
+        ("client", "input_audio_buffer.clear"),
+        ("server", "input_audio_buffer.cleared"),
+        ("client", "recording.binary_frame"),
+        ("server", "error"),
     ]
-    assert lines[3]["binary"] == "AQI="
+    assert lines[0]["event"]["dialect"] == "ga"
+    assert lines[4]["event"]["data"] == "AQI="  # the exact bytes, kept
+    assert lines[-1]["direction"] == "meta" and lines[-1]["event"]["type"] == "connection.closed"
     assert [ln["t"] for ln in lines] == sorted(ln["t"] for ln in lines)
     assert all(ln["conn"] == 1 for ln in lines)
     assert "sk-test" not in path.read_text()
