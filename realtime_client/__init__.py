@@ -14,31 +14,20 @@
 from __future__ import annotations
 
 from . import errors, events
+from .connection import Connect, connect
 from .errors import RealtimeError, ServerError
+from .notices import AudioDropped, InvalidServerEvent, Reconnected, Reconnecting, SessionNotice
 from .protocol import RealtimeProtocol
-from .session import (
-    PRICES,
-    AudioDropped,
-    ClientEvent,
-    Connect,
-    InvalidServerEvent,
-    Reconnected,
-    Reconnecting,
-    ReconnectPolicy,
-    Session,
-    SessionStats,
-    TurnStats,
-    connect,
-)
-from .tools import FunctionTool, ToolError
+from .reconnect import ReconnectPolicy
+from .session import Session
+from .stats import PRICES, SessionStats, TurnStats
+from .tools import Tool, ToolError
 from .transports import MemoryTransport, Transport, WebSocketTransport, memory_pair
 
 __all__ = [
     "PRICES",
     "AudioDropped",
-    "ClientEvent",
     "Connect",
-    "FunctionTool",
     "InvalidServerEvent",
     "MemoryTransport",
     "RealtimeError",
@@ -48,7 +37,9 @@ __all__ = [
     "Reconnecting",
     "ServerError",
     "Session",
+    "SessionNotice",
     "SessionStats",
+    "Tool",
     "ToolError",
     "Transport",
     "TurnStats",
@@ -59,4 +50,4 @@ __all__ = [
     "memory_pair",
 ]
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

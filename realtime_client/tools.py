@@ -11,7 +11,7 @@ work). Arguments from the model are validated against the same schema before the
         \"\"\"Current weather for a city.\"\"\"
         ...
 
-    tool = FunctionTool.from_callable(get_weather)
+    tool = Tool.from_callable(get_weather)
     tool.schema()   # {"type": "function", "name": "get_weather", ...}
 """
 
@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from . import events as ev
 from .errors import RealtimeError
 
-__all__ = ["FunctionTool", "ToolError", "ToolRegistry"]
+__all__ = ["FunctionTool", "Tool", "ToolError", "ToolRegistry"]
 
 
 class ToolError(RealtimeError, ValueError):
@@ -44,7 +44,7 @@ def _description(func: Callable[..., Any]) -> str:
 
 
 @dataclass
-class FunctionTool:
+class Tool:
     """A Python callable the model may call.
 
     Attributes:
@@ -60,7 +60,7 @@ class FunctionTool:
     arguments_model: type[BaseModel]
 
     @classmethod
-    def from_callable(cls, func: Callable[..., Any], *, name: str | None = None) -> FunctionTool:
+    def from_callable(cls, func: Callable[..., Any], *, name: str | None = None) -> Tool:
         """Build a tool from a function's signature and docstring.
 
         Raises:
@@ -169,21 +169,21 @@ async def _within(awaitable: Any, timeout: float | None) -> Any:
 class ToolRegistry:
     """The tools of one session, by name."""
 
-    def __init__(self, tools: list[Callable[..., Any] | FunctionTool] | None = None) -> None:
-        self._tools: dict[str, FunctionTool] = {}
+    def __init__(self, tools: list[Callable[..., Any] | Tool] | None = None) -> None:
+        self._tools: dict[str, Tool] = {}
         for tool in tools or []:
             self.add(tool)
 
-    def add(self, tool: Callable[..., Any] | FunctionTool) -> FunctionTool:
-        """Register a callable (or a ready :class:`FunctionTool`)."""
-        if not isinstance(tool, FunctionTool):
-            tool = FunctionTool.from_callable(tool)
+    def add(self, tool: Callable[..., Any] | Tool) -> Tool:
+        """Register a callable (or a ready :class:`Tool`)."""
+        if not isinstance(tool, Tool):
+            tool = Tool.from_callable(tool)
         if tool.name in self._tools:
             raise ToolError(f"a tool named {tool.name!r} is already registered")
         self._tools[tool.name] = tool
         return tool
 
-    def get(self, name: str | None) -> FunctionTool | None:
+    def get(self, name: str | None) -> Tool | None:
         """The tool with this name, if registered."""
         return self._tools.get(name) if name else None
 
@@ -196,3 +196,8 @@ class ToolRegistry:
     def schemas(self) -> list[ev.FunctionTool]:
         """Every tool as the session config carries it."""
         return [t.schema() for t in self._tools.values()]
+
+
+#: The name :class:`Tool` had before 0.2 (it clashed with the wire schema
+#: :class:`realtime_client.events.FunctionTool`, which :meth:`Tool.schema` returns).
+FunctionTool = Tool

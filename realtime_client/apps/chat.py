@@ -43,6 +43,7 @@ from realtime_client.audio import LevelMeter, PlaybackBuffer
 from realtime_client.audio.errors import AudioError, DeviceError, PortAudioMissingError
 
 from .. import events as ev
+from ..connection import connect, realtime_url
 from ..errors import (
     AuthenticationError,
     ConnectError,
@@ -59,8 +60,6 @@ from ..session import (
     ReconnectPolicy,
     Session,
     TurnStats,
-    connect,
-    realtime_url,
 )
 from ._tui import ChatScreen, KeyReader
 

@@ -65,6 +65,7 @@ from realtime_client.audio.resample import Resampler
 from realtime_client.audio.wav import read_wav, write_wav
 
 from .. import events as ev
+from ..connection import connect, realtime_url
 from ..errors import (
     AuthenticationError,
     ConnectError,
@@ -77,7 +78,7 @@ from ..errors import (
 )
 from ..protocol import RealtimeProtocol
 from ..recording import frame_event, read_recording, server_events
-from ..session import ReconnectPolicy, Session, SessionStats, connect, realtime_url
+from ..session import ReconnectPolicy, Session, SessionStats
 from ..transports import Transport, WebSocketTransport
 from ._timeline import TimelineData, save_timeline
 

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from .base import Transport, closed_error
-from .memory import MemoryTransport, memory_pair
+from .base import MediaChannel, Transport, closed_error
+from .memory import MemoryMedia, MemoryTransport, memory_pair
 from .websocket import WebSocketTransport
 
-__all__ = ["MemoryTransport", "Transport", "WebSocketTransport", "closed_error", "memory_pair"]
+__all__ = [
+    "MediaChannel",
+    "MemoryMedia",
+    "MemoryTransport",
+    "Transport",
+    "WebSocketTransport",
+    "closed_error",
+    "memory_pair",
+]

@@ -1,6 +1,10 @@
 """The transport seam: what the session needs from a connection, nothing more.
 
-A transport moves whole text frames (one JSON event each). It converts its library's
+A transport moves whole text frames (one JSON event each). A transport that also carries
+audio as media (WebRTC) offers a :class:`MediaChannel` in :attr:`Transport.media`: the
+session then sends captured audio and plays output audio through it instead of
+``input_audio_buffer.append`` and ``response.output_audio.delta`` events (see
+:mod:`realtime_client.audio_path`). It converts its library's
 exceptions into :mod:`realtime_client.errors` at this boundary:
 :class:`~realtime_client.errors.ConnectError` (and its subclasses) from
 :meth:`Transport.connect`, :class:`~realtime_client.errors.ConnectionClosedError` from
@@ -14,6 +18,9 @@ from __future__ import annotations
 
 import abc
 
+import numpy as np
+import numpy.typing as npt
+
 from ..errors import (
     AuthenticationError,
     ConnectionClosedError,
@@ -22,7 +29,7 @@ from ..errors import (
     TransportError,
 )
 
-__all__ = ["Transport", "closed_error"]
+__all__ = ["MediaChannel", "Transport", "closed_error"]
 
 
 def closed_error(code: int | None, reason: str) -> TransportError:
@@ -52,8 +59,43 @@ def closed_error(code: int | None, reason: str) -> TransportError:
     return ConnectionClosedError(code, reason)
 
 
+class MediaChannel(abc.ABC):
+    """Audio carried beside the events, pull-based like aiortc's ``MediaStreamTrack.recv``.
+
+    Both directions are mono PCM16 at :attr:`sample_rate` (48 kHz for WebRTC); the
+    transport does the codec (Opus) and the packet timing.
+    """
+
+    #: Rate of the frames in both directions, in Hz.
+    sample_rate: int = 48_000
+
+    @abc.abstractmethod
+    async def recv(self) -> npt.NDArray[np.int16]:
+        """The next block of output audio the server sent (mono PCM16).
+
+        Raises:
+            ConnectionClosedError: The connection is closed.
+        """
+
+    @abc.abstractmethod
+    async def send(self, pcm: npt.NDArray[np.int16]) -> None:
+        """Send captured audio (mono PCM16 at :attr:`sample_rate`, any length).
+
+        Raises:
+            ConnectionClosedError: The connection is closed.
+        """
+
+
 class Transport(abc.ABC):
     """A bidirectional stream of JSON text frames to a Realtime endpoint."""
+
+    @property
+    def media(self) -> MediaChannel | None:
+        """The audio media channel, where the transport carries audio as media (WebRTC).
+
+        ``None`` (the default) means audio travels as events on this transport.
+        """
+        return None
 
     @abc.abstractmethod
     async def connect(self) -> None:

@@ -1,36 +1,4 @@
-"""The sans-I/O protocol core: server events in, conversation state and client events out.
-
-Theory of operation
--------------------
-:class:`RealtimeProtocol` owns no socket, no task and no clock. Feed it every server
-frame with :meth:`RealtimeProtocol.receive` (text, bytes, a dict or a parsed event); it
-parses it in the connection's dialect, applies it to a :class:`Conversation`, and
-returns a :class:`Received` that says which of *our* requests the event answered or
-failed. Build client events with the ``build_*`` methods: each gets a client
-``event_id``, is registered as a pending request with the answer that settles it, and
-is checked first against the local state (truncating a non-audio item, for example,
-raises :class:`~realtime_client.errors.LocalProtocolError` and nothing is sent).
-:meth:`RealtimeProtocol.serialize` turns it into wire bytes in the dialect.
-
-What the conversation keeps, all from the server's events:
-
-* items in server order (``previous_item_id``; ``null`` = at the root), with content
-  parts, text and transcripts accumulated from deltas, function calls with their
-  arguments, and input-audio transcriptions per user item, which may arrive late and
-  out of order (kept aside until their item appears);
-* the audio each assistant item has received, in ms of the output format: what a
-  ``conversation.item.truncate`` may not exceed; the audio bytes themselves only when
-  ``retain_audio_ms`` asks for them (capped per item);
-* responses and their lifecycle (``in_progress`` → ``completed`` | ``cancelled`` |
-  ``failed`` | ``incomplete``, with status details), which one is active in the
-  default conversation, usage totals per modality, the last rate limits, the session.
-
-Answers are matched to requests the way the service allows: errors by the echoed
-``event_id``; successes by the object they name (item id for truncate / delete /
-retrieve / create) or, where the service echoes nothing, first-in-first-out per kind
-(``session.updated``, ``input_audio_buffer.committed`` / ``cleared``,
-``response.created``). The session manager turns these into awaitable results.
-"""
+"""The protocol state machine: :class:`RealtimeProtocol` (see the package docstring)."""
 
 from __future__ import annotations
 
@@ -38,260 +6,29 @@ import itertools
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any
 
-from . import events as ev
-from .errors import InvalidStateError, LocalProtocolError, ServerError
-from .events.codec import Dialect, RawEvent
-from .recording import iter_records, server_events
+from .. import events as ev
+from .._dispatch import ByClass
+from ..errors import InvalidStateError, RemoteProtocolError, ServerError
+from ..events.codec import Dialect, RawEvent
+from ..recording import iter_records, server_events
+from .builders import ClientEventBuilder
+from .restore import RestorePlan, plan_restore
+from .state import (
+    AudioPart,
+    Conversation,
+    ItemState,
+    PartState,
+    ResponseState,
+    UsageTotals,
+    b64_decoded_len,
+    output_bytes_per_ms,
+)
 
-__all__ = [
-    "AudioPart",
-    "Conversation",
-    "ItemState",
-    "PartState",
-    "Received",
-    "RealtimeProtocol",
-    "ResponseState",
-    "UsageTotals",
-    "output_bytes_per_ms",
-]
+__all__ = ["Received", "RealtimeProtocol"]
 
-_V = TypeVar("_V")
-
-ResponseStatus = Literal["in_progress", "completed", "cancelled", "failed", "incomplete"]
-
-
-def output_bytes_per_ms(fmt: ev.objects.AudioFormat | None) -> float:
-    """Bytes of audio per millisecond for a session audio format (``None`` = PCM16 24 kHz)."""
-    if isinstance(fmt, ev.PcmuFormat | ev.PcmaFormat):
-        return 8.0  # G.711: 8,000 one-byte samples a second
-    rate = fmt.rate if isinstance(fmt, ev.PcmFormat) and fmt.rate else 24_000
-    return rate * 2 / 1000.0
-
-
-def _b64_decoded_len(data: str) -> int:
-    """Length of the bytes a base64 string decodes to, without decoding it."""
-    n = len(data)
-    if n == 0:
-        return 0
-    pad = 2 if data.endswith("==") else 1 if data.endswith("=") else 0
-    return n * 3 // 4 - pad
-
-
-@dataclass
-class AudioPart:
-    """Audio bytes retained for one content part (only with ``retain_audio_ms``)."""
-
-    chunks: list[bytes] = field(default_factory=list)
-    nbytes: int = 0
-    dropped_bytes: int = 0
-
-    def data(self) -> bytes:
-        """The retained audio as one bytes object."""
-        return b"".join(self.chunks)
-
-
-@dataclass
-class PartState:
-    """One content part of an item, as accumulated from the server's events.
-
-    Attributes:
-        type: ``input_text``, ``input_audio``, ``output_text``, ``output_audio``, …
-        text: Text so far (``output_text`` deltas, or the item's own text).
-        transcript: Transcript so far (output audio transcript deltas).
-        audio_ms: Output audio received for this part, in ms.
-        done: The part's ``content_part.done`` (or the item's done) arrived.
-    """
-
-    type: str
-    text: str = ""
-    transcript: str = ""
-    audio_ms: float = 0.0
-    audio: AudioPart | None = None
-    done: bool = False
-
-
-@dataclass
-class ItemState:
-    """One conversation item and everything the server said about it.
-
-    Attributes:
-        id: The item id.
-        type: ``message``, ``function_call``, ``function_call_output``, …
-        role: ``user``, ``assistant`` or ``system`` for messages.
-        status: ``in_progress``, ``completed`` or ``incomplete``.
-        response_id: The response that produced it (assistant output), if any.
-        parts: Content parts by content index.
-        call_id, name, arguments: Function-call fields (arguments accumulate).
-        output: A function-call output's result string.
-        input_transcript: The user's audio transcribed (from the transcription events).
-        input_transcript_done: The transcription completed (or failed).
-        input_transcript_error: Why the transcription failed, if it did.
-        truncated_at_ms: ``audio_end_ms`` of a ``conversation.item.truncated``.
-        speech_start_ms, speech_end_ms: VAD times of a user audio item (input ms).
-        in_conversation: False for out-of-band response output.
-    """
-
-    id: str
-    type: str
-    role: str | None = None
-    status: str | None = None
-    response_id: str | None = None
-    parts: list[PartState] = field(default_factory=list)
-    call_id: str | None = None
-    name: str | None = None
-    arguments: str = ""
-    output: str | None = None
-    input_transcript: str = ""
-    input_transcript_done: bool = False
-    input_transcript_error: ev.ErrorDetail | None = None
-    truncated_at_ms: int | None = None
-    speech_start_ms: int | None = None
-    speech_end_ms: int | None = None
-    in_conversation: bool = True
-
-    @property
-    def audio_ms(self) -> float:
-        """Output audio received for this item, in ms (all parts)."""
-        return sum(p.audio_ms for p in self.parts)
-
-    @property
-    def text(self) -> str:
-        """The item's text: output text, else the audio transcript, else input text."""
-        return "".join(p.text or p.transcript for p in self.parts)
-
-    def part(self, index: int, kind: str = "") -> PartState:
-        """The part at ``index``, created (with ``kind``) if the server skipped it."""
-        while len(self.parts) <= index:
-            self.parts.append(PartState(type=kind))
-        part = self.parts[index]
-        if kind and not part.type:
-            part.type = kind
-        return part
-
-
-@dataclass
-class ResponseState:
-    """One response and its lifecycle.
-
-    Attributes:
-        id: ``resp_…``.
-        status: ``in_progress`` until ``response.done`` says otherwise.
-        status_details: Why it ended (cancel reason, failure error, incomplete reason).
-        output_item_ids: Its output items in ``output_index`` order.
-        conversation_id: ``None`` for an out-of-band response.
-        usage: Its token usage (from ``response.done``).
-        metadata: The metadata it was created with.
-    """
-
-    id: str
-    status: str = "in_progress"
-    status_details: ev.StatusDetails | None = None
-    output_item_ids: list[str] = field(default_factory=list)
-    conversation_id: str | None = None
-    usage: ev.Usage | None = None
-    metadata: dict[str, str] | None = None
-
-    @property
-    def done(self) -> bool:
-        """Whether ``response.done`` arrived."""
-        return self.status != "in_progress"
-
-    @property
-    def out_of_band(self) -> bool:
-        """Whether the response writes outside the default conversation."""
-        return self.conversation_id is None
-
-
-@dataclass
-class UsageTotals:
-    """Token usage summed over every ``response.done`` of the session, per modality."""
-
-    responses: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    input_text_tokens: int = 0
-    input_audio_tokens: int = 0
-    input_image_tokens: int = 0
-    cached_tokens: int = 0
-    cached_text_tokens: int = 0
-    cached_audio_tokens: int = 0
-    cached_image_tokens: int = 0
-    output_text_tokens: int = 0
-    output_audio_tokens: int = 0
-
-    def add(self, usage: ev.Usage) -> None:
-        """Add one response's usage."""
-        self.responses += 1
-        self.input_tokens += usage.input_tokens or 0
-        self.output_tokens += usage.output_tokens or 0
-        details = usage.input_token_details
-        if details is not None:
-            self.input_text_tokens += details.text_tokens or 0
-            self.input_audio_tokens += details.audio_tokens or 0
-            self.input_image_tokens += details.image_tokens or 0
-            self.cached_tokens += details.cached_tokens or 0
-            cached = details.cached_tokens_details
-            if cached is not None:
-                self.cached_text_tokens += cached.text_tokens or 0
-                self.cached_audio_tokens += cached.audio_tokens or 0
-                self.cached_image_tokens += cached.image_tokens or 0
-        out = usage.output_token_details
-        if out is not None:
-            self.output_text_tokens += out.text_tokens or 0
-            self.output_audio_tokens += out.audio_tokens or 0
-
-    @property
-    def total_tokens(self) -> int:
-        """Input plus output tokens."""
-        return self.input_tokens + self.output_tokens
-
-
-class Conversation:
-    """Items in server order, plus every item the server told us about by id."""
-
-    def __init__(self) -> None:
-        self.items: dict[str, ItemState] = {}
-        self._order: list[str] = []
-        # Transcription events that arrived before their item (late / out of order).
-        self._orphan_transcripts: dict[str, list[ev.ServerEvent]] = {}
-
-    @property
-    def order(self) -> list[str]:
-        """Item ids of the default conversation, in server order."""
-        return list(self._order)
-
-    def __iter__(self) -> Any:
-        return (self.items[i] for i in self._order)
-
-    def __len__(self) -> int:
-        return len(self._order)
-
-    def get(self, item_id: str) -> ItemState | None:
-        """The item with this id, if known."""
-        return self.items.get(item_id)
-
-    def last(self) -> ItemState | None:
-        """The last item of the conversation."""
-        return self.items[self._order[-1]] if self._order else None
-
-    def _place(self, item_id: str, previous_item_id: str | None, given: bool) -> None:
-        if item_id in self._order:
-            return  # `done` after `added`: keep its place
-        if not given:
-            self._order.append(item_id)
-        elif previous_item_id is None or previous_item_id == "root":
-            self._order.insert(0, item_id)
-        elif previous_item_id in self._order:
-            self._order.insert(self._order.index(previous_item_id) + 1, item_id)
-        else:
-            self._order.append(item_id)  # its predecessor was deleted or never seen
-
-    def _remove(self, item_id: str) -> None:
-        self.items.pop(item_id, None)
-        if item_id in self._order:
-            self._order.remove(item_id)
+_MISSING = object()
 
 
 @dataclass
@@ -311,11 +48,26 @@ class Received:
         answered: ``(client event_id, client event)`` pairs this event settled.
         failed: ``(client event_id, client event, ServerError)`` for an ``error``
             event that names one of our requests.
+        absorbed: Requests whose error the core handled: a ``response.create`` that
+            met an active response (queued again at the front, under the same token:
+            see :meth:`RealtimeProtocol.queue_response`), a ``response.cancel`` that
+            met none (its answer is ``None``).
     """
 
     event: ev.ServerEvent
     answered: list[tuple[str, ev.ClientEvent]] = field(default_factory=list)
     failed: list[tuple[str, ev.ClientEvent, ServerError]] = field(default_factory=list)
+    absorbed: list[tuple[str, ev.ClientEvent]] = field(default_factory=list)
+
+    @property
+    def surfaced(self) -> bool:
+        """Whether the app should see this event (``False``: a race the core absorbed).
+
+        An ``error`` that only told us about races the state machine handles (a
+        ``response.create`` re-queued, a cancel that found its response finished) is not
+        the caller's problem.
+        """
+        return not self.absorbed or bool(self.failed)
 
 
 def _server_error(detail: ev.ErrorDetail) -> ServerError:
@@ -346,7 +98,7 @@ _ANSWERS: dict[str, tuple[frozenset[str], str | None]] = {
 }
 
 
-class RealtimeProtocol:
+class RealtimeProtocol(ClientEventBuilder):
     """The conversation state machine of one Realtime connection (no I/O).
 
     Args:
@@ -398,6 +150,16 @@ class RealtimeProtocol:
         self._auto_responses_expected = 0
         # VAD times arrive before their user item exists (speech_started names its id).
         self._speech_times: dict[str, tuple[int | None, int | None]] = {}
+        #: Absorb the ``response.create`` race (re-queue on
+        #: ``conversation_already_has_active_response``); ``False`` surfaces it.
+        self.absorb_response_races = True
+        # The response queue: (response.create, the caller's token) waiting their turn;
+        # the tokens of those sent; how many sent creates await their response.created.
+        self._response_queue: deque[tuple[ev.ResponseCreate, Any]] = deque()
+        self._response_tokens: dict[str, Any] = {}
+        self.awaiting_created = 0
+        # Item ids a restore changed: old id -> the server's id (None: not re-created).
+        self._item_ids: dict[str, str | None] = {}
 
     # --- receiving ------------------------------------------------------------------
 
@@ -451,14 +213,17 @@ class RealtimeProtocol:
             pending = self._pending.pop(client_id, None) if client_id else None
             if pending is not None:
                 self._drop_fifo(pending)
-                received.failed.append(
-                    (pending.event_id, pending.event, _server_error(event.error))
-                )
+                error = _server_error(event.error)
+                if not self._absorb(pending, error, received):
+                    received.failed.append((pending.event_id, pending.event, error))
             elif client_id in self._answered_cancels:
                 # The response finished on its own just before our cancel reached the
                 # server: its response.done answered the cancel, then this error came.
                 late = self._answered_cancels.pop(client_id)
-                received.failed.append((client_id, late, _server_error(event.error)))
+                if event.error.code == "response_cancel_not_active":
+                    received.absorbed.append((client_id, late))
+                else:
+                    received.failed.append((client_id, late, _server_error(event.error)))
             return
         kind = event.type
         key: str | None = None
@@ -495,20 +260,69 @@ class RealtimeProtocol:
             pending_fifo = self._pending.pop(event_id, None)
             if pending_fifo is not None:
                 received.answered.append((event_id, pending_fifo.event))
+                if role == _RESPONSE_CREATED:
+                    self._created_arrived(event_id)
                 return
         if role == _COMMITTED and self._vad_creates_responses():
             self._auto_responses_expected += 1  # a commit by VAD (or idle timeout), not ours
 
+    def _absorb(self, pending: _Pending, error: ServerError, received: Received) -> bool:
+        """Handle the races the state machine absorbs; True when the error is consumed."""
+        request = pending.event
+        if isinstance(request, ev.ResponseCreate):
+            token = self._created_arrived(pending.event_id)
+            if (
+                error.code == "conversation_already_has_active_response"
+                and self.absorb_response_races
+                and token is not None
+            ):
+                # A VAD turn raced us: ask again when the active response ends.
+                retry = request.model_copy(update={"event_id": None})
+                self._response_queue.appendleft((retry, token))
+                received.absorbed.append((pending.event_id, request))
+                return True
+            return False
+        if isinstance(request, ev.ResponseCancel) and error.code == "response_cancel_not_active":
+            received.absorbed.append((pending.event_id, request))
+            return True
+        return False
+
+    def _created_arrived(self, event_id: str) -> Any:
+        """A sent ``response.create`` was answered (or refused): its token, if queued."""
+        if event_id in self._response_tokens or self.awaiting_created:
+            self.awaiting_created = max(0, self.awaiting_created - 1)
+        return self._response_tokens.pop(event_id, None)
+
+    def _turn_detection(self) -> tuple[bool, Any]:
+        """``(described, turn_detection)`` of the session's audio input."""
+        session = self.session
+        if not isinstance(session, ev.RealtimeSession) or not session.audio:
+            return False, None
+        if session.audio.input is None:
+            return False, None
+        return True, session.audio.input.turn_detection
+
     def _vad_creates_responses(self) -> bool:
         """Whether the server answers its own VAD commits with a response."""
-        session = self.session
-        if not isinstance(session, ev.RealtimeSession):
+        if not isinstance(self.session, ev.RealtimeSession):
             return False
-        if session.audio is None or session.audio.input is None:
+        described, td = self._turn_detection()
+        if not described:
             return True  # not described: the service's default is server VAD that responds
-        td = session.audio.input.turn_detection
         if isinstance(td, ev.ServerVad | ev.SemanticVad):
             return td.create_response is not False
+        return False
+
+    def server_cancels_on_speech(self) -> bool:
+        """Whether server VAD cancels the active response by itself when the user speaks.
+
+        The session's barge-in sends ``response.cancel`` only where it does not.
+        """
+        described, td = self._turn_detection()
+        if not described:
+            return True  # the service's default: server_vad with interrupt_response
+        if isinstance(td, ev.ServerVad | ev.SemanticVad):
+            return td.interrupt_response is not False
         return False
 
     def _drop_fifo(self, pending: _Pending) -> None:
@@ -522,7 +336,7 @@ class RealtimeProtocol:
     def _item(self, item: ev.objects.Item, *, response_id: str | None = None) -> ItemState:
         item_id = getattr(item, "id", None)
         if not item_id:
-            raise LocalProtocolError(f"server sent a {item.type!r} item without an id")
+            raise RemoteProtocolError(f"server sent a {item.type!r} item without an id")
         state = self.conversation.items.get(item_id)
         if state is None:
             state = ItemState(id=item_id, type=item.type or "unknown")
@@ -530,7 +344,7 @@ class RealtimeProtocol:
                 item_id, (None, None)
             )
             self.conversation.items[item_id] = state
-            for early in self.conversation._orphan_transcripts.pop(item_id, []):
+            for early in self.conversation.take_deferred(item_id):
                 self._apply_transcription(early, state)
         if response_id is not None:
             state.response_id = response_id
@@ -574,7 +388,7 @@ class RealtimeProtocol:
     def _apply_audio_delta(self, event: ev.ResponseOutputAudioDelta) -> None:
         item = self._output_item(event)
         part = item.part(event.content_index, "output_audio")
-        ms = self.last_delta_ms = _b64_decoded_len(event.delta) / self.output_bytes_per_ms
+        ms = self.last_delta_ms = b64_decoded_len(event.delta) / self.output_bytes_per_ms
         part.audio_ms += ms
         if self.retain_audio_ms > 0:
             self._retain(part, event)
@@ -587,13 +401,13 @@ class RealtimeProtocol:
         self, event: ev.ConversationItemAdded | ev.ConversationItemCreated
     ) -> None:
         state = self._item(event.item)
-        self.conversation._place(
+        self.conversation.place(
             state.id, event.previous_item_id, "previous_item_id" in event.model_fields_set
         )
 
     def _apply_item_done(self, event: ev.ConversationItemDone) -> None:
         state = self._item(event.item)
-        self.conversation._place(
+        self.conversation.place(
             state.id, event.previous_item_id, "previous_item_id" in event.model_fields_set
         )
         for part in state.parts:
@@ -603,7 +417,7 @@ class RealtimeProtocol:
         self._item(event.item)
 
     def _apply_item_deleted(self, event: ev.ConversationItemDeleted) -> None:
-        self.conversation._remove(event.item_id)
+        self.conversation.remove(event.item_id)
 
     def _apply_item_truncated(self, event: ev.ConversationItemTruncated) -> None:
         found = self.conversation.items.get(event.item_id)
@@ -616,7 +430,7 @@ class RealtimeProtocol:
         conv = self.conversation
         found = conv.items.get(event.item_id)
         if found is None:
-            conv._orphan_transcripts.setdefault(event.item_id, []).append(event)
+            conv.defer(event.item_id, event)
         else:
             self._apply_transcription(event, found)
 
@@ -638,7 +452,7 @@ class RealtimeProtocol:
     def _apply_response_created(self, event: ev.ResponseCreated) -> None:
         response = event.response
         if response.id is None:
-            raise LocalProtocolError("server sent response.created without a response id")
+            raise RemoteProtocolError("server sent response.created without a response id")
         self.responses[response.id] = ResponseState(
             id=response.id,
             conversation_id=response.conversation_id,
@@ -738,7 +552,7 @@ class RealtimeProtocol:
 
     def _response_done(self, response: ev.Response) -> None:
         if response.id is None:
-            raise LocalProtocolError("server sent response.done without a response id")
+            raise RemoteProtocolError("server sent response.done without a response id")
         state = self._response(response.id)
         state.status = response.status or "completed"
         state.status_details = response.status_details
@@ -797,6 +611,36 @@ class RealtimeProtocol:
         if item is None or content_index >= len(item.parts):
             return 0.0
         return item.parts[content_index].audio_ms
+
+    def audio_item_of(self, response_id: str) -> tuple[str, int] | None:
+        """``(item_id, content_index)`` of a response's audio output, if it has any yet.
+
+        What output audio that arrives as media (WebRTC) belongs to: the first output
+        message of the response with an ``output_audio`` part (or, before its parts are
+        announced, its first message).
+        """
+        state = self.responses.get(response_id)
+        if state is None:
+            return None
+        first: str | None = None
+        for item_id in state.output_item_ids:
+            item = self.conversation.get(item_id)
+            if item is None or item.type != "message":
+                continue
+            for index, part in enumerate(item.parts):
+                if part.type == "output_audio":
+                    return item_id, index
+            first = first or item_id
+        return (first, 0) if first is not None else None
+
+    def add_output_audio_ms(self, item_id: str, content_index: int, ms: float) -> None:
+        """Count output audio that arrived outside the events (media), in ms.
+
+        Truncate clamps and audio-per-item figures then work as with deltas.
+        """
+        item = self.conversation.get(item_id)
+        if item is not None:
+            item.part(content_index, "output_audio").audio_ms += ms
 
     def function_calls(self, response_id: str) -> list[ItemState]:
         """The function-call items a response produced, in output order."""
@@ -858,219 +702,136 @@ class RealtimeProtocol:
         return abandoned
 
     def reset_pending(self) -> list[tuple[str, ev.ClientEvent]]:
-        """Drop every pending request (connection lost); returns what was dropped."""
+        """Drop every pending request (connection lost); returns what was dropped.
+
+        Queued ``response.create`` requests stay queued (see :meth:`drain_responses`).
+        """
         dropped = [(k, p.event) for k, p in self._pending.items()]
         self._pending.clear()
         self._fifo.clear()
+        self._response_tokens.clear()
+        self.awaiting_created = 0
         # What the old connection's VAD was about to do is gone with it.
         self._auto_responses_expected = 0
         self.speaking = False
         return dropped
 
-    def serialize(self, event: ev.ClientEvent) -> bytes:
-        """Wire bytes of a client event in this connection's dialect."""
-        return ev.dumps(event, dialect=self.dialect)
+    # --- the response queue ---------------------------------------------------------
 
-    def build_session_update(
-        self, session: ev.RealtimeSession | ev.TranscriptionSession | dict[str, Any]
-    ) -> ev.SessionUpdate:
-        """``session.update`` with a partial session (a model or a GA-shaped dict).
-
-        A transcription session (``type: "transcription"``) is a ``session.update`` too:
-        in the beta dialect :meth:`serialize` sends it as ``transcription_session.update``
-        with the flat beta shape, and the server's ``transcription_session.updated``
-        arrives as the ``session.updated`` that settles it.
-        """
-        if isinstance(session, dict):
-            session = ev.SessionUpdate.model_validate(
-                {"type": "session.update", "session": session}
-            ).session
-        event = ev.SessionUpdate(session=session)
-        self.register(event)
-        return event
-
-    def build_append(self, audio: Any) -> bytes:
-        """Wire bytes of an ``input_audio_buffer.append`` (not tracked: no answer comes)."""
-        return ev.build_append(audio)
-
-    def build_commit(self) -> ev.InputAudioBufferCommit:
-        """``input_audio_buffer.commit``."""
-        event = ev.InputAudioBufferCommit()
-        self.register(event)
-        return event
-
-    def build_clear_input(self) -> ev.InputAudioBufferClear:
-        """``input_audio_buffer.clear``."""
-        event = ev.InputAudioBufferClear()
-        self.register(event)
-        return event
-
-    def build_clear_output(self) -> ev.OutputAudioBufferClear:
-        """``output_audio_buffer.clear`` (WebRTC/SIP only)."""
-        event = ev.OutputAudioBufferClear()
-        self.register(event)
-        return event
-
-    def build_item_create(
-        self,
-        item: ev.objects.Item | dict[str, Any],
-        *,
-        previous_item_id: str | None = None,
-        item_id: str | None = None,
-    ) -> ev.ConversationItemCreate:
-        """``conversation.item.create``; the answer is matched by the item's id.
+    def queue_response(self, event: ev.ResponseCreate, token: Any) -> None:
+        """Queue a ``response.create``; :meth:`next_response` says when it may go out.
 
         Args:
-            item: The item (model or GA-shaped dict).
-            previous_item_id: Insert after this item (``"root"`` = first); it must exist.
-            item_id: Give the item this id (otherwise a client id is assigned so the
-                answer can be matched).
+            event: The request (not yet registered).
+            token: The caller's handle (the session's future), returned with the event
+                and kept across a re-queue after a race.
         """
-        if isinstance(item, dict):
-            item = ev.ConversationItemCreate.model_validate(
-                {"type": "conversation.item.create", "item": item}
-            ).item
+        self._response_queue.append((event, token))
+
+    def next_response(self, *, ready: bool = True) -> tuple[ev.ResponseCreate, Any] | None:
+        """The queued ``response.create`` to send now, registered, or ``None`` to wait.
+
+        One goes out only when no response is active in the default conversation and
+        none of ours still awaits its ``response.created`` (so two never race each
+        other). ``ready`` is the shell's "the connection is usable".
+
+        Args:
+            ready: Whether the connection can carry it now.
+        """
         if (
-            previous_item_id not in (None, "root")
-            and previous_item_id not in self.conversation.items
+            not ready
+            or not self._response_queue
+            or self.active_response_id is not None
+            or self.awaiting_created
         ):
-            raise LocalProtocolError(
-                f"previous_item_id {previous_item_id!r} is not in the conversation"
-            )
-        if isinstance(item, ev.FunctionCallOutputItem):
-            calls = [i for i in self.conversation.items.values() if i.type == "function_call"]
-            if not any(c.call_id == item.call_id for c in calls):
-                raise LocalProtocolError(f"no function call with call_id {item.call_id!r}")
-        current = getattr(item, "id", None)
-        if item_id is not None or current is None:
-            new_id = item_id or self.next_item_id()
-            item = item.model_copy(update={"id": new_id})
-            item.model_fields_set.add("id")
-        kwargs: dict[str, Any] = {"item": item}
-        if previous_item_id is not None:
-            kwargs["previous_item_id"] = previous_item_id
-        event = ev.ConversationItemCreate(**kwargs)
-        self.register(event, key=getattr(item, "id", None))
-        return event
+            return None
+        event, token = self._response_queue.popleft()
+        self.start_response(event, token)
+        return event, token
 
-    def next_item_id(self) -> str:
-        """A client-chosen item id (the service accepts client ids up to 32 chars)."""
-        return f"item_c{next(self._ids):020d}"[:26]
+    def start_response(self, event: ev.ResponseCreate, token: Any = None) -> ev.ResponseCreate:
+        """Register a ``response.create`` about to be sent outside the queue.
 
-    def build_text_message(
-        self, text: str, *, role: Literal["user", "system"] = "user"
-    ) -> ev.ConversationItemCreate:
-        """A user (or system) text message item."""
-        item = ev.MessageItem(role=role, content=[ev.ContentPart(type="input_text", text=text)])
-        return self.build_item_create(item)
-
-    def build_function_call_output(self, call_id: str, output: str) -> ev.ConversationItemCreate:
-        """The result of a function call, as a ``function_call_output`` item."""
-        return self.build_item_create(ev.FunctionCallOutputItem(call_id=call_id, output=output))
-
-    def build_item_retrieve(self, item_id: str) -> ev.ConversationItemRetrieve:
-        """``conversation.item.retrieve``."""
-        event = ev.ConversationItemRetrieve(item_id=item_id)
-        self.register(event, key=item_id)
-        return event
-
-    def build_item_delete(self, item_id: str) -> ev.ConversationItemDelete:
-        """``conversation.item.delete`` (the item must be known)."""
-        if item_id not in self.conversation.items:
-            raise LocalProtocolError(f"cannot delete unknown item {item_id!r}")
-        event = ev.ConversationItemDelete(item_id=item_id)
-        self.register(event, key=item_id)
-        return event
-
-    def build_truncate(
-        self, item_id: str, audio_end_ms: float, *, content_index: int = 0
-    ) -> ev.ConversationItemTruncate:
-        """``conversation.item.truncate`` at the played position.
-
-        ``audio_end_ms`` is clamped to the audio received for the item (the service
-        rejects a truncate past the end: "Audio content of X ms is already shorter
-        than Y ms").
-
-        Raises:
-            LocalProtocolError: The item is unknown, not an assistant message, or has
-                no audio in that content part.
+        Out-of-band responses (``conversation: "none"``) and ``raw_responses`` sessions
+        send at once; it still counts as awaiting its ``response.created``.
         """
-        item = self.conversation.get(item_id)
-        if item is None:
-            raise LocalProtocolError(f"cannot truncate unknown item {item_id!r}")
-        if item.type != "message" or item.role != "assistant":
-            raise LocalProtocolError(
-                f"only assistant audio can be truncated; {item_id!r} is a {item.role or item.type}"
-                f" {item.type}"
-            )
-        if content_index >= len(item.parts) or item.parts[content_index].type != "output_audio":
-            raise LocalProtocolError(
-                f"item {item_id!r} has no audio at content_index {content_index}"
-            )
-        if audio_end_ms < 0:
-            raise LocalProtocolError(f"audio_end_ms must be >= 0, got {audio_end_ms}")
-        received = item.parts[content_index].audio_ms
-        end = int(min(audio_end_ms, received))
-        event = ev.ConversationItemTruncate(
-            item_id=item_id, content_index=content_index, audio_end_ms=end
-        )
-        self.register(event, key=item_id)
-        return event
-
-    def build_response_create(
-        self, response: ev.ResponseCreateParams | dict[str, Any] | None = None
-    ) -> ev.ResponseCreate:
-        """``response.create`` with optional per-response overrides."""
-        if isinstance(response, dict):
-            response = ev.ResponseCreateParams.model_validate(response)
-        event = ev.ResponseCreate() if response is None else ev.ResponseCreate(response=response)
         self.register(event)
+        assert event.event_id is not None
+        self._response_tokens[event.event_id] = token
+        self.awaiting_created += 1
         return event
 
-    def build_response_cancel(self, response_id: str | None = None) -> ev.ResponseCancel:
-        """``response.cancel`` of the active (or the given) response.
+    def response_not_sent(self, event_id: str) -> None:
+        """Sending a registered ``response.create`` failed: it awaits nothing."""
+        self.forget(event_id)
+        if self._response_tokens.pop(event_id, _MISSING) is not _MISSING:
+            self.awaiting_created = max(0, self.awaiting_created - 1)
+
+    def drain_responses(self) -> list[Any]:
+        """Empty the queue (the session is closing); returns the waiting tokens."""
+        tokens = [token for _, token in self._response_queue]
+        self._response_queue.clear()
+        return tokens
+
+    @property
+    def queued_responses(self) -> int:
+        """How many ``response.create`` requests wait in the queue."""
+        return len(self._response_queue)
+
+    # --- item ids across reconnects ----------------------------------------------------
+
+    @property
+    def item_id_map(self) -> dict[str, str | None]:
+        """Item ids a restore changed: old id to the server's id (``None``: refused). A copy."""
+        return dict(self._item_ids)
+
+    def server_item_id(self, item_id: str) -> str:
+        """The id the server knows an item by (a restore may have changed it).
 
         Raises:
-            InvalidStateError: No such response is in progress (the service would
-                answer ``response_cancel_not_active``).
+            InvalidStateError: The server refused to re-create the item.
         """
-        target = response_id or self.active_response_id
-        state = self.responses.get(target) if target else None
-        if state is None or state.done:
-            raise InvalidStateError("no active response to cancel")
-        event = (
-            ev.ResponseCancel()
-            if response_id is None
-            else ev.ResponseCancel(response_id=response_id)
-        )
-        self.register(event, key=target)
-        return event
+        if item_id not in self._item_ids:
+            return item_id
+        new_id = self._item_ids[item_id]
+        if new_id is None:
+            raise InvalidStateError(
+                f"item {item_id!r} is not on the server: it could not be re-created "
+                "after a reconnect"
+            )
+        return new_id
 
+    def item_lost(self, item_id: str) -> bool:
+        """Whether a restore could not re-create the item (it is not on the server)."""
+        return item_id in self._item_ids and self._item_ids[item_id] is None
 
-class _ByClass(dict[type[Any], _V]):
-    """``{event class: value}``, read with an event's exact class: one dict lookup.
+    def map_item_id(self, old_id: str, new_id: str | None) -> None:
+        """Record that the server knows ``old_id`` as ``new_id`` (``None``: not at all)."""
+        for key, value in self._item_ids.items():
+            if value == old_id:  # an id mapped by an earlier reconnect moves on with it
+                self._item_ids[key] = new_id
+        if new_id == old_id:
+            self._item_ids.pop(old_id, None)
+        else:
+            self._item_ids[old_id] = new_id
 
-    Dispatching on event classes this way, not with ``isinstance`` chains, matters per
-    event: a miss of ``isinstance`` on a pydantic class costs ~80 ns (``ABCMeta``), and the
-    protocol and session chains ran 20-30 of them. A class not listed (a subclass, or an
-    event nobody lists) takes the value of its nearest listed base, else ``default``;
-    found once, then cached.
-    """
+    def forget_item_ids(self, server_ids: Iterable[str]) -> None:
+        """Ids the server uses now name those items, not older ones they replaced."""
+        for old_id in [k for k in self._item_ids if k in set(server_ids)]:
+            del self._item_ids[old_id]
 
-    def __init__(self, listed: dict[type[Any], _V], default: _V) -> None:
-        super().__init__(listed)
-        self._listed = dict(listed)
-        self._default = default
+    def restore_plan(self) -> RestorePlan:
+        """What to send to re-create this conversation on a new server session.
 
-    def __missing__(self, cls: type[Any]) -> _V:
-        value = next((self._listed[b] for b in cls.__mro__ if b in self._listed), self._default)
-        self[cls] = value
-        return value
+        See :class:`~realtime_client.protocol.RestorePlan`: call ``begin()`` before
+        sending its ``creates``, then ``finish(answers)`` (or ``abort()``).
+        """
+        return plan_restore(self)
 
 
 # How _apply handles each event class (unbound methods).
 _transcription = RealtimeProtocol._apply_input_transcription
-_APPLY: _ByClass[Callable[[RealtimeProtocol, Any], None]] = _ByClass(
+_APPLY: ByClass[Callable[[RealtimeProtocol, Any], None]] = ByClass(
     {
         ev.ResponseOutputAudioDelta: RealtimeProtocol._apply_audio_delta,
         ev.SessionCreated: RealtimeProtocol._apply_session,
@@ -1107,7 +868,7 @@ _APPLY: _ByClass[Callable[[RealtimeProtocol, Any], None]] = _ByClass(
 # What an event class means to _settle.
 _OTHER, _ERROR, _NAMES_ITEM, _NAMES_ITEM_ID = 0, 1, 2, 3
 _RESPONSE_DONE, _RESPONSE_CREATED, _COMMITTED = 4, 5, 6
-_SETTLE_ROLE: _ByClass[int] = _ByClass(
+_SETTLE_ROLE: ByClass[int] = ByClass(
     {
         ev.Error: _ERROR,
         ev.ConversationItemAdded: _NAMES_ITEM,

@@ -1,0 +1,216 @@
+"""Opening a session: :func:`connect`, its URL and key rules, and :class:`Connect`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Callable, Generator, Iterable
+from typing import Any, Literal
+from urllib.parse import urlencode, urlparse, urlunparse
+
+from . import events as ev
+from ._config import initial_config
+from .errors import AuthenticationError, ConnectError, TransportError
+from .events.codec import Dialect
+from .reconnect import ReconnectPolicy
+from .session import Session
+from .tools import Tool
+from .transports import Transport, WebSocketTransport
+
+__all__ = ["DEFAULT_URL", "Connect", "connect", "realtime_url"]
+
+DEFAULT_URL = "https://api.openai.com/v1"
+_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+def realtime_url(url: str | None, model: str | None, *, intent: str | None = None) -> str:
+    """The WebSocket URL for a base URL, the way the official SDK builds it.
+
+    ``http(s)://host/v1`` becomes ``ws(s)://host/v1/realtime?model=…``; without ``url``,
+    ``OPENAI_BASE_URL`` or ``https://api.openai.com/v1``.
+    """
+    base = url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_URL
+    parsed = urlparse(base)
+    scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(parsed.scheme)
+    if scheme is None:
+        raise ConnectError(f"unsupported URL scheme in {base!r}", retryable=False)
+    path = parsed.path.rstrip("/")
+    if not path.endswith("/realtime"):
+        path += "/realtime"
+    query = parsed.query
+    params = {}
+    if model and "model=" not in query:
+        params["model"] = model
+    if intent and "intent=" not in query:
+        params["intent"] = intent
+    if params:
+        query = (query + "&" if query else "") + urlencode(params)
+    return urlunparse((scheme, parsed.netloc, path, "", query, ""))
+
+
+class Connect:
+    """What :func:`connect` returns: awaitable, async context manager, async iterator.
+
+    * ``session = await connect(...)`` opens a session;
+    * ``async with connect(...) as session:`` opens and closes it;
+    * ``async for session in connect(...):`` yields a new session each time the
+      previous one ended on a retryable error (catch it in the body and ``continue``),
+      with backoff between attempts, like ``websockets.connect``.
+    """
+
+    def __init__(self, factory: Callable[[], Session]) -> None:
+        self._factory = factory
+        self._session: Session | None = None
+
+    def __await__(self) -> Generator[Any, None, Session]:
+        return self._factory().open().__await__()
+
+    async def __aenter__(self) -> Session:
+        self._session = await self._factory().open()
+        return self._session
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def __aiter__(self) -> AsyncIterator[Session]:
+        attempt = 0
+        while True:
+            session = self._factory()
+            try:
+                await session.open()
+            except TransportError as exc:
+                if not getattr(exc, "retryable", False):
+                    raise
+                attempt += 1
+                await asyncio.sleep(session.policy.delay(attempt))
+                continue
+            attempt = 0
+            try:
+                yield session
+            finally:
+                await session.close()
+
+
+def connect(
+    model: str | None = "gpt-realtime",
+    *,
+    url: str | None = None,
+    api_key: str | None = None,
+    transport: Literal["websocket"] | Transport | Callable[[], Transport] = "websocket",
+    dialect: Dialect = "ga",
+    session: ev.RealtimeSession | ev.TranscriptionSession | dict[str, Any] | None = None,
+    instructions: str | None = None,
+    voice: str | None = None,
+    tools: Iterable[Callable[..., Any] | Tool] = (),
+    tool_timeout: float = 30.0,
+    intent: Literal["transcription"] | None = None,
+    reconnect: ReconnectPolicy | bool = True,
+    raw_responses: bool = False,
+    open_timeout: float = 10.0,
+    request_timeout: float | None = 15.0,
+    headers: dict[str, str] | None = None,
+    prices: dict[str, float] | None = None,
+    retain_audio_ms: float = 0.0,
+    push_to_talk: bool = False,
+) -> Connect:
+    """Open a Realtime session.
+
+    Args:
+        model: The model (``gpt-realtime``, ``gpt-4o-realtime-preview``, …); ``None``
+            with ``intent="transcription"``.
+        url: Base URL: default ``OPENAI_BASE_URL`` or ``https://api.openai.com/v1``;
+            ``http(s)://`` becomes ``ws(s)://…/realtime``; a local server's ``server.url``.
+        api_key: Default ``OPENAI_API_KEY``. Never logged or shown in reprs. On a
+            loopback URL a placeholder is used when none is set.
+        transport: ``"websocket"``, a :class:`~realtime_client.transports.Transport`
+            (one connection; no reconnect), or a factory making one per connection.
+        dialect: ``"ga"`` (default) or ``"beta"`` (sends ``OpenAI-Beta: realtime=v1``).
+        session: Initial session config (model or GA-shaped dict).
+        instructions: Shortcut for ``session.instructions``.
+        voice: Shortcut for ``session.audio.output.voice``.
+        tools: Python callables (or :class:`Tool`) the model may call; the
+            session runs them and answers automatically.
+        tool_timeout: Seconds a tool may run.
+        intent: ``"transcription"`` for a transcription-only session.
+        reconnect: ``True`` (default policy), ``False``, or a :class:`ReconnectPolicy`.
+        raw_responses: Send ``response.create`` at once even while a response is
+            active, and surface the server's error instead of queueing.
+        open_timeout: Seconds to wait for the connection and ``session.created``.
+        request_timeout: Seconds to wait for the answer of a request (None: no limit).
+        headers: Extra upgrade headers.
+        prices: Overrides of :data:`PRICES` (USD per 1M tokens) for the cost estimate.
+        retain_audio_ms: Keep up to this much output audio per item in the
+            conversation state (for recordings); 0 keeps none.
+        push_to_talk: Push-to-talk mode: the session config turns the server's turn
+            detection off (``audio.input.turn_detection: null``, also after every
+            reconnect); call :meth:`Session.push_to_talk_press` (stop playback, cancel
+            and truncate the reply) and :meth:`Session.push_to_talk_release` (commit,
+            respond).
+    """
+    if isinstance(reconnect, bool):
+        policy = (
+            ReconnectPolicy()
+            if reconnect
+            else ReconnectPolicy(max_attempts=0, recycle_before_expiry_s=0)
+        )
+    else:
+        policy = reconnect
+    config = initial_config(session, instructions, voice, intent)
+
+    if isinstance(transport, Transport):
+        single = transport
+        used = False
+
+        def make_transport() -> Transport:
+            nonlocal used
+            if used:
+                raise ConnectError("this transport object cannot reconnect", retryable=False)
+            used = True
+            return single
+
+        policy = (
+            ReconnectPolicy(max_attempts=0, recycle_before_expiry_s=0)
+            if reconnect is True
+            else policy
+        )
+    elif callable(transport) and not isinstance(transport, str):
+        make_transport = transport
+    elif transport == "websocket":
+        ws_url = realtime_url(url, model, intent=intent)
+        key = api_key or os.environ.get("OPENAI_API_KEY")
+        if not key:
+            host = urlparse(ws_url).hostname or ""
+            if host not in _LOOPBACK:
+                raise AuthenticationError(
+                    "no API key: pass api_key=... or set OPENAI_API_KEY "
+                    "(or point url= at a local server)"
+                )
+            key = "local-test-key"
+        upgrade = {"Authorization": f"Bearer {key}", **(headers or {})}
+        if dialect == "beta":
+            upgrade["OpenAI-Beta"] = "realtime=v1"
+
+        def make_transport() -> Transport:
+            return WebSocketTransport(ws_url, headers=upgrade, open_timeout=open_timeout)
+
+    else:
+        raise ValueError(f"transport must be 'websocket' or a Transport, got {transport!r}")
+
+    def make_session() -> Session:
+        return Session(
+            make_transport,
+            dialect=dialect,
+            config=config,
+            tools=tools,
+            tool_timeout=tool_timeout,
+            raw_responses=raw_responses,
+            reconnect=policy,
+            open_timeout=open_timeout,
+            request_timeout=request_timeout,
+            prices=prices,
+            retain_audio_ms=retain_audio_ms,
+            push_to_talk=push_to_talk,
+        )
+
+    return Connect(make_session)
