@@ -422,6 +422,8 @@ class RealtimeProtocol(ClientEventBuilder):
     def _apply_item_truncated(self, event: ev.ConversationItemTruncated) -> None:
         found = self.conversation.items.get(event.item_id)
         if found is not None:
+            if found.untruncated_audio_ms is None:
+                found.untruncated_audio_ms = found.audio_ms
             found.truncated_at_ms = event.audio_end_ms
             part = found.part(event.content_index)
             part.audio_ms = min(part.audio_ms, float(event.audio_end_ms))

@@ -33,7 +33,8 @@ def restorable(item: ItemState) -> dict[str, Any] | None:
     if item.type == "message":
         if item.role == "assistant":
             text = item.text
-            audio_ms = item.audio_ms
+            # The transcript covers all the audio received, not only what was kept.
+            audio_ms = item.untruncated_audio_ms or item.audio_ms
             if item.truncated_at_ms is not None and audio_ms > 0:
                 # The service dropped the unheard part: keep the heard share of the words.
                 text = text[: int(len(text) * min(1.0, item.truncated_at_ms / audio_ms))]

@@ -91,6 +91,8 @@ class ItemState:
         input_transcript_done: The transcription completed (or failed).
         input_transcript_error: Why the transcription failed, if it did.
         truncated_at_ms: ``audio_end_ms`` of a ``conversation.item.truncated``.
+        untruncated_audio_ms: The audio the item had received when it was (first)
+            truncated, in ms: what its transcript covers.
         speech_start_ms, speech_end_ms: VAD times of a user audio item (input ms).
         in_conversation: False for out-of-band response output.
     """
@@ -109,6 +111,7 @@ class ItemState:
     input_transcript_done: bool = False
     input_transcript_error: ev.ErrorDetail | None = None
     truncated_at_ms: int | None = None
+    untruncated_audio_ms: float | None = None
     speech_start_ms: int | None = None
     speech_end_ms: int | None = None
     in_conversation: bool = True
