@@ -97,7 +97,7 @@ def connect(
     *,
     url: str | None = None,
     api_key: str | None = None,
-    transport: Literal["websocket"] | Transport | Callable[[], Transport] = "websocket",
+    transport: Literal["websocket", "webrtc"] | Transport | Callable[[], Transport] = "websocket",
     dialect: Dialect = "ga",
     session: ev.RealtimeSession | ev.TranscriptionSession | dict[str, Any] | None = None,
     instructions: str | None = None,
@@ -113,6 +113,7 @@ def connect(
     prices: dict[str, float] | None = None,
     retain_audio_ms: float = 0.0,
     push_to_talk: bool = False,
+    ice_servers: Iterable[dict[str, Any]] = (),
 ) -> Connect:
     """Open a Realtime session.
 
@@ -123,8 +124,10 @@ def connect(
             ``http(s)://`` becomes ``ws(s)://…/realtime``; a local server's ``server.url``.
         api_key: Default ``OPENAI_API_KEY``. Never logged or shown in reprs. On a
             loopback URL a placeholder is used when none is set.
-        transport: ``"websocket"``, a :class:`~realtime_client.transports.Transport`
-            (one connection; no reconnect), or a factory making one per connection.
+        transport: ``"websocket"``, ``"webrtc"`` (the ``webrtc`` extra: events on a data
+            channel, audio as Opus media; a reconnect is a new call), a
+            :class:`~realtime_client.transports.Transport` (one connection; no
+            reconnect), or a factory making one per connection.
         dialect: ``"ga"`` (default) or ``"beta"`` (sends ``OpenAI-Beta: realtime=v1``).
         session: Initial session config (model or GA-shaped dict).
         instructions: Shortcut for ``session.instructions``.
@@ -147,6 +150,7 @@ def connect(
             reconnect); call :meth:`Session.push_to_talk_press` (stop playback, cancel
             and truncate the reply) and :meth:`Session.push_to_talk_release` (commit,
             respond).
+        ice_servers: WebRTC only: ICE servers (``[{"urls": "stun:…"}]``); none by default.
     """
     if isinstance(reconnect, bool):
         policy = (
@@ -176,17 +180,30 @@ def connect(
         )
     elif callable(transport) and not isinstance(transport, str):
         make_transport = transport
+    elif transport == "webrtc":
+        if dialect != "ga":
+            raise ValueError("WebRTC calls speak the GA protocol (dialect='ga')")
+        base = url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_URL
+        key = _api_key(api_key, base)
+        from .transports.webrtc import WebRTCTransport
+
+        form = config.to_dict() if isinstance(config, ev.RealtimeSession) else {}
+        servers = [dict(s) for s in ice_servers]
+
+        def make_transport() -> Transport:
+            return WebRTCTransport(
+                base,
+                api_key=key,
+                model=model,
+                session=form,
+                headers=headers,
+                ice_servers=servers,
+                open_timeout=open_timeout,
+            )
+
     elif transport == "websocket":
         ws_url = realtime_url(url, model, intent=intent)
-        key = api_key or os.environ.get("OPENAI_API_KEY")
-        if not key:
-            host = urlparse(ws_url).hostname or ""
-            if host not in _LOOPBACK:
-                raise AuthenticationError(
-                    "no API key: pass api_key=... or set OPENAI_API_KEY "
-                    "(or point url= at a local server)"
-                )
-            key = "local-test-key"
+        key = _api_key(api_key, ws_url)
         upgrade = {"Authorization": f"Bearer {key}", **(headers or {})}
         if dialect == "beta":
             upgrade["OpenAI-Beta"] = "realtime=v1"
@@ -195,7 +212,9 @@ def connect(
             return WebSocketTransport(ws_url, headers=upgrade, open_timeout=open_timeout)
 
     else:
-        raise ValueError(f"transport must be 'websocket' or a Transport, got {transport!r}")
+        raise ValueError(
+            f"transport must be 'websocket', 'webrtc' or a Transport, got {transport!r}"
+        )
 
     def make_session() -> Session:
         return Session(
@@ -214,3 +233,15 @@ def connect(
         )
 
     return Connect(make_session)
+
+
+def _api_key(api_key: str | None, url: str) -> str:
+    """The key to send: given, else ``OPENAI_API_KEY``, else a placeholder on loopback."""
+    key = api_key or os.environ.get("OPENAI_API_KEY")
+    if key:
+        return key
+    if (urlparse(url).hostname or "") not in _LOOPBACK:
+        raise AuthenticationError(
+            "no API key: pass api_key=... or set OPENAI_API_KEY (or point url= at a local server)"
+        )
+    return "local-test-key"
