@@ -34,7 +34,14 @@ from aiortc import MediaStreamTrack  # noqa: E402
 from aiortc.mediastreams import MediaStreamError  # noqa: E402
 from av import AudioFrame  # noqa: E402
 
-__all__ = ["RATE", "FRAME", "PcmTrack", "ensure_host_candidates", "frame_to_mono"]
+__all__ = [
+    "FRAME",
+    "RATE",
+    "PcmTrack",
+    "ensure_host_candidates",
+    "frame_to_mono",
+    "set_jitter_buffer",
+]
 
 logger = logging.getLogger("realtime_client")
 
@@ -192,4 +199,22 @@ def ensure_host_candidates() -> bool:
         "no network interface but loopback: WebRTC uses 127.0.0.1 candidates "
         "(only peers on this machine can connect)"
     )
+    return True
+
+
+def set_jitter_buffer(receiver: Any, frames: int) -> bool:
+    """Hold ``frames`` 20 ms frames in a receiver's audio jitter buffer; True if applied.
+
+    aiortc holds 4 (80 ms, nearly all of its mouth-to-ear latency on a clean link) and
+    offers no setting; this replaces the receiver's buffer before packets arrive. One
+    frame is the minimum (a frame is complete when the next one starts). More frames
+    ride out more network jitter and reordering.
+    """
+    from aiortc.jitterbuffer import JitterBuffer
+
+    name = "_RTCRtpReceiver__jitter_buffer"
+    current = getattr(receiver, name, None)
+    if not isinstance(current, JitterBuffer) or getattr(current, "_is_video", False):
+        return False
+    setattr(receiver, name, JitterBuffer(capacity=16, prefetch=max(1, min(frames, 8))))
     return True
