@@ -38,7 +38,7 @@ from realtime_client.audio.g711 import alaw_decode, alaw_encode, ulaw_decode, ul
 from realtime_client.audio.resample import Resampler
 
 from . import events as ev
-from .errors import AudioFormatError, RealtimeError, TransportError
+from .errors import AudioFormatError, InvalidEventError, RealtimeError, TransportError
 
 if TYPE_CHECKING:
     from .protocol import RealtimeProtocol
@@ -254,7 +254,11 @@ class AudioPath(abc.ABC):
         return None  # a hook: nothing to do on this path
 
     def on_delta(self, event: ev.ResponseOutputAudioDelta) -> None:
-        """A ``response.output_audio.delta`` arrived (counted by the session)."""
+        """A ``response.output_audio.delta`` arrived (counted by the session).
+
+        Raises:
+            InvalidEventError: Its payload is not audio (the session reports it).
+        """
         return None  # a hook: nothing to do on this path
 
     def on_audio_done(self, event: ev.ResponseOutputAudioDone) -> None:
@@ -320,10 +324,20 @@ class EventAudioPath(AudioPath):
         return pcm
 
     def on_delta(self, event: ev.ResponseOutputAudioDelta) -> None:
+        """Decode the delta and write it to the sink.
+
+        Raises:
+            InvalidEventError: The payload is not audio of the session's output format.
+        """
         if self.sink is None:
             return
         try:
             pcm = self._decode_output(event)
+        except ValueError as exc:  # InvalidEventError is one; so are base64 errors
+            if isinstance(exc, InvalidEventError):
+                raise
+            raise InvalidEventError(f"{event.type}: delta is not audio: {exc}") from exc
+        try:
             self.sink.write(pcm, event.item_id, event.content_index)
         except Exception:
             logger.exception("audio sink failed on a delta of %s", event.item_id)

@@ -386,10 +386,15 @@ class Session(EventDelivery, ReconnectMixin):
             except InvalidEventError as exc:
                 logger.warning("invalid server event: %s", exc)
                 self._emit(InvalidServerEvent(error=str(exc), raw=exc.raw))
+                self._pump_responses()  # an unreadable response.done still ended its response
                 continue
             except RemoteProtocolError as exc:
                 logger.warning("server event breaks the protocol: %s", exc)
                 self._emit(InvalidServerEvent(error=str(exc), raw=frame))
+                continue
+            except Exception as exc:  # no event may end the reader: report it and go on
+                logger.exception("applying a server event failed")
+                self._emit(InvalidServerEvent(error=f"{type(exc).__name__}: {exc}", raw=frame))
                 continue
             try:
                 self._react(received, clock())
@@ -456,8 +461,15 @@ class Session(EventDelivery, ReconnectMixin):
 
     def _on_audio_delta(self, event: ev.ResponseOutputAudioDelta, now: float) -> None:
         self._first_delta_seen(event.response_id, now, audio=True)
+        try:
+            self._audio.on_delta(event)
+        except InvalidEventError as exc:  # the payload is not audio of the session's format
+            ms = self.protocol.last_delta_ms
+            self.protocol.add_output_audio_ms(event.item_id, event.content_index, -ms)
+            logger.warning("invalid server event: %s", exc)
+            self._emit(InvalidServerEvent(error=str(exc), raw=event.raw))
+            return
         self.stats.audio_received_ms += self.protocol.last_delta_ms  # measured by _apply
-        self._audio.on_delta(event)
 
     def _first_delta_seen(self, response_id: str, now: float, *, audio: bool) -> None:
         turn = self._turns.get(response_id)

@@ -10,7 +10,7 @@ from typing import Any
 
 from .. import events as ev
 from .._dispatch import ByClass
-from ..errors import InvalidStateError, RemoteProtocolError, ServerError
+from ..errors import InvalidEventError, InvalidStateError, RemoteProtocolError, ServerError
 from ..events.codec import Dialect, RawEvent
 from ..recording import iter_records, server_events
 from .builders import ClientEventBuilder
@@ -23,6 +23,7 @@ from .state import (
     ResponseState,
     UsageTotals,
     b64_decoded_len,
+    check_index,
     output_bytes_per_ms,
 )
 
@@ -176,7 +177,11 @@ class RealtimeProtocol(ClientEventBuilder):
             InvalidEventError: The frame is malformed (the state is unchanged).
         """
         if type(data) is bytes or not isinstance(data, ev.ServerEvent):
-            event = ev.parse_server_event(data, dialect=self.dialect)
+            try:
+                event = ev.parse_server_event(data, dialect=self.dialect)
+            except InvalidEventError as exc:
+                self._salvage(exc.raw)
+                raise
         else:
             event = data
         received = Received(event)
@@ -186,6 +191,29 @@ class RealtimeProtocol(ClientEventBuilder):
         self._apply(event)
         self._settle(event, received)
         return received
+
+    def _salvage(self, raw: Any) -> None:
+        """What an event that failed strict parsing still decides.
+
+        A ``response.done`` that names its response ends it (status ``incomplete``,
+        reason ``invalid_response_done``): otherwise it would stay active for ever, later
+        cancels would target a finished response and queued creates would never go out.
+        """
+        if not isinstance(raw, dict) or raw.get("type") != "response.done":
+            return
+        response = raw.get("response")
+        rid = response.get("id") if isinstance(response, dict) else None
+        if not isinstance(rid, str) or not rid:
+            return
+        state = self._response(rid)
+        if not state.done:
+            state.status = "incomplete"
+            state.status_details = ev.StatusDetails(
+                type="incomplete", reason="invalid_response_done"
+            )
+        if self.active_response_id == rid:
+            self.active_response_id = None
+        self._auto_responses_expected = 0
 
     def receive_all(self, frames: Iterable[RawEvent]) -> list[Received]:
         """Apply many frames in order (e.g. the lines of a JSONL recording)."""
@@ -473,6 +501,7 @@ class RealtimeProtocol(ClientEventBuilder):
         state = self._item(event.item, response_id=event.response_id)
         if response_state.out_of_band:
             state.in_conversation = False
+        check_index(event.output_index, "output_index")
         while len(response_state.output_item_ids) <= event.output_index:
             response_state.output_item_ids.append("")
         response_state.output_item_ids[event.output_index] = state.id
@@ -567,6 +596,7 @@ class RealtimeProtocol(ClientEventBuilder):
                 item_state = self._item(item, response_id=response.id)
                 if state.out_of_band:
                     item_state.in_conversation = False
+                check_index(index, "output_index")
                 while len(state.output_item_ids) <= index:
                     state.output_item_ids.append("")
                 state.output_item_ids[index] = item_state.id

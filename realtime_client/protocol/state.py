@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .. import events as ev
+from ..errors import RemoteProtocolError
 
 __all__ = [
     "AudioPart",
@@ -17,7 +18,9 @@ __all__ = [
     "ResponseState",
     "ResponseStatus",
     "UsageTotals",
+    "MAX_INDEX",
     "b64_decoded_len",
+    "check_index",
     "output_bytes_per_ms",
 ]
 
@@ -39,6 +42,21 @@ def b64_decoded_len(data: str) -> int:
         return 0
     pad = 2 if data.endswith("==") else 1 if data.endswith("=") else 0
     return n * 3 // 4 - pad
+
+
+#: The largest ``content_index`` / ``output_index`` the core accepts: real responses
+#: have a handful of parts and items; a hostile index must not allocate without bound.
+MAX_INDEX = 1024
+
+
+def check_index(index: int, name: str) -> None:
+    """Refuse a negative or absurd index from the server.
+
+    Raises:
+        RemoteProtocolError: It is out of range.
+    """
+    if not 0 <= index <= MAX_INDEX:
+        raise RemoteProtocolError(f"server sent {name} {index} (allowed: 0..{MAX_INDEX})")
 
 
 @dataclass
@@ -127,7 +145,12 @@ class ItemState:
         return "".join(p.text or p.transcript for p in self.parts)
 
     def part(self, index: int, kind: str = "") -> PartState:
-        """The part at ``index``, created (with ``kind``) if the server skipped it."""
+        """The part at ``index``, created (with ``kind``) if the server skipped it.
+
+        Raises:
+            RemoteProtocolError: ``index`` is negative or beyond :data:`MAX_INDEX`.
+        """
+        check_index(index, "content_index")
         while len(self.parts) <= index:
             self.parts.append(PartState(type=kind))
         part = self.parts[index]
