@@ -678,18 +678,7 @@ class Speaker:
                 f"{self._channels} requested"
             )
         rate = self._device_rate_arg or _choose_rate(sd, info, "output", self._rate, self._channels)
-        blocksize = max(1, int(round(rate * self._block_ms / 1000.0)))
-        self._buffer = PlaybackBuffer(
-            rate,
-            prebuffer_ms=self._prebuffer_ms,
-            fade_ms=self._fade_ms,
-            max_buffered_ms=self._max_buffered_ms,
-        )
-        self._device_rate = rate
-        self._scratch = np.zeros(blocksize, dtype=np.float32)
-        self._resampler = _make_resampler(self._rate, rate, 1)
-        # The filter delays content by a fraction of a ms: count it as output latency.
-        self._resampler_delay_s = self._resampler.delay_ms / 1000.0 if self._resampler else 0.0
+        blocksize = self._prepare(rate)
 
         def start() -> Any:
             stream = sd.OutputStream(
@@ -712,6 +701,26 @@ class Speaker:
                 f"cannot open output device {info.name!r} at {rate} Hz: {exc}"
             ) from exc
         self._info = info
+
+    def _prepare(self, rate: int) -> int:
+        """Make the playback buffer and resampler for a device at ``rate`` Hz.
+
+        Returns:
+            The device block (callback) size, in frames.
+        """
+        blocksize = max(1, int(round(rate * self._block_ms / 1000.0)))
+        self._buffer = PlaybackBuffer(
+            rate,
+            prebuffer_ms=self._prebuffer_ms,
+            fade_ms=self._fade_ms,
+            max_buffered_ms=self._max_buffered_ms,
+        )
+        self._device_rate = rate
+        self._scratch = np.zeros(blocksize, dtype=np.float32)
+        self._resampler = _make_resampler(self._rate, rate, 1)
+        # The filter delays content by a fraction of a ms: count it as output latency.
+        self._resampler_delay_s = self._resampler.delay_ms / 1000.0 if self._resampler else 0.0
+        return blocksize
 
     async def close(self) -> None:
         """Stop the stream at once (queued audio is not played) and close it."""
