@@ -8,11 +8,13 @@ on each tick the replay
 * captures one 20 ms block (from the current input file at the file's own rate, or
   silence: a quiet room) and hands it to :meth:`Session.send_audio`, exactly as a
   microphone would (the session resamples to 24 kHz and appends);
-* reads 20 ms from a :class:`audio.PlaybackBuffer` attached to the session as its sink,
-  so played-position accounting, barge-in (``speech_started`` → clear → truncate at the
-  played position) and truncation are the session's real code paths.
+* ticks the session's sink, an :class:`audio.VirtualSpeaker` (a real ``Speaker`` on a
+  simulated device), which plays 20 ms of its playback buffer, so played-position
+  accounting, barge-in (``speech_started`` → clear → truncate at the played position) and
+  truncation are the session's real code paths.
 
-With ``speed > 0`` ticks are paced on the wall clock (``speed=4``: four times real time);
+With ``speed > 0`` ticks are paced on the wall clock by an :class:`audio.PacingClock`
+(``speed=4``: four times real time);
 the embedded server paces its output at the same speed. With ``speed=0`` the replay runs
 as fast as it can, and the device clock stands still while it waits for the server, so
 the server's think time does not show on the timeline. The device clock is the time axis

@@ -16,9 +16,10 @@ import numpy as np
 import numpy.typing as npt
 
 from realtime_client.audio.errors import AudioError
-from realtime_client.audio.playback import PlaybackBuffer
+from realtime_client.audio.pacing import PacingClock
 from realtime_client.audio.resample import Resampler
-from realtime_client.audio.wav import read_wav
+from realtime_client.audio.virtual import VirtualSpeaker, block_edge
+from realtime_client.audio.wav import read_wav_mono
 
 from ... import events as ev
 from ...errors import RealtimeError, ServerError
@@ -30,7 +31,6 @@ from ._results import ReplayError
 #: Capture and playback block, in ms (what a sound card callback typically delivers).
 BLOCK_MS = 20
 _OUT_RATE = 24_000
-_OUT_BLOCK = _OUT_RATE * BLOCK_MS // 1000
 _BURST_MS = 800
 
 
@@ -45,21 +45,20 @@ class _Input:
         return len(self.samples) * 1000.0 / self.sample_rate
 
     def blocks(self) -> list[npt.NDArray[np.float32]]:
-        # Block edges at round(k * rate / 50): exact 20 ms on average at any rate.
+        # Exact 20 ms on average at any rate; the last block may be shorter.
         n = len(self.samples)
         count = math.ceil(n * 1000 / (self.sample_rate * BLOCK_MS))
-        edges = [round(k * self.sample_rate * BLOCK_MS / 1000) for k in range(count + 1)]
+        edges = [block_edge(k, self.sample_rate, BLOCK_MS) for k in range(count + 1)]
         return [self.samples[a : min(b, n)] for a, b in zip(edges, edges[1:], strict=False)]
 
 
 def _load(path: str | os.PathLike[str]) -> _Input:
     p = Path(path)
     try:
-        samples, rate = read_wav(p)
+        # At the file's own rate: the session resamples the stream, as from a microphone.
+        samples, rate = read_wav_mono(p, None)
     except (OSError, AudioError, ValueError) as exc:
         raise ReplayError(f"cannot read {p}: {exc}") from exc
-    if samples.ndim == 2:
-        samples = samples.mean(axis=1).astype(np.float32)
     if len(samples) == 0:
         raise ReplayError(f"{p} holds no audio")
     try:
@@ -94,13 +93,18 @@ class _Config:
 
 
 class _Driver:
-    """The simulated sound card and the simulated user (see the module docstring)."""
+    """The simulated sound card and the simulated user (see the package docstring).
+
+    ``speaker`` is the session's sink, made with ``speed=None``: the driver's device clock
+    ticks it, one block per tick.
+    """
 
     def __init__(
-        self, session: Session, playback: PlaybackBuffer, cfg: _Config, recorder: _Recorder
+        self, session: Session, speaker: VirtualSpeaker, cfg: _Config, recorder: _Recorder
     ) -> None:
         self.session = session
-        self.playback = playback
+        self.speaker = speaker
+        self.playback = speaker.buffer
         self.cfg = cfg
         self.recorder = recorder
         self.ticks = 0
@@ -122,7 +126,7 @@ class _Driver:
         self._responses_done = 0
         self._ptt_tasks: list[asyncio.Task[Any]] = []
         self._closed_error: BaseException | None = None
-        self._t0 = 0.0
+        self._clock = PacingClock(cfg.speed)
         self._progress = _Progress(cfg.progress)
         self._commit_marks: dict[int, int] = {}
         self._barge_pending = False
@@ -131,7 +135,7 @@ class _Driver:
         self.skipped_barge_ins: list[float] = []
         self.total_ms = 0.0
         self._silence_rate = 0
-        self._silence_k = 0
+        self._silence_k = 0  # silent blocks since the rate last changed
 
     def now_ms(self) -> float:
         return float(self.ticks * BLOCK_MS)
@@ -203,7 +207,7 @@ class _Driver:
             monitor = self._monitors[rate] = Resampler(rate, _OUT_RATE)
         heard = monitor.process(captured) if rate != _OUT_RATE else captured
         self.input_track.append(heard if sending else np.zeros_like(heard))
-        self.output_track.append(self.playback.read(_OUT_BLOCK))
+        self.output_track.append(self.speaker.tick())
         position = self.playback.position()
         if position is not None and position.played_ms > 0:
             # [first tick played, end of the last tick that played more, played ms]
@@ -212,25 +216,16 @@ class _Driver:
                 span[1], span[2] = now + BLOCK_MS, position.played_ms
         self.ticks += 1
         self._progress.update(self.now_ms(), self.total_ms)
-        await self._pace()
+        # Unpaced (speed 0) this only yields: the reader runs between blocks.
+        await self._clock.wait(self.ticks * BLOCK_MS / 1000.0)
 
     def _silence_frames(self, rate: int) -> int:
-        """Frames of the next silent block: edges at round(k * rate / 50), like blocks()."""
+        """Frames of the next silent block: block edges as in :meth:`_Input.blocks`."""
         if rate != self._silence_rate:
             self._silence_rate, self._silence_k = rate, 0
         k = self._silence_k
         self._silence_k += 1
-        step = rate * BLOCK_MS / 1000
-        return round((k + 1) * step) - round(k * step)
-
-    async def _pace(self) -> None:
-        if self.cfg.speed <= 0:
-            await asyncio.sleep(0)  # let the reader run between blocks
-            return
-        loop = asyncio.get_running_loop()
-        target = self._t0 + self.ticks * BLOCK_MS / 1000.0 / self.cfg.speed
-        delay = target - loop.time()
-        await asyncio.sleep(delay if delay > 0 else 0)
+        return block_edge(k + 1, rate, BLOCK_MS) - block_edge(k, rate, BLOCK_MS)
 
     async def _barge_in(self, now: float) -> None:
         self.barge_ins.append(now)
@@ -263,7 +258,7 @@ class _Driver:
             self._progress.done()
 
     async def _run(self, inputs: list[_Input]) -> None:
-        self._t0 = asyncio.get_running_loop().time()
+        self._clock.start()
         self.total_ms = sum(f.duration_ms for f in inputs)
         for index, item in enumerate(inputs):
             start = self.now_ms()

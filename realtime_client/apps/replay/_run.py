@@ -17,14 +17,15 @@ import numpy.typing as npt
 import pybase64
 
 from realtime_client.audio.errors import AudioError
-from realtime_client.audio.playback import PlaybackBuffer
+from realtime_client.audio.virtual import VirtualSpeaker
 
-from ...errors import AuthenticationError, ConnectError, RealtimeError, RecordingError
+from ... import endpoint
+from ...errors import ConnectError, RealtimeError, RecordingError
 from ...protocol import RealtimeProtocol
 from ...recording import read_recording, server_events
-from ...session import ReconnectPolicy, connect, realtime_url
+from ...session import ReconnectPolicy, connect
 from ...transports import Transport, WebSocketTransport
-from ._driver import _OUT_RATE, _Config, _ConnectionLost, _Driver, _Input, _load
+from ._driver import _Config, _ConnectionLost, _Driver, _Input, _load
 from ._outputs import (
     _check_rebuild_out,
     _prepare_out,
@@ -35,8 +36,6 @@ from ._outputs import (
 from ._records import _one_connection, _Recorder, _RecordingTransport
 from ._report import _build_turns, _failures, _latency_report
 from ._results import ReplayError, ReplayResult
-
-_LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
 async def replay(
@@ -68,7 +67,8 @@ async def replay(
             in Hz whose ratio to 24 kHz reduces to terms <= 1024 (all common rates).
         out_dir: Where to write the outputs; ``None`` writes nothing (the result has it all).
         url: Server base URL. ``None``: the embedded local server when ``responder`` is
-            given or ``OPENAI_API_KEY`` is unset, else the OpenAI API.
+            given or there is no API key (neither ``api_key`` nor ``OPENAI_API_KEY``),
+            else the OpenAI API (see :mod:`realtime_client.endpoint`).
         model: The model.
         api_key: Default ``OPENAI_API_KEY``.
         responder: Responder of the embedded server (``echo``, ``script:FILE``, ``tts``).
@@ -107,12 +107,12 @@ async def replay(
     if not inputs:
         raise ReplayError("no input files")
     files = [_load(p) for p in inputs]
-    use_local = responder is not None or (url is None and not os.environ.get("OPENAI_API_KEY"))
+    use_local = responder is not None or endpoint.use_local_server(url, api_key)
     if use_local and url is not None:
         raise ReplayError("responder applies to the embedded local server only (drop url)")
     if url is not None:
         try:
-            realtime_url(url, model)
+            endpoint.realtime_url(url, model)
         except ConnectError as exc:
             raise ReplayError(str(exc)) from exc
     if out_dir is not None:
@@ -134,7 +134,7 @@ async def replay(
                 f"{(responder or 'echo').split(':')[0]} responder"
             )
     elif on_server is not None:
-        on_server(f"using {url or os.environ.get('OPENAI_BASE_URL') or 'the OpenAI API'}")
+        on_server(f"using {endpoint.describe_server(url)}")
     try:
         return await _live(
             files,
@@ -194,15 +194,8 @@ async def _live(
 
     recorder = _Recorder(clock, cfg.keep_audio)
     recorder.add("meta", {"type": "replay.started", **meta})
-    ws_url = realtime_url(url, model)
-    key = api_key or os.environ.get("OPENAI_API_KEY")
-    if not key:
-        if not ws_url.split("//", 1)[-1].startswith(_LOOPBACK):
-            raise AuthenticationError("no API key: set OPENAI_API_KEY or pass --url")
-        key = "local-replay-key"
-    headers = {"Authorization": f"Bearer {key}"}
-    if dialect == "beta":
-        headers["OpenAI-Beta"] = "realtime=v1"
+    ws_url = endpoint.realtime_url(url, model)
+    headers = endpoint.upgrade_headers(endpoint.auth_key(ws_url, api_key), dialect=dialect)
 
     def transport() -> Transport:
         return _RecordingTransport(
@@ -225,9 +218,10 @@ async def _live(
         reconnect=ReconnectPolicy(max_attempts=0, recycle_before_expiry_s=0),
         open_timeout=open_timeout,
     )
-    playback = PlaybackBuffer(_OUT_RATE)
-    session.attach(sink=playback, iterate_audio=True)  # the driver records every delta
-    driver = _Driver(session, playback, cfg, recorder)
+    speaker = VirtualSpeaker(speed=None)  # played on the driver's device clock
+    await speaker.open()
+    session.attach(sink=speaker, iterate_audio=True)  # the driver records every delta
+    driver = _Driver(session, speaker, cfg, recorder)
     driver_box.append(driver)
     consumer = asyncio.ensure_future(driver.consume())
     lost: _ConnectionLost | None = None
@@ -238,6 +232,7 @@ async def _live(
         lost = exc
     finally:
         await session.close()
+        await speaker.close()
         consumer.cancel()
         with contextlib.suppress(BaseException):
             await consumer
@@ -264,7 +259,7 @@ async def _live(
         "server_errors": stats.server_errors,
         "barge_ins_at_ms": driver.barge_ins,
         "barge_ins_skipped_at_ms": driver.skipped_barge_ins,
-        "playback": asdict(playback.stats()),
+        "playback": asdict(speaker.buffer.stats()),
     }
     result = ReplayResult(turns, report, failures, records=records, stats=stats)
     if out is not None:
