@@ -452,3 +452,25 @@ def test_level_bar() -> None:
     assert level_bar(-60.0, 10, unicode=False) == "-" * 10
     assert level_bar(-30.0, 10, unicode=False) == "#" * 5 + "-" * 5
     assert level_bar(-120.0, 4) == "░░░░" and level_bar(6.0, 4) == "████"
+
+
+def test_each_failure_gets_its_message_and_exit_status() -> None:
+    from realtime_client.audio import AudioError, DeviceError, PortAudioMissingError
+    from realtime_client.errors import AuthenticationError, ConnectError, TransportError
+
+    url = "http://127.0.0.1:9/v1"
+    cases = [
+        (PortAudioMissingError("no lib"), chat.EXIT_AUDIO, "audio is not available: no lib"),
+        (DeviceError("no mic"), chat.EXIT_AUDIO, "audio device problem: no mic"),
+        # A subclass is told apart from its base: the refused key is not a network problem.
+        (AuthenticationError("bad key"), chat.EXIT_AUTH, f"the server at {url} refused"),
+        (ConnectError("refused"), chat.EXIT_NETWORK, f"cannot reach {url}: refused"),
+        (TransportError("reset"), chat.EXIT_NETWORK, f"the connection to {url} was lost"),
+        (FileNotFoundError(2, "missing", "x.wav"), chat.EXIT_USAGE, "[Errno 2] missing"),
+        (AudioError("odd {where}"), chat.EXIT_AUDIO, "audio problem: odd {where}"),
+        (RuntimeError("odd"), chat.EXIT_SERVER, "RuntimeError: odd"),
+    ]
+    for exc, code, start in cases:
+        failure = chat._explain(exc, url)
+        assert failure.code == code, exc
+        assert str(failure).startswith(start), str(failure)
