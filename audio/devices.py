@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .errors import AudioFormatError, DeviceError, PortAudioMissingError
+from .formats import as_float32
 from .playback import PlaybackBuffer, PlaybackStats, PlayedPosition
 
 if TYPE_CHECKING:
@@ -788,8 +789,6 @@ class Speaker:
         if self._resampler is not None:
             if self._last_key is not None and key != self._last_key:
                 written += self._flush_resampler(buffer)
-            from .formats import as_float32
-
             samples = as_float32(pcm)
             if samples.ndim == 2 and samples.shape[1] == 1:
                 samples = samples[:, 0]

@@ -126,7 +126,6 @@ class VirtualSpeaker(Speaker):
             _check_args(device_rate, block_ms, 1)
         self._speed = speed
         self._output_latency_s = PlaybackBuffer._check_latency(output_latency_ms / 1000.0)
-        self._latency_s = 0.0
         self._written_frames = 0
         self._task: asyncio.Task[None] | None = None
 
@@ -136,8 +135,7 @@ class VirtualSpeaker(Speaker):
             return
         self._prepare(self._device_rate_arg or self._rate)
         buffer = self._require()
-        self._latency_s = self._output_latency_s + self._resampler_delay_s
-        buffer.output_latency_s = self._latency_s
+        buffer.output_latency_s = self._output_latency_s + self._resampler_delay_s
         self._stream = _VirtualStream(buffer)
         if self._speed is not None:
             clock = PacingClock(self._speed)
@@ -176,7 +174,7 @@ class VirtualSpeaker(Speaker):
         buffer = self._require_open()
         block = np.empty(len(self._scratch), dtype=np.float32) if out is None else out
         self._callbacks += 1
-        buffer.read_into(block, self._latency_s)
+        buffer.read_into(block)  # at the output latency set by open(): it never changes
         return block
 
     def write(self, pcm: npt.ArrayLike, item_id: str, content_index: int = 0) -> int:
@@ -262,6 +260,7 @@ class VirtualMicrophone:
         self._after = after
         self._clock = PacingClock(speed, start=start)
         self._speaker = speaker
+        self._played: Float32Array | None = None  # the speaker's block, reused each tick
         self._on_block = on_block
         self._index = 0
         self._edge = 0  # first frame of block _index
@@ -309,7 +308,7 @@ class VirtualMicrophone:
         if self._on_block is not None:
             self._on_block(index, self._clock.due(position_s))
         if self._speaker is not None:
-            self._speaker.tick()
+            self._played = self._speaker.tick(self._played)
         self._frames += len(samples)
         return CapturedBlock(samples, self._rate, start, start / self._rate, start, 0)
 
