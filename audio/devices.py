@@ -24,7 +24,7 @@ import asyncio
 import math
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -200,6 +200,33 @@ def _make_resampler(in_rate: int, out_rate: int, channels: int) -> Resampler | N
     return Resampler(in_rate, out_rate, channels)
 
 
+_S = TypeVar("_S", bound="_Stream")
+
+
+class _Stream:
+    """An audio stream used as ``async with``: :meth:`open` on entry, :meth:`close` on exit."""
+
+    async def open(self) -> None:
+        """Open and start the stream."""
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        """Stop and close the stream."""
+        raise NotImplementedError
+
+    async def __aenter__(self: _S) -> _S:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
 # -- capture -------------------------------------------------------------------------------
 
 
@@ -305,7 +332,7 @@ class _InputBridge:
         self.queue.put_nowait(None)
 
 
-class Microphone:
+class Microphone(_Stream):
     """Capture from an input device as an async iterator of :class:`CapturedBlock`.
 
     Opens the device at ``sample_rate`` if it supports it, else at its default rate, and
@@ -365,18 +392,6 @@ class Microphone:
         self._held: tuple[Float32Array, int, float] | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
-
-    async def __aenter__(self) -> Microphone:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def open(self) -> None:
         """Open and start the input stream (PortAudio calls run in a worker thread).
@@ -581,7 +596,7 @@ class SpeakerStats:
     device_rate: int
 
 
-class Speaker:
+class Speaker(_Stream):
     """Play item-tagged audio on an output device, knowing how much of each item was heard.
 
     Audio is written at ``sample_rate`` (24 kHz for the Realtime API), resampled to the
@@ -649,18 +664,6 @@ class Speaker:
         self._resampler_delay_s = 0.0
         self._callbacks = 0
         self._output_underflows = 0
-
-    async def __aenter__(self) -> Speaker:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def open(self) -> None:
         """Open and start the output stream (PortAudio calls run in a worker thread).

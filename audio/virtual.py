@@ -24,13 +24,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from types import TracebackType
 from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from .devices import CapturedBlock, MicrophoneStats, Speaker, _check_args
+from .devices import CapturedBlock, MicrophoneStats, Speaker, _check_args, _Stream
 from .errors import AudioFormatError
 from .formats import to_mono
 from .pacing import PacingClock
@@ -198,7 +197,7 @@ class VirtualSpeaker(Speaker):
         return self._written_frames * 1000.0 / self._rate
 
 
-class VirtualMicrophone:
+class VirtualMicrophone(_Stream):
     """A :class:`Microphone` whose device is simulated: blocks cut from an array.
 
     Iterating it yields :class:`CapturedBlock` s of ``block_ms`` (their ``capture_time``
@@ -268,18 +267,6 @@ class VirtualMicrophone:
         self._closed = False
 
     # -- lifecycle ----------------------------------------------------------------------
-
-    async def __aenter__(self) -> VirtualMicrophone:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def open(self) -> None:
         """Nothing to open (the array is the device); here for :class:`Microphone`'s API."""
