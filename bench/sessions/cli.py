@@ -8,13 +8,15 @@ import gc
 import math
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from .config import QUICK, VARIANTS, RunConfig
 from .report import _missed, render
 from .run import run_benchmark
 
 __all__ = ["main"]
+
+_N = TypeVar("_N", int, float)
 
 
 def _levels(text: str) -> tuple[int, ...]:
@@ -34,24 +36,24 @@ def _variants(text: str) -> tuple[str, ...]:
     return names
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from exc
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number: {text!r}")
-    return value
+def _positive(cast: Callable[[str], _N], noun: str) -> Callable[[str], _N]:
+    """An argparse type: ``cast`` of the text, which must be finite and > 0."""
+    article = "an" if noun[0] in "aeiou" else "a"
+
+    def parse(text: str) -> _N:
+        try:
+            value = cast(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"not {article} {noun}: {text!r}") from exc
+        if not math.isfinite(value) or value <= 0:
+            raise argparse.ArgumentTypeError(f"must be a positive {noun}: {text!r}")
+        return value
+
+    return parse
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from exc
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer: {text!r}")
-    return value
+_number = _positive(float, "number")
+_count = _positive(int, "integer")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -62,9 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="short smoke run (a few seconds)")
     p.add_argument("--levels", type=_levels, help="session counts, e.g. 25,50,100")
     p.add_argument("--clients", type=_variants, help=f"subset of {','.join(VARIANTS)}")
-    p.add_argument("--window", type=_positive, help="measured seconds per level")
-    p.add_argument("--warmup", type=_positive, help="seconds before each window")
-    p.add_argument("--max-p99-ms", type=_positive, help="lateness limit in ms (default 10)")
+    p.add_argument("--window", type=_number, help="measured seconds per level")
+    p.add_argument("--warmup", type=_number, help="seconds before each window")
+    p.add_argument("--max-p99-ms", type=_number, help="lateness limit in ms (default 10)")
     p.add_argument("--no-refine", action="store_true", help="skip the half-way levels")
     p.add_argument(
         "--sync-turns",
