@@ -10,9 +10,10 @@ speaker)``, ``async with``), with the same behaviour a session can see:
   accounting are the real speaker's code. Only the device is simulated: it reads one block
   of the playback buffer every ``block_ms``, by itself at real-time pace, or each time the
   owner calls :meth:`VirtualSpeaker.tick` (a simulated duplex device, a test stepping time).
-* :class:`VirtualMicrophone` yields :class:`CapturedBlock` s cut from an array, one every
-  ``block_ms`` on its own pacing clock; given a speaker it ticks it once per block, as one
-  full-duplex device callback does (capture and playback on one sample clock).
+* :class:`VirtualMicrophone` *is* a :class:`Microphone` too: it yields
+  :class:`CapturedBlock` s cut from an array, one every ``block_ms`` on its own pacing
+  clock; given a speaker it ticks it once per block, as one full-duplex device callback
+  does (capture and playback on one sample clock).
 
 Blocks at rates where ``block_ms`` is not a whole number of frames (11,025 Hz: 220.5 frames
 in 20 ms) alternate in length so that they average ``block_ms`` exactly: block ``k``
@@ -29,8 +30,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from .devices import CapturedBlock, MicrophoneStats, Speaker, _check_args, _Stream
-from .errors import AudioFormatError
+from .devices import CapturedBlock, Microphone, MicrophoneStats, Speaker, _check_args
 from .formats import to_mono
 from .pacing import PacingClock
 from .playback import PlaybackBuffer
@@ -52,6 +52,18 @@ def block_edge(index: int, sample_rate: int, block_ms: float) -> int:
         block_ms: Block length, in ms.
     """
     return round(index * sample_rate * block_ms / 1000)
+
+
+class _MicrophoneClock:
+    """What :class:`Microphone` keeps of an open stream: its clock (frames delivered)."""
+
+    def __init__(self, microphone: VirtualMicrophone) -> None:
+        self._microphone = microphone
+
+    @property
+    def time(self) -> float:
+        """The device clock, in seconds: frames delivered so far."""
+        return self._microphone._frames / self._microphone._rate
 
 
 class _VirtualStream:
@@ -197,13 +209,14 @@ class VirtualSpeaker(Speaker):
         return self._written_frames * 1000.0 / self._rate
 
 
-class VirtualMicrophone(_Stream):
+class VirtualMicrophone(Microphone):
     """A :class:`Microphone` whose device is simulated: blocks cut from an array.
 
     Iterating it yields :class:`CapturedBlock` s of ``block_ms`` (their ``capture_time``
     is on the device clock: seconds since the first frame), block ``k`` due ``k *
     block_ms`` after block 0 at ``speed`` times real time. Blocks are views into
-    ``samples``: do not modify them.
+    ``samples``: do not modify them. It is open from the start (``async with`` and
+    :meth:`open` are optional); after :meth:`close` iteration ends.
 
     Args:
         samples: What the microphone hears, at ``sample_rate``: float in [-1, 1] or int16,
@@ -241,7 +254,7 @@ class VirtualMicrophone(_Stream):
         speaker: VirtualSpeaker | None = None,
         on_block: Callable[[int, float], None] | None = None,
     ) -> None:
-        _check_args(sample_rate, block_ms, 1)
+        super().__init__(None, sample_rate, block_ms)
         if after not in ("silence", "repeat", "end"):
             raise ValueError(f"after must be 'silence', 'repeat' or 'end', got {after!r}")
         if speaker is not None and (speaker._speed is not None or speaker._block_ms != block_ms):
@@ -249,12 +262,8 @@ class VirtualMicrophone(_Stream):
                 "a duplex speaker must be made with speed=None and the same block_ms "
                 "(the microphone's clock ticks it)"
             )
-        data = np.zeros(0, np.float32) if samples is None else to_mono(samples)
-        if data.ndim != 1:
-            raise AudioFormatError(f"samples must be mono or (frames, channels), got {data.shape}")
-        self._samples = data
-        self._rate = sample_rate
-        self._block_ms = float(block_ms)
+        self._samples = np.zeros(0, np.float32) if samples is None else to_mono(samples)
+        self._device_rate = sample_rate
         self._block_s = self._block_ms / 1000.0
         self._after = after
         self._clock = PacingClock(speed, start=start)
@@ -264,17 +273,18 @@ class VirtualMicrophone(_Stream):
         self._index = 0
         self._edge = 0  # first frame of block _index
         self._frames = 0  # frames delivered
-        self._closed = False
+        self._stream: _MicrophoneClock | None = _MicrophoneClock(self)
 
     # -- lifecycle ----------------------------------------------------------------------
 
     async def open(self) -> None:
-        """Nothing to open (the array is the device); here for :class:`Microphone`'s API."""
-        self._closed = False
+        """(Re)open: blocks flow again, the clock where it was."""
+        if self._stream is None:
+            self._stream = _MicrophoneClock(self)
 
     async def close(self) -> None:
         """Stop: iteration ends."""
-        self._closed = True
+        self._stream = None
 
     # -- iteration ----------------------------------------------------------------------
 
@@ -282,7 +292,7 @@ class VirtualMicrophone(_Stream):
         return self
 
     async def __anext__(self) -> CapturedBlock:
-        if self._closed:
+        if self._stream is None:
             raise StopAsyncIteration
         index = self._index
         start = self._edge
@@ -323,33 +333,12 @@ class VirtualMicrophone(_Stream):
         """When block ``index`` is (or was) due, on ``time.monotonic()``."""
         return self._clock.due(index * self._block_s)
 
-    # -- properties (those of Microphone) --------------------------------------------------
+    # -- properties (the others are Microphone's) ----------------------------------------
 
     @property
     def blocks(self) -> int:
         """Blocks whose time has been awaited so far (the next block's index)."""
         return self._index
-
-    @property
-    def device(self) -> None:
-        """No device (``Microphone.device`` is the PortAudio device opened)."""
-        return None
-
-    @property
-    def device_rate(self) -> int:
-        """Rate of the simulated device, in Hz: ``sample_rate``."""
-        return self._rate
-
-    @property
-    def sample_rate(self) -> int:
-        """Rate of the delivered blocks, in Hz."""
-        return self._rate
-
-    @property
-    def stream_time(self) -> float:
-        """The device clock, in seconds: frames delivered so far (the clock of
-        ``capture_time``)."""
-        return self._frames / self._rate
 
     @property
     def stats(self) -> MicrophoneStats:

@@ -560,14 +560,14 @@ def _describe_target(url: str | None, model: str, local: bool) -> str:
 
 async def _open_audio(
     args: argparse.Namespace, stack: contextlib.AsyncExitStack
-) -> tuple[Microphone | VirtualMicrophone, Speaker]:
+) -> tuple[Microphone, Speaker]:
     """Open the microphone and the speaker, or their stand-ins without a sound card.
 
     ``--input-wav``: the file at real-time pace, then silence (a quiet room);
     ``--no-speaker``: a speaker that plays to nowhere at real-time pace, so played
     positions (and barge-in truncation) behave as with a real one.
     """
-    source: Microphone | VirtualMicrophone
+    source: Microphone
     if args.input_wav:
         samples, rate = read_wav_mono(args.input_wav, None)
         source = VirtualMicrophone(samples, rate, _BLOCK_MS)

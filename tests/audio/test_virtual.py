@@ -15,6 +15,7 @@ from realtime_client import connect, memory_pair
 from realtime_client.audio import (
     CapturedBlock,
     DeviceError,
+    Microphone,
     PlayedPosition,
     Speaker,
     VirtualMicrophone,
@@ -122,9 +123,12 @@ async def test_microphone_repeats_or_ends() -> None:
     ended = [b async for b in VirtualMicrophone(x, after="end", speed=0)]
     assert [len(b.samples) for b in ended] == [480, 220]
     closed = VirtualMicrophone(x, speed=0)
+    assert isinstance(closed, Microphone)
     async with closed:
         pass
     assert [b async for b in closed] == []
+    with pytest.raises(DeviceError, match="not open"):
+        closed.stream_time  # noqa: B018 (the property raises)
 
 
 async def test_microphone_paces_blocks_and_reports_when_each_was_due() -> None:
