@@ -25,7 +25,7 @@ from ...protocol import RealtimeProtocol
 from ...recording import read_recording, server_events
 from ...session import ReconnectPolicy, connect
 from ...transports import Transport, WebSocketTransport
-from ._driver import _Config, _ConnectionLost, _Driver, _Input, _load
+from ._driver import _OUT_RATE, _Config, _ConnectionLost, _Driver, _Input, _load
 from ._outputs import (
     _check_rebuild_out,
     _prepare_out,
@@ -218,7 +218,7 @@ async def _live(
         reconnect=ReconnectPolicy(max_attempts=0, recycle_before_expiry_s=0),
         open_timeout=open_timeout,
     )
-    speaker = VirtualSpeaker(speed=None)  # played on the driver's device clock
+    speaker = VirtualSpeaker(sample_rate=_OUT_RATE, speed=None)  # on the driver's clock
     await speaker.open()
     session.attach(sink=speaker, iterate_audio=True)  # the driver records every delta
     driver = _Driver(session, speaker, cfg, recorder)
