@@ -54,28 +54,22 @@ def block_edge(index: int, sample_rate: int, block_ms: float) -> int:
     return round(index * sample_rate * block_ms / 1000)
 
 
-class _MicrophoneClock:
-    """What :class:`Microphone` keeps of an open stream: its clock (frames delivered)."""
+class _Clock:
+    """What :class:`Microphone` and :class:`Speaker` keep of an open stream: its clock.
 
-    def __init__(self, microphone: VirtualMicrophone) -> None:
-        self._microphone = microphone
+    Args:
+        frames: Frames through the simulated device so far.
+        sample_rate: The device's rate, in Hz.
+    """
 
-    @property
-    def time(self) -> float:
-        """The device clock, in seconds: frames delivered so far."""
-        return self._microphone._frames / self._microphone._rate
-
-
-class _VirtualStream:
-    """What :class:`Speaker` keeps of an open stream: its clock (frames played so far)."""
-
-    def __init__(self, buffer: PlaybackBuffer) -> None:
-        self._buffer = buffer
+    def __init__(self, frames: Callable[[], int], sample_rate: int) -> None:
+        self._frames = frames
+        self._rate = sample_rate
 
     @property
     def time(self) -> float:
-        """The device clock, in seconds: frames handed out so far at the device rate."""
-        return self._buffer.frames_out / self._buffer.sample_rate
+        """The device clock, in seconds."""
+        return self._frames() / self._rate
 
 
 class VirtualSpeaker(Speaker):
@@ -147,7 +141,7 @@ class VirtualSpeaker(Speaker):
         self._prepare(self._device_rate_arg or self._rate)
         buffer = self._require()
         buffer.output_latency_s = self._output_latency_s + self._resampler_delay_s
-        self._stream = _VirtualStream(buffer)
+        self._stream = _Clock(lambda: buffer.frames_out, buffer.sample_rate)
         if self._speed is not None:
             clock = PacingClock(self._speed)
             self._task = asyncio.get_running_loop().create_task(self._play(clock))
@@ -273,18 +267,21 @@ class VirtualMicrophone(Microphone):
         self._index = 0
         self._edge = 0  # first frame of block _index
         self._frames = 0  # frames delivered
-        self._stream: _MicrophoneClock | None = _MicrophoneClock(self)
+        self._stream: _Clock | None = self._clock_now()
 
     # -- lifecycle ----------------------------------------------------------------------
 
     async def open(self) -> None:
         """(Re)open: blocks flow again, the clock where it was."""
         if self._stream is None:
-            self._stream = _MicrophoneClock(self)
+            self._stream = self._clock_now()
 
     async def close(self) -> None:
         """Stop: iteration ends."""
         self._stream = None
+
+    def _clock_now(self) -> _Clock:
+        return _Clock(lambda: self._frames, self._rate)
 
     # -- iteration ----------------------------------------------------------------------
 
