@@ -1,5 +1,9 @@
 """Audio pipeline for realtime voice: formats, resampling, G.711, WAV, playback, devices.
 
+Devices come real (:class:`Microphone`, :class:`Speaker`, over PortAudio) or simulated
+(:class:`VirtualMicrophone`, :class:`VirtualSpeaker`: no sound card, paced by a
+:class:`PacingClock`).
+
 Stands alone: imports nothing from ``realtime_client``. Arrays are float32 in [-1, 1],
 ``(frames,)`` mono or ``(frames, channels)``; PCM16 little-endian at the wire edge.
 """
@@ -37,10 +41,12 @@ from .formats import (
 )
 from .g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
 from .meter import LevelMeter, MeterReading, level_dbfs
+from .pacing import PacingClock
 from .playback import PlaybackBuffer, PlaybackError, PlaybackStats, PlayedPosition
 from .resample import MAX_RATIO_TERM, Resampler, resample
 from .vad import EnergyVAD, SpeechStarted, SpeechStopped, VadEvent
-from .wav import WavReader, WavWriter, read_wav, write_wav
+from .virtual import VirtualMicrophone, VirtualSpeaker, block_edge
+from .wav import WavReader, WavWriter, read_wav, read_wav_mono, write_wav
 
 __all__ = [
     "CapturedBlock",
@@ -53,6 +59,9 @@ __all__ = [
     "PlayedPosition",
     "Speaker",
     "SpeakerStats",
+    "VirtualMicrophone",
+    "VirtualSpeaker",
+    "block_edge",
     "find_device",
     "list_devices",
     "MAX_RATIO_TERM",
@@ -70,7 +79,9 @@ __all__ = [
     "alaw_decode",
     "alaw_encode",
     "level_dbfs",
+    "PacingClock",
     "read_wav",
+    "read_wav_mono",
     "ulaw_decode",
     "ulaw_encode",
     "write_wav",

@@ -24,12 +24,13 @@ import asyncio
 import math
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from .errors import AudioFormatError, DeviceError, PortAudioMissingError
+from .formats import as_float32
 from .playback import PlaybackBuffer, PlaybackStats, PlayedPosition
 
 if TYPE_CHECKING:
@@ -199,6 +200,33 @@ def _make_resampler(in_rate: int, out_rate: int, channels: int) -> Resampler | N
     return Resampler(in_rate, out_rate, channels)
 
 
+_S = TypeVar("_S", bound="_Stream")
+
+
+class _Stream:
+    """An audio stream used as ``async with``: :meth:`open` on entry, :meth:`close` on exit."""
+
+    async def open(self) -> None:
+        """Open and start the stream."""
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        """Stop and close the stream."""
+        raise NotImplementedError
+
+    async def __aenter__(self: _S) -> _S:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
 # -- capture -------------------------------------------------------------------------------
 
 
@@ -304,7 +332,7 @@ class _InputBridge:
         self.queue.put_nowait(None)
 
 
-class Microphone:
+class Microphone(_Stream):
     """Capture from an input device as an async iterator of :class:`CapturedBlock`.
 
     Opens the device at ``sample_rate`` if it supports it, else at its default rate, and
@@ -364,18 +392,6 @@ class Microphone:
         self._held: tuple[Float32Array, int, float] | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
-
-    async def __aenter__(self) -> Microphone:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def open(self) -> None:
         """Open and start the input stream (PortAudio calls run in a worker thread).
@@ -580,7 +596,7 @@ class SpeakerStats:
     device_rate: int
 
 
-class Speaker:
+class Speaker(_Stream):
     """Play item-tagged audio on an output device, knowing how much of each item was heard.
 
     Audio is written at ``sample_rate`` (24 kHz for the Realtime API), resampled to the
@@ -649,18 +665,6 @@ class Speaker:
         self._callbacks = 0
         self._output_underflows = 0
 
-    async def __aenter__(self) -> Speaker:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
     async def open(self) -> None:
         """Open and start the output stream (PortAudio calls run in a worker thread).
 
@@ -678,18 +682,7 @@ class Speaker:
                 f"{self._channels} requested"
             )
         rate = self._device_rate_arg or _choose_rate(sd, info, "output", self._rate, self._channels)
-        blocksize = max(1, int(round(rate * self._block_ms / 1000.0)))
-        self._buffer = PlaybackBuffer(
-            rate,
-            prebuffer_ms=self._prebuffer_ms,
-            fade_ms=self._fade_ms,
-            max_buffered_ms=self._max_buffered_ms,
-        )
-        self._device_rate = rate
-        self._scratch = np.zeros(blocksize, dtype=np.float32)
-        self._resampler = _make_resampler(self._rate, rate, 1)
-        # The filter delays content by a fraction of a ms: count it as output latency.
-        self._resampler_delay_s = self._resampler.delay_ms / 1000.0 if self._resampler else 0.0
+        blocksize = self._prepare(rate)
 
         def start() -> Any:
             stream = sd.OutputStream(
@@ -712,6 +705,26 @@ class Speaker:
                 f"cannot open output device {info.name!r} at {rate} Hz: {exc}"
             ) from exc
         self._info = info
+
+    def _prepare(self, rate: int) -> int:
+        """Make the playback buffer and resampler for a device at ``rate`` Hz.
+
+        Returns:
+            The device block (callback) size, in frames.
+        """
+        blocksize = max(1, int(round(rate * self._block_ms / 1000.0)))
+        self._buffer = PlaybackBuffer(
+            rate,
+            prebuffer_ms=self._prebuffer_ms,
+            fade_ms=self._fade_ms,
+            max_buffered_ms=self._max_buffered_ms,
+        )
+        self._device_rate = rate
+        self._scratch = np.zeros(blocksize, dtype=np.float32)
+        self._resampler = _make_resampler(self._rate, rate, 1)
+        # The filter delays content by a fraction of a ms: count it as output latency.
+        self._resampler_delay_s = self._resampler.delay_ms / 1000.0 if self._resampler else 0.0
+        return blocksize
 
     async def close(self) -> None:
         """Stop the stream at once (queued audio is not played) and close it."""
@@ -779,8 +792,6 @@ class Speaker:
         if self._resampler is not None:
             if self._last_key is not None and key != self._last_key:
                 written += self._flush_resampler(buffer)
-            from .formats import as_float32
-
             samples = as_float32(pcm)
             if samples.ndim == 2 and samples.shape[1] == 1:
                 samples = samples[:, 0]

@@ -37,7 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .errors import AudioError, AudioFormatError, UnsupportedFileError
-from .formats import as_float32, float32_to_pcm16, pcm16_to_float32
+from .formats import as_float32, float32_to_pcm16, pcm16_to_float32, to_mono
 from .g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "WavSampleType",
     "WavWriter",
     "read_wav",
+    "read_wav_mono",
     "write_wav",
 ]
 
@@ -568,6 +569,39 @@ def read_wav(path: str | os.PathLike[str] | BinaryIO) -> tuple[Float32Array, int
     """
     with WavReader(path) as reader:
         return reader.read(), reader.sample_rate
+
+
+def read_wav_mono(
+    path: str | os.PathLike[str] | BinaryIO, sample_rate: int | None = 24_000
+) -> tuple[Float32Array, int]:
+    """Read a whole WAV file as mono float32 at ``sample_rate``.
+
+    Channels are averaged. A file at another rate is resampled (one pass of a fresh
+    :class:`~realtime_client.audio.resample.Resampler`, flushed) and cut to the file's own
+    duration: ``round(frames * sample_rate / file_rate)`` frames.
+
+    Args:
+        path: A path or a seekable binary file object.
+        sample_rate: Rate wanted, in Hz (24000: the Realtime API's); ``None`` keeps the
+            file's rate.
+
+    Returns:
+        ``(samples, rate)``: 1-D float32 samples and their rate in Hz (``sample_rate``, or
+        the file's when ``sample_rate`` is ``None``).
+
+    Raises:
+        UnsupportedFileError: Not a WAV file we can read; the message says why.
+        AudioFormatError: A rate pair the resampler does not convert (see
+            :data:`~realtime_client.audio.resample.MAX_RATIO_TERM`).
+    """
+    samples, rate = read_wav(path)
+    mono = to_mono(samples)
+    if sample_rate is None or sample_rate == rate:
+        return mono, rate
+    from .resample import resample
+
+    frames = round(len(mono) * sample_rate / rate)
+    return resample(mono, rate, sample_rate)[:frames], sample_rate
 
 
 def write_wav(

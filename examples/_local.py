@@ -12,6 +12,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from realtime_client.endpoint import use_local_server
 from realtime_client.server import LocalServer, Responder
 
 __all__ = ["realtime_url"]
@@ -24,8 +25,8 @@ async def realtime_url(responder: str | Responder = "echo") -> AsyncIterator[str
     Args:
         responder: What plays the model when the local server is used.
     """
-    url = os.environ.get("REALTIME_URL")
-    if url or os.environ.get("OPENAI_API_KEY"):
+    url = os.environ.get("REALTIME_URL") or None
+    if not use_local_server(url):
         yield url
         return
     async with LocalServer(responder=responder) as server:

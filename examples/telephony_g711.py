@@ -17,7 +17,7 @@ import numpy.typing as npt
 from _local import realtime_url
 
 from realtime_client import connect, events
-from realtime_client.audio import read_wav, resample, to_mono, ulaw_decode, write_wav
+from realtime_client.audio import read_wav_mono, ulaw_decode, write_wav
 
 PHONE_RATE = 8_000  # Hz
 G711 = {"type": "audio/pcmu"}
@@ -32,8 +32,7 @@ SESSION = {
 def caller_audio(path: str | None) -> npt.NDArray[np.float32]:
     """8 kHz mono samples: a WAV file, or one second of a two-tone stand-in."""
     if path:
-        samples, rate = read_wav(path)
-        return resample(to_mono(samples), rate, PHONE_RATE)
+        return read_wav_mono(path, PHONE_RATE)[0]
     t = np.arange(PHONE_RATE) / PHONE_RATE
     return (0.2 * np.sin(2 * np.pi * 350 * t) + 0.2 * np.sin(2 * np.pi * 440 * t)).astype(
         np.float32

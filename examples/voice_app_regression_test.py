@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from realtime_client.apps.replay import replay
+from realtime_client.endpoint import use_local_server
 
 pytestmark = pytest.mark.asyncio
 
@@ -27,7 +28,7 @@ QUESTION = Path(__file__).parent / "data" / "hello.wav"  # "What is the weather 
 @pytest.fixture
 def responder(tmp_path: Path) -> str | None:
     """The stand-in model's script, used when no real server is configured."""
-    if os.environ.get("REALTIME_URL") or os.environ.get("OPENAI_API_KEY"):
+    if not use_local_server(os.environ.get("REALTIME_URL") or None):
         return None
     script = tmp_path / "model.json"
     reply = {"text": "It is sunny and eighteen degrees in Paris."}

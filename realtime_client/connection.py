@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Callable, Generator, Iterable
 from typing import Any, Literal
-from urllib.parse import urlencode, urlparse, urlunparse
 
+from . import endpoint
 from . import events as ev
 from ._config import initial_config
-from .errors import AuthenticationError, ConnectError, TransportError
+from .endpoint import DEFAULT_URL, realtime_url
+from .errors import ConnectError, TransportError
 from .events.codec import Dialect
 from .reconnect import ReconnectPolicy
 from .session import Session
@@ -19,33 +19,6 @@ from .transports import Transport, WebSocketTransport
 
 __all__ = ["DEFAULT_URL", "Connect", "connect", "realtime_url"]
 
-DEFAULT_URL = "https://api.openai.com/v1"
-_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
-
-
-def realtime_url(url: str | None, model: str | None, *, intent: str | None = None) -> str:
-    """The WebSocket URL for a base URL, the way the official SDK builds it.
-
-    ``http(s)://host/v1`` becomes ``ws(s)://host/v1/realtime?model=…``; without ``url``,
-    ``OPENAI_BASE_URL`` or ``https://api.openai.com/v1``.
-    """
-    base = url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_URL
-    parsed = urlparse(base)
-    scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(parsed.scheme)
-    if scheme is None:
-        raise ConnectError(f"unsupported URL scheme in {base!r}", retryable=False)
-    path = parsed.path.rstrip("/")
-    if not path.endswith("/realtime"):
-        path += "/realtime"
-    query = parsed.query
-    params = {}
-    if model and "model=" not in query:
-        params["model"] = model
-    if intent and "intent=" not in query:
-        params["intent"] = intent
-    if params:
-        query = (query + "&" if query else "") + urlencode(params)
-    return urlunparse((scheme, parsed.netloc, path, "", query, ""))
 
 
 class Connect:
@@ -183,8 +156,8 @@ def connect(
     elif transport == "webrtc":
         if dialect != "ga":
             raise ValueError("WebRTC calls speak the GA protocol (dialect='ga')")
-        base = url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_URL
-        key = _api_key(api_key, base)
+        base = endpoint.base_url(url)
+        key = endpoint.auth_key(base, api_key)
         from .transports.webrtc import WebRTCTransport
 
         form = config.to_dict() if isinstance(config, ev.RealtimeSession) else {}
@@ -203,10 +176,9 @@ def connect(
 
     elif transport == "websocket":
         ws_url = realtime_url(url, model, intent=intent)
-        key = _api_key(api_key, ws_url)
-        upgrade = {"Authorization": f"Bearer {key}", **(headers or {})}
-        if dialect == "beta":
-            upgrade["OpenAI-Beta"] = "realtime=v1"
+        upgrade = endpoint.upgrade_headers(
+            endpoint.auth_key(ws_url, api_key), dialect=dialect, extra=headers
+        )
 
         def make_transport() -> Transport:
             return WebSocketTransport(ws_url, headers=upgrade, open_timeout=open_timeout)
@@ -233,15 +205,3 @@ def connect(
         )
 
     return Connect(make_session)
-
-
-def _api_key(api_key: str | None, url: str) -> str:
-    """The key to send: given, else ``OPENAI_API_KEY``, else a placeholder on loopback."""
-    key = api_key or os.environ.get("OPENAI_API_KEY")
-    if key:
-        return key
-    if (urlparse(url).hostname or "") not in _LOOPBACK:
-        raise AuthenticationError(
-            "no API key: pass api_key=... or set OPENAI_API_KEY (or point url= at a local server)"
-        )
-    return "local-test-key"

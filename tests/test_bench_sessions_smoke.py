@@ -163,7 +163,7 @@ async def test_a_failing_level_runs_once_more_and_the_better_run_counts(
         calls.append(n)
         return next(runs), True
 
-    monkeypatch.setattr(sessions, "_run_level", fake_run_level)
+    monkeypatch.setattr(sessions.run, "_run_level", fake_run_level)
     run = sessions._Run(sessions.RunConfig(levels=(50,), variants=("ours",)))
     result, _ = await sessions._level("ours", 50, None, run, None)  # type: ignore[arg-type]
     assert calls == [50, 50] and result.passed

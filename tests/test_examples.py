@@ -3,8 +3,9 @@
 The examples that need no audio device run as subprocesses, exactly as a user runs
 them (``REALTIME_URL`` pointing at a test server, or no key at all so the example starts
 its own). The microphone examples run in-process with ``Microphone`` and ``Speaker``
-swapped for stand-ins (a scripted, real-time-paced source and a device-less playback
-buffer): everything but the sound card is the example's own code.
+swapped for the library's simulated devices (``VirtualMicrophone`` hearing a script at
+real-time pace, ``VirtualSpeaker`` playing to nowhere): everything but the sound card is
+the example's own code.
 """
 
 from __future__ import annotations
@@ -22,22 +23,17 @@ from typing import Any
 import numpy as np
 import pytest
 
-from realtime_client.audio import PlaybackBuffer, read_wav
+from realtime_client.audio import VirtualMicrophone, VirtualSpeaker, read_wav
 from realtime_client.server import LocalServer, RealtimeSession
+
+from .conftest import clean_env, voiced
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 RATE = 24_000
 
 
 def env_for(url: str | None) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "REALTIME_URL")
-    }
-    if url is not None:
-        env["REALTIME_URL"] = url
-    return env
+    return clean_env(REALTIME_URL=url) if url is not None else clean_env()
 
 
 async def run_example(name: str, *args: str, url: str | None, cwd: Path) -> str:
@@ -115,80 +111,31 @@ async def test_telephony_g711_round_trip(server: LocalServer, tmp_path: Path) ->
 # --- microphone examples with stand-in devices ------------------------------------------------
 
 
-def voiced(seconds: float) -> np.ndarray:
-    t = np.arange(int(seconds * RATE)) / RATE
-    return (0.2 * np.sin(2 * np.pi * 220 * t) * (1 + 0.3 * np.sin(2 * np.pi * 3 * t))).astype(
-        np.float32
-    )
+def load_example(
+    name: str, monkeypatch: pytest.MonkeyPatch, script: np.ndarray
+) -> tuple[ModuleType, list[VirtualSpeaker]]:
+    """The example with the simulated devices in place of ``Microphone`` and ``Speaker``.
 
-
-class StandInMicrophone:
-    """``audio.Microphone``'s interface: 20 ms blocks at real-time pace from a script."""
-
-    script: np.ndarray = np.zeros(0, np.float32)
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.blocks_sent = 0
-
-    async def __aenter__(self) -> StandInMicrophone:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
-
-    async def __aiter__(self) -> AsyncIterator[tuple[np.ndarray, int]]:
-        loop = asyncio.get_running_loop()
-        step, start, n = RATE // 50, loop.time(), 0
-        while True:
-            block = self.script[n * step : (n + 1) * step]
-            yield (block if len(block) else np.zeros(step, np.float32)), RATE
-            n += 1
-            await asyncio.sleep(max(0.0, start + n * 0.02 - loop.time()))
-
-
-class StandInSpeaker:
-    """``audio.Speaker``'s interface on a playback buffer drained at real-time pace."""
-
-    instances: list[StandInSpeaker] = []
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.buffer = PlaybackBuffer(RATE)
-        self.written = 0
-        self._task: asyncio.Task[None] | None = None
-        StandInSpeaker.instances.append(self)
-
-    async def __aenter__(self) -> StandInSpeaker:
-        self._task = asyncio.get_running_loop().create_task(self._drain())
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._task is not None
-        self._task.cancel()
-
-    async def _drain(self) -> None:
-        while True:
-            self.buffer.read(RATE // 50)
-            await asyncio.sleep(0.02)
-
-    def write(self, pcm: Any, item_id: str, content_index: int = 0) -> int:
-        self.written += len(pcm)
-        return self.buffer.write(pcm, item_id, content_index)
-
-    def clear(self) -> Any:
-        return self.buffer.clear()
-
-
-def load_example(name: str, monkeypatch: pytest.MonkeyPatch, script: np.ndarray) -> ModuleType:
+    The microphone hears ``script`` (24 kHz), then silence, at real-time pace; the speakers
+    the example opens are returned, to see what reached them.
+    """
     monkeypatch.syspath_prepend(str(EXAMPLES))  # the examples import their _local helper
     spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    monkeypatch.setattr(StandInMicrophone, "script", script)
-    monkeypatch.setattr(StandInSpeaker, "instances", [])
-    monkeypatch.setattr(module, "Microphone", StandInMicrophone)
-    monkeypatch.setattr(module, "Speaker", StandInSpeaker)
-    return module
+    speakers: list[VirtualSpeaker] = []
+
+    def microphone(*args: Any, **kwargs: Any) -> VirtualMicrophone:
+        return VirtualMicrophone(script, RATE)
+
+    def speaker(*args: Any, **kwargs: Any) -> VirtualSpeaker:
+        speakers.append(VirtualSpeaker(*args, **kwargs))
+        return speakers[-1]
+
+    monkeypatch.setattr(module, "Microphone", microphone)
+    monkeypatch.setattr(module, "Speaker", speaker)
+    return module, speakers
 
 
 async def wait_for_output(
@@ -211,7 +158,7 @@ async def test_voice_chat(
 ) -> None:
     monkeypatch.setenv("REALTIME_URL", server.url)
     speech = np.concatenate([np.zeros(RATE // 5, np.float32), voiced(1.0)])
-    example = load_example("voice_chat", monkeypatch, speech)
+    example, speakers = load_example("voice_chat", monkeypatch, speech)
     task = asyncio.ensure_future(example.main())
     seen: list[str] = []
     try:
@@ -220,12 +167,12 @@ async def test_voice_chat(
             capsys, r"assistant: Echo of your (\d\.\d+) seconds", task, seen
         )
         assert 1.0 <= float(heard[1]) <= 1.6
-        speaker = StandInSpeaker.instances[0]
+        speaker = speakers[0]
         for _ in range(100):  # the echoed audio reaches the speaker
-            if speaker.written >= RATE:
+            if speaker.written_ms >= 1000:
                 break
             await asyncio.sleep(0.05)
-        assert speaker.written >= RATE
+        assert speaker.written_ms >= 1000
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -237,7 +184,7 @@ async def test_push_to_talk(
 ) -> None:
     monkeypatch.setenv("REALTIME_URL", server.url)
     sessions = sessions_of(server)
-    example = load_example("push_to_talk", monkeypatch, voiced(10.0))
+    example, _ = load_example("push_to_talk", monkeypatch, voiced(10.0))
     read_fd, write_fd = os.pipe()
     stdin = os.fdopen(read_fd, "r")
     monkeypatch.setattr(sys, "stdin", stdin)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import sys
 from pathlib import Path
 
 from realtime_client.server import LocalServer, RealtimeSession
+
+from .conftest import clean_env
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -54,8 +55,7 @@ async def test_embedding_example_runs_its_tool_against_the_local_server(tmp_path
     sessions: list[RealtimeSession] = []
     async with LocalServer(responder=f"script:{script}", speed=0) as server:
         server.on_session = sessions.append
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
-        env.update(OPENAI_BASE_URL=server.url, OPENAI_API_KEY="sk-test-readme")
+        env = clean_env(OPENAI_BASE_URL=server.url, OPENAI_API_KEY="sk-test-readme")
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             str(example),

@@ -39,11 +39,19 @@ from urllib.parse import urlparse
 import numpy as np
 import numpy.typing as npt
 
-from realtime_client.audio import LevelMeter, PlaybackBuffer
+from realtime_client.audio import (
+    LevelMeter,
+    Microphone,
+    Speaker,
+    VirtualMicrophone,
+    VirtualSpeaker,
+    read_wav_mono,
+)
 from realtime_client.audio.errors import AudioError, DeviceError, PortAudioMissingError
 
+from .. import endpoint
 from .. import events as ev
-from ..connection import connect, realtime_url
+from ..connection import connect
 from ..errors import (
     AuthenticationError,
     ConnectError,
@@ -239,78 +247,7 @@ def _list_devices(out: Any) -> int:
     return EXIT_OK
 
 
-# --- audio stand-ins and metering -----------------------------------------------------------
-
-
-class _WavSource:
-    """A WAV file as a microphone: 20 ms blocks at real-time pace, then silence forever."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._samples: npt.NDArray[np.float32] = np.zeros(0, np.float32)
-        self._rate = _RATE
-
-    async def __aenter__(self) -> _WavSource:
-        from realtime_client.audio import read_wav, to_mono
-
-        samples, rate = read_wav(self.path)
-        self._samples, self._rate = to_mono(samples), rate
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
-
-    async def __aiter__(self) -> AsyncIterator[tuple[npt.NDArray[np.float32], int]]:
-        loop = asyncio.get_running_loop()
-        step = self._rate * _BLOCK_MS // 1000
-        start = loop.time()
-        silence = np.zeros(step, np.float32)
-        index = 0
-        while True:
-            block = self._samples[index * step : (index + 1) * step]
-            yield (block if len(block) else silence), self._rate
-            index += 1
-            # Pace on an absolute schedule so the stream does not drift from real time.
-            await asyncio.sleep(max(0.0, start + index * _BLOCK_MS / 1000 - loop.time()))
-
-
-class _NullSpeaker:
-    """A speaker without a device: a playback buffer drained at real-time pace.
-
-    Played positions (and so barge-in truncation) behave as with a real speaker.
-    """
-
-    def __init__(self) -> None:
-        self.buffer = PlaybackBuffer(_RATE)
-        self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> _NullSpeaker:
-        self._task = asyncio.get_running_loop().create_task(self._drain())
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _drain(self) -> None:
-        loop = asyncio.get_running_loop()
-        frames = _RATE * _BLOCK_MS // 1000
-        start, n = loop.time(), 0
-        while True:
-            self.buffer.read(frames)
-            n += 1
-            await asyncio.sleep(max(0.0, start + n * _BLOCK_MS / 1000 - loop.time()))
-
-    def write(self, pcm: Any, item_id: str, content_index: int = 0) -> int:
-        return self.buffer.write(pcm, item_id, content_index)
-
-    def clear(self) -> Any:
-        return self.buffer.clear()
-
-    def mark_finished(self, item_id: str, content_index: int | None = None) -> None:
-        self.buffer.mark_finished(item_id, content_index)
+# --- output metering -----------------------------------------------------------
 
 
 class _MeteredSink:
@@ -321,9 +258,9 @@ class _MeteredSink:
     (faster than real time) arrival of deltas; a barge-in ``clear()`` empties it.
     """
 
-    def __init__(self, sink: Any, buffer: PlaybackBuffer) -> None:
-        self.sink = sink
-        self.buffer = buffer
+    def __init__(self, speaker: Speaker) -> None:
+        self.sink = speaker
+        self.buffer = speaker.buffer
         self.meter = LevelMeter(_RATE)
         self._queue: deque[npt.NDArray[np.float32]] = deque()
         self._last = time.monotonic()
@@ -623,24 +560,27 @@ def _describe_target(url: str | None, model: str, local: bool) -> str:
 
 async def _open_audio(
     args: argparse.Namespace, stack: contextlib.AsyncExitStack
-) -> tuple[Any, Any, PlaybackBuffer]:
-    """Open the microphone (or WAV stand-in) and the speaker (or none)."""
-    source: Any
+) -> tuple[Microphone, Speaker]:
+    """Open the microphone and the speaker, or their stand-ins without a sound card.
+
+    ``--input-wav``: the file at real-time pace, then silence (a quiet room);
+    ``--no-speaker``: a speaker that plays to nowhere at real-time pace, so played
+    positions (and barge-in truncation) behave as with a real one.
+    """
+    source: Microphone
     if args.input_wav:
-        source = await stack.enter_async_context(_WavSource(args.input_wav))
+        samples, rate = read_wav_mono(args.input_wav, None)
+        source = VirtualMicrophone(samples, rate, _BLOCK_MS)
     else:
-        from realtime_client.audio import Microphone
-
-        source = await stack.enter_async_context(
-            Microphone(_device(args.input_device), sample_rate=_RATE, block_ms=_BLOCK_MS)
-        )
-    if args.no_speaker:
-        null = await stack.enter_async_context(_NullSpeaker())
-        return source, null, null.buffer
-    from realtime_client.audio import Speaker
-
-    speaker = await stack.enter_async_context(Speaker(_device(args.output_device), _RATE))
-    return source, speaker, speaker.buffer
+        source = Microphone(_device(args.input_device), sample_rate=_RATE, block_ms=_BLOCK_MS)
+    await stack.enter_async_context(source)
+    speaker = (
+        VirtualSpeaker(sample_rate=_RATE)
+        if args.no_speaker
+        else Speaker(_device(args.output_device), _RATE)
+    )
+    await stack.enter_async_context(speaker)
+    return source, speaker
 
 
 async def _chat(args: argparse.Namespace, screen: ChatScreen) -> int:
@@ -658,8 +598,8 @@ async def _chat(args: argparse.Namespace, screen: ChatScreen) -> int:
                 tools = load_tools(args.tools)
             except ValueError as exc:
                 raise _Failure(f"--tools: {exc}", EXIT_USAGE) from exc
-            source, speaker, buffer = await _open_audio(args, stack)
-            local = url is None and not os.environ.get("OPENAI_API_KEY")
+            source, speaker = await _open_audio(args, stack)
+            local = endpoint.use_local_server(url)
             if local:
                 from ..server import LocalServer
 
@@ -706,7 +646,7 @@ async def _chat(args: argparse.Namespace, screen: ChatScreen) -> int:
                 return EXIT_OK
             session = connecting.result()  # raises what made the connect fail
             chat.session = session
-            chat.sink = _MeteredSink(speaker, buffer)
+            chat.sink = _MeteredSink(speaker)
             # iterate_audio: the event loop below shows when the reply's audio starts.
             session.attach(chat.captured(source), chat.sink, iterate_audio=True)
             chat.connected = True
@@ -729,42 +669,45 @@ async def _chat(args: argparse.Namespace, screen: ChatScreen) -> int:
                 loop.remove_signal_handler(sig)
 
 
+#: How each way the chat can fail is told: the first matching class wins (subclasses
+#: first); ``{exc}`` is the error, ``{where}`` the server.
+_EXPLANATIONS: tuple[tuple[type[BaseException], int, str], ...] = (
+    (
+        PortAudioMissingError,
+        EXIT_AUDIO,
+        "audio is not available: {exc}\n(--input-wav and --no-speaker run without audio "
+        "devices; realtime-replay processes WAV files)",
+    ),
+    (
+        DeviceError,
+        EXIT_AUDIO,
+        "audio device problem: {exc}\n(see `realtime-chat --list-devices`, then choose with "
+        "--input-device / --output-device)",
+    ),
+    (AudioError, EXIT_AUDIO, "audio problem: {exc}"),
+    (
+        AuthenticationError,
+        EXIT_AUTH,
+        "the server at {where} refused the API key: {exc}\n(check OPENAI_API_KEY; unset it "
+        "to use the embedded local server)",
+    ),
+    (InvalidModelError, EXIT_SERVER, "the server refused the model or dialect: {exc}"),
+    (
+        ConnectError,
+        EXIT_NETWORK,
+        "cannot reach {where}: {exc}\n(check the network connection and --url)",
+    ),
+    (TransportError, EXIT_NETWORK, "the connection to {where} was lost: {exc}"),
+    (ServerError, EXIT_SERVER, "the server rejected the session: {exc}"),
+    (MissingExtraError, EXIT_SERVER, "{exc}"),
+)
+
+
 def _explain(exc: BaseException, url: str | None) -> _Failure:
     """One clear message and an exit code for each way the chat can fail."""
-    where = url or os.environ.get("OPENAI_BASE_URL") or "the OpenAI API"
-    if isinstance(exc, PortAudioMissingError):
-        return _Failure(
-            f"audio is not available: {exc}\n(--input-wav and --no-speaker run without "
-            "audio devices; realtime-replay processes WAV files)",
-            EXIT_AUDIO,
-        )
-    if isinstance(exc, DeviceError):
-        return _Failure(
-            f"audio device problem: {exc}\n(see `realtime-chat --list-devices`, then choose "
-            "with --input-device / --output-device)",
-            EXIT_AUDIO,
-        )
-    if isinstance(exc, AudioError):
-        return _Failure(f"audio problem: {exc}", EXIT_AUDIO)
-    if isinstance(exc, AuthenticationError):
-        return _Failure(
-            f"the server at {where} refused the API key: {exc}\n(check OPENAI_API_KEY; "
-            "unset it to use the embedded local server)",
-            EXIT_AUTH,
-        )
-    if isinstance(exc, InvalidModelError):
-        return _Failure(f"the server refused the model or dialect: {exc}", EXIT_SERVER)
-    if isinstance(exc, ConnectError):
-        return _Failure(
-            f"cannot reach {where}: {exc}\n(check the network connection and --url)",
-            EXIT_NETWORK,
-        )
-    if isinstance(exc, TransportError):
-        return _Failure(f"the connection to {where} was lost: {exc}", EXIT_NETWORK)
-    if isinstance(exc, ServerError):
-        return _Failure(f"the server rejected the session: {exc}", EXIT_SERVER)
-    if isinstance(exc, MissingExtraError):
-        return _Failure(str(exc), EXIT_SERVER)
+    for kind, code, message in _EXPLANATIONS:
+        if isinstance(exc, kind):
+            return _Failure(message.format(exc=exc, where=endpoint.describe_server(url)), code)
     if isinstance(exc, OSError):
         return _Failure(f"{exc}", EXIT_USAGE if exc.filename else EXIT_SERVER)
     return _Failure(f"{type(exc).__name__}: {exc}", EXIT_SERVER)
@@ -799,7 +742,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     if args.url is not None:
         try:
-            realtime_url(args.url, args.model)
+            endpoint.realtime_url(args.url, args.model)
         except ConnectError as exc:
             print(f"realtime-chat: error: --url: {exc}", file=sys.stderr)
             return EXIT_USAGE

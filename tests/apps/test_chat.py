@@ -32,28 +32,11 @@ from realtime_client.apps.example_tools import calculate, get_weather
 from realtime_client.audio import read_wav, write_wav
 from realtime_client.server import LocalServer
 
+from ..conftest import clean_env, speech_wav
+
 RATE = 24_000
 ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
 FINAL_ECHO = re.compile(rb'assistant:(?:\x1b\[0m)? Echo of your (\d+\.\d+) seconds of audio "\[')
-
-
-def speech_wav(path: Path, *, lead_s: float = 0.3, speech_s: float = 1.0) -> Path:
-    """Silence then a voiced burst loud enough for the server's energy VAD."""
-    t = np.arange(int(speech_s * RATE)) / RATE
-    voiced = 0.2 * np.sin(2 * np.pi * 220 * t) * (1 + 0.3 * np.sin(2 * np.pi * 3 * t))
-    write_wav(path, np.concatenate([np.zeros(int(lead_s * RATE)), voiced]), RATE)
-    return path
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k
-        not in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "REALTIME_URL", "REALTIME_SERVER_API_KEYS")
-    }
-    env.update(extra)
-    return env
 
 
 CHAT = [sys.executable, "-m", "realtime_client.apps.chat"]
@@ -126,7 +109,7 @@ class Terminal:
 
 @pytest.fixture
 def wav(tmp_path: Path) -> Path:
-    return speech_wav(tmp_path / "speech.wav")
+    return speech_wav(tmp_path / "speech.wav", 1.0, lead_s=0.3)
 
 
 # --- end to end ------------------------------------------------------------------------------
@@ -156,7 +139,7 @@ def test_chat_in_a_terminal_shows_both_sides_and_quits_on_q(wav: Path) -> None:
 
 
 def test_push_to_talk_sends_only_between_two_spaces(tmp_path: Path) -> None:
-    long_speech = speech_wav(tmp_path / "long.wav", lead_s=0.0, speech_s=8.0)
+    long_speech = speech_wav(tmp_path / "long.wav", 8.0)
     term = Terminal(["--input-wav", str(long_speech), "--no-speaker", "--push-to-talk"])
     try:
         term.read_until(re.compile(rb"connected: press space to talk"))
@@ -189,8 +172,8 @@ def test_ctrl_c_quits_cleanly(wav: Path) -> None:
 
 def test_plain_lines_and_barge_in_when_stdout_is_not_a_terminal(tmp_path: Path) -> None:
     # Speak, then speak again while the echo of the first turn is playing.
-    first = speech_wav(tmp_path / "first.wav")
-    second = speech_wav(tmp_path / "second.wav", lead_s=0.7)
+    first = speech_wav(tmp_path / "first.wav", 1.0, lead_s=0.3)
+    second = speech_wav(tmp_path / "second.wav", 1.0, lead_s=0.7)
     joined = tmp_path / "barge_in.wav"
     write_wav(joined, np.concatenate([read_wav(first)[0], read_wav(second)[0]]), RATE)
     proc = subprocess.Popen(
@@ -452,3 +435,25 @@ def test_level_bar() -> None:
     assert level_bar(-60.0, 10, unicode=False) == "-" * 10
     assert level_bar(-30.0, 10, unicode=False) == "#" * 5 + "-" * 5
     assert level_bar(-120.0, 4) == "░░░░" and level_bar(6.0, 4) == "████"
+
+
+def test_each_failure_gets_its_message_and_exit_status() -> None:
+    from realtime_client.audio import AudioError, DeviceError, PortAudioMissingError
+    from realtime_client.errors import AuthenticationError, ConnectError, TransportError
+
+    url = "http://127.0.0.1:9/v1"
+    cases = [
+        (PortAudioMissingError("no lib"), chat.EXIT_AUDIO, "audio is not available: no lib"),
+        (DeviceError("no mic"), chat.EXIT_AUDIO, "audio device problem: no mic"),
+        # A subclass is told apart from its base: the refused key is not a network problem.
+        (AuthenticationError("bad key"), chat.EXIT_AUTH, f"the server at {url} refused"),
+        (ConnectError("refused"), chat.EXIT_NETWORK, f"cannot reach {url}: refused"),
+        (TransportError("reset"), chat.EXIT_NETWORK, f"the connection to {url} was lost"),
+        (FileNotFoundError(2, "missing", "x.wav"), chat.EXIT_USAGE, "[Errno 2] missing"),
+        (AudioError("odd {where}"), chat.EXIT_AUDIO, "audio problem: odd {where}"),
+        (RuntimeError("odd"), chat.EXIT_SERVER, "RuntimeError: odd"),
+    ]
+    for exc, code, start in cases:
+        failure = chat._explain(exc, url)
+        assert failure.code == code, exc
+        assert str(failure).startswith(start), str(failure)

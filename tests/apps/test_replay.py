@@ -23,10 +23,12 @@ from realtime_client.audio.wav import read_wav, write_wav
 from realtime_client.protocol import RealtimeProtocol
 from realtime_client.server import LocalServer
 
+from ..conftest import clean_env, speech_wav
+
 ROOT = Path(__file__).resolve().parents[2]
 HELLO = ROOT / "examples" / "data" / "hello.wav"
 SCRIPT = ROOT / "examples" / "data" / "demo_script.json"
-ENV = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
+ENV = clean_env()
 
 
 def run_cli(*args: str, timeout: float = 50.0) -> subprocess.CompletedProcess[str]:
@@ -56,20 +58,9 @@ async def run_cli_async(*args: str) -> tuple[int, str, str]:
     return proc.returncode or 0, out.decode(), err.decode()
 
 
-def voiced(seconds: float, rate: int, pitch_hz: float = 220.0) -> np.ndarray:
-    t = np.arange(int(seconds * rate)) / rate
-    return (0.25 * np.sin(2 * np.pi * pitch_hz * t) * (1 + 0.3 * np.sin(6 * np.pi * t))).astype(
-        np.float32
-    )
-
-
 def utterance(path: Path, seconds: float, rate: int) -> Path:
     """0.2 s silence, a voiced burst, 0.1 s silence."""
-    x = np.concatenate(
-        [np.zeros(rate // 5, np.float32), voiced(seconds, rate), np.zeros(rate // 10, np.float32)]
-    )
-    write_wav(path, x, rate)
-    return path
+    return speech_wav(path, seconds, rate, lead_s=0.2, tail_s=0.1, amplitude=0.25)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,14 @@ from scipy.io import wavfile
 
 from realtime_client.audio.errors import AudioError, AudioFormatError, UnsupportedFileError
 from realtime_client.audio.g711 import alaw_decode, ulaw_decode
-from realtime_client.audio.wav import WavReader, WavSampleType, WavWriter, read_wav, write_wav
+from realtime_client.audio.wav import (
+    WavReader,
+    WavSampleType,
+    WavWriter,
+    read_wav,
+    read_wav_mono,
+    write_wav,
+)
 
 ALL_TYPES: list[WavSampleType] = [
     "pcm8",
@@ -459,3 +466,41 @@ def test_unsized_data_chunk_without_samples_is_empty() -> None:
     raw = _riff(_GOOD_FMT, b"data" + struct.pack("<I", 0xFFFFFFFF))
     x, rate = read_wav(io.BytesIO(raw))
     assert rate == 8000 and x.shape == (0,)
+
+
+# --- read_wav_mono --------------------------------------------------------------------------
+
+
+def test_read_wav_mono_averages_channels_and_resamples_to_the_file_duration(
+    tmp_path: Path,
+) -> None:
+    t = np.arange(48_000 // 2) / 48_000  # 0.5 s of stereo at 48 kHz
+    left = 0.4 * np.sin(2 * np.pi * 440 * t)
+    stereo = np.stack([left, -0.5 * left], axis=1).astype(np.float32)  # average: 0.25 * left
+    path = tmp_path / "stereo.wav"
+    write_wav(path, stereo, 48_000, sample_type="float32")
+
+    samples, rate = read_wav_mono(path)
+    assert rate == 24_000 and samples.dtype == np.float32 and samples.shape == (12_000,)
+    spectrum = np.abs(np.fft.rfft(samples[1000:11_000]))
+    assert np.fft.rfftfreq(10_000, 1 / 24_000)[np.argmax(spectrum)] == pytest.approx(440, abs=2.4)
+    peak = float(np.abs(samples[1000:11_000]).max())
+    assert peak == pytest.approx(0.1, rel=0.02)
+
+    native, native_rate = read_wav_mono(path, None)
+    assert native_rate == 48_000
+    np.testing.assert_allclose(native, stereo.mean(axis=1), atol=1e-7)
+    same, same_rate = read_wav_mono(path, 48_000)
+    assert same_rate == 48_000
+    np.testing.assert_array_equal(same, native)
+
+
+def test_read_wav_mono_refuses_what_read_wav_refuses(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF")
+    with pytest.raises(UnsupportedFileError):
+        read_wav_mono(bad)
+    odd = tmp_path / "odd.wav"
+    write_wav(odd, np.zeros(100, np.float32), 44_101)  # 24000 / 44101: terms beyond the limit
+    with pytest.raises(AudioFormatError):
+        read_wav_mono(odd)

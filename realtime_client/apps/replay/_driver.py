@@ -1,0 +1,424 @@
+"""The simulated sound card and the simulated user of a live replay (see the package)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+import numpy.typing as npt
+
+from realtime_client.audio.errors import AudioError
+from realtime_client.audio.pacing import PacingClock
+from realtime_client.audio.resample import Resampler
+from realtime_client.audio.virtual import VirtualSpeaker, block_edge
+from realtime_client.audio.wav import read_wav_mono
+
+from ... import events as ev
+from ...errors import RealtimeError, ServerError
+from ...protocol import RealtimeProtocol
+from ...session import Session
+from ._records import _Recorder
+from ._results import ReplayError
+
+#: Capture and playback block, in ms (what a sound card callback typically delivers).
+BLOCK_MS = 20
+_OUT_RATE = 24_000
+_BURST_MS = 800
+
+
+@dataclass
+class _Input:
+    path: Path
+    samples: npt.NDArray[np.float32]
+    sample_rate: int
+
+    @property
+    def duration_ms(self) -> float:
+        return len(self.samples) * 1000.0 / self.sample_rate
+
+    def blocks(self) -> list[npt.NDArray[np.float32]]:
+        # Exact 20 ms on average at any rate; the last block may be shorter.
+        n = len(self.samples)
+        count = math.ceil(n * 1000 / (self.sample_rate * BLOCK_MS))
+        edges = [block_edge(k, self.sample_rate, BLOCK_MS) for k in range(count + 1)]
+        return [self.samples[a : min(b, n)] for a, b in zip(edges, edges[1:], strict=False)]
+
+
+def _load(path: str | os.PathLike[str]) -> _Input:
+    p = Path(path)
+    try:
+        # At the file's own rate: the session resamples the stream, as from a microphone.
+        samples, rate = read_wav_mono(p, None)
+    except (OSError, AudioError, ValueError) as exc:
+        raise ReplayError(f"cannot read {p}: {exc}") from exc
+    if len(samples) == 0:
+        raise ReplayError(f"{p} holds no audio")
+    try:
+        # The session resamples to 24 kHz with the same resampler: fail now, not mid-run.
+        Resampler(int(rate), _OUT_RATE)
+    except AudioError as exc:
+        raise ReplayError(f"{p}: unsupported sample rate {rate} Hz: {exc}") from exc
+    return _Input(p, np.ascontiguousarray(samples, dtype=np.float32), int(rate))
+
+
+def _burst(start: int, frames: int, rate: int) -> npt.NDArray[np.float32]:
+    """Frames ``start..start+frames`` of a 0.8 s voiced burst (loud enough for any VAD)."""
+    total = rate * _BURST_MS // 1000
+    idx = np.arange(start, min(start + frames, total))
+    t = idx / rate
+    fade = np.minimum(1.0, np.minimum(idx, total - idx) / (0.01 * rate))
+    x = 0.3 * np.sin(2 * np.pi * 210 * t) * (1 + 0.4 * np.sin(2 * np.pi * 4 * t)) * fade
+    out = np.zeros(frames, dtype=np.float32)
+    out[: len(x)] = x
+    return out
+
+
+@dataclass
+class _Config:
+    speed: float
+    push_to_talk: bool
+    barge_in_at: list[float]
+    turn_timeout: float
+    keep_audio: bool
+    progress: bool
+    log: TextIO | None
+
+
+class _Driver:
+    """The simulated sound card and the simulated user (see the package docstring).
+
+    ``speaker`` is the session's sink, made with ``speed=None``: the driver's device clock
+    ticks it, one block per tick.
+    """
+
+    def __init__(
+        self, session: Session, speaker: VirtualSpeaker, cfg: _Config, recorder: _Recorder
+    ) -> None:
+        self.session = session
+        self.speaker = speaker
+        self.playback = speaker.buffer
+        self.cfg = cfg
+        self.recorder = recorder
+        self.ticks = 0
+        self.input_track: list[npt.NDArray[np.float32]] = []
+        self.output_track: list[npt.NDArray[np.float32]] = []
+        self.failures: list[str] = []
+        self.barge_ins: list[float] = []
+        self.inputs: list[tuple[float, float, str]] = []
+        self.audio: dict[str, list[npt.NDArray[np.int16]]] = {}
+        self.played: dict[str, list[float]] = {}
+        self._changed = asyncio.Event()
+        self._barges = sorted(t * 1000.0 for t in cfg.barge_in_at)
+        self._burst_pos: int | None = None
+        self._rate = _OUT_RATE
+        self._monitors: dict[int, Resampler] = {}
+        self._pressed = not cfg.push_to_talk
+        self._commits = 0
+        self._unanswered = False
+        self._responses_done = 0
+        self._ptt_tasks: list[asyncio.Task[Any]] = []
+        self._closed_error: BaseException | None = None
+        self._clock = PacingClock(cfg.speed)
+        self._progress = _Progress(cfg.progress)
+        self._commit_marks: dict[int, int] = {}
+        self._barge_pending = False
+        self._next_file_waiting = False
+        self._tail_left = 0
+        self.skipped_barge_ins: list[float] = []
+        self.total_ms = 0.0
+        self._silence_rate = 0
+        self._silence_k = 0  # silent blocks since the rate last changed
+
+    def now_ms(self) -> float:
+        return float(self.ticks * BLOCK_MS)
+
+    # --- events from the session ----------------------------------------------------
+
+    async def consume(self) -> None:
+        try:
+            async for event in self.session:
+                self._on_event(event)
+        except RealtimeError as exc:
+            self._closed_error = exc
+        finally:
+            self._changed.set()
+
+    def _on_event(self, event: Any) -> None:
+        self._changed.set()
+        if isinstance(event, ev.ResponseOutputAudioDelta):
+            self.audio.setdefault(event.item_id, []).append(event.pcm16())
+        elif isinstance(event, ev.InputAudioBufferCommitted):
+            self._commits += 1
+            self._unanswered = True
+        elif isinstance(event, ev.ResponseCreated):
+            if event.response.conversation_id is not None:
+                self._unanswered = False
+        elif isinstance(event, ev.ResponseDone):
+            self._responses_done += 1
+            self._progress.note(f"response {self._responses_done} {event.response.status}")
+            self._log(
+                f"[{self.now_ms() / 1000:7.2f} s] response {event.response.id} "
+                f"{event.response.status}"
+            )
+        elif isinstance(event, ev.Error):
+            self._log(f"[{self.now_ms() / 1000:7.2f} s] server error: {event.error.message}")
+
+    def _log(self, line: str) -> None:
+        if self.cfg.log is not None and not self._progress.enabled:
+            print(line, file=self.cfg.log, flush=True)
+
+    # --- the device clock -------------------------------------------------------------
+
+    async def tick(self, block: npt.NDArray[np.float32] | None, rate: int) -> None:
+        """One 20 ms period: capture (``block`` or silence), play, pace."""
+        now = self.now_ms()
+        if self._barges and now >= self._barges[0]:
+            self._barges.pop(0)
+            await self._barge_in(now)
+        frames = len(block) if block is not None else self._silence_frames(rate)
+        captured = (
+            block.astype(np.float32, copy=True)
+            if block is not None
+            else np.zeros(frames, dtype=np.float32)
+        )
+        if self._burst_pos is not None:
+            captured += _burst(self._burst_pos, frames, rate)
+            self._burst_pos += frames
+            if self._burst_pos >= rate * _BURST_MS // 1000:
+                self._burst_pos = None
+                self._tail_left = self._tail_ticks()
+                if self.cfg.push_to_talk:
+                    self._release()
+        elif block is None and self._tail_left > 0:
+            self._tail_left -= 1
+        sending = self._pressed or self._burst_pos is not None
+        if sending:
+            await self.session.send_audio(captured, rate)
+        monitor = self._monitors.get(rate)
+        if monitor is None:
+            monitor = self._monitors[rate] = Resampler(rate, _OUT_RATE)
+        heard = monitor.process(captured) if rate != _OUT_RATE else captured
+        self.input_track.append(heard if sending else np.zeros_like(heard))
+        self.output_track.append(self.speaker.tick())
+        position = self.playback.position()
+        if position is not None and position.played_ms > 0:
+            # [first tick played, end of the last tick that played more, played ms]
+            span = self.played.setdefault(position.item_id, [now, now, 0.0])
+            if position.played_ms > span[2]:
+                span[1], span[2] = now + BLOCK_MS, position.played_ms
+        self.ticks += 1
+        self._progress.update(self.now_ms(), self.total_ms)
+        # Unpaced (speed 0) this only yields: the reader runs between blocks.
+        await self._clock.wait(self.ticks * BLOCK_MS / 1000.0)
+
+    def _silence_frames(self, rate: int) -> int:
+        """Frames of the next silent block: block edges as in :meth:`_Input.blocks`."""
+        if rate != self._silence_rate:
+            self._silence_rate, self._silence_k = rate, 0
+        k = self._silence_k
+        self._silence_k += 1
+        return block_edge(k + 1, rate, BLOCK_MS) - block_edge(k, rate, BLOCK_MS)
+
+    async def _barge_in(self, now: float) -> None:
+        self.barge_ins.append(now)
+        self.recorder.add("meta", {"type": "replay.barge_in", "at_ms": now})
+        self._log(f"[{now / 1000:7.2f} s] barge-in")
+        self._progress.note("barge-in")
+        if self.cfg.push_to_talk:
+            await self.session.push_to_talk_press()
+            self._pressed = False
+        self._barge_pending = True
+        if not self._next_file_waiting:
+            self._burst_pos = 0
+
+    def _release(self) -> None:
+        async def release() -> None:
+            try:
+                await self.session.push_to_talk_release()
+            except ServerError as exc:
+                self.failures.append(f"push-to-talk commit refused: {exc}")
+
+        self._ptt_tasks.append(asyncio.ensure_future(release()))
+
+    # --- the simulated user ---------------------------------------------------------------
+
+    async def run(self, inputs: list[_Input]) -> None:
+        try:
+            await self._run(inputs)
+        finally:
+            # Whatever ends the run, later messages must not land on the progress line.
+            self._progress.done()
+
+    async def _run(self, inputs: list[_Input]) -> None:
+        self._clock.start()
+        self.total_ms = sum(f.duration_ms for f in inputs)
+        for index, item in enumerate(inputs):
+            start = self.now_ms()
+            self._commit_marks[index] = self._commits
+            self.recorder.add(
+                "meta",
+                {"type": "replay.input_started", "index": index, "file": str(item.path)},
+            )
+            self._log(
+                f"[{start / 1000:7.2f} s] input {index + 1}/{len(inputs)}: {item.path.name} "
+                f"({item.duration_ms / 1000:.2f} s, {item.sample_rate} Hz)"
+            )
+            self._progress.note(f"input {index + 1}/{len(inputs)}")
+            if self.cfg.push_to_talk:
+                await self.session.push_to_talk_press()
+                self._pressed = True
+            self._rate = item.sample_rate
+            for block in item.blocks():
+                await self._tick_checked(block, item.sample_rate)
+            if self.cfg.push_to_talk:
+                self._pressed = False
+                self._release()
+            self.inputs.append((start, self.now_ms(), item.path.name))
+            self.recorder.add("meta", {"type": "replay.input_ended", "index": index})
+            last = index == len(inputs) - 1
+            await self._wait_answered(index, item.path.name, more=not last)
+        await self._finish()
+
+    async def _tick_checked(self, block: npt.NDArray[np.float32] | None, rate: int) -> None:
+        if self._closed_error is not None or self.session.closed:
+            raise _ConnectionLost(self._closed_error)
+        await self.tick(block, rate)
+
+    def _answered(self, commits_before: int) -> bool:
+        if self._commits <= commits_before or self._unanswered:
+            return False
+        if self._burst_pos is not None or self.session.protocol.speaking:
+            return False
+        if any(not t.done() for t in self._ptt_tasks):
+            return False
+        if self.session.protocol.active_response_id is not None:
+            return False
+        return self.playback.buffered_ms <= 0 and not self.playback.playing
+
+    async def _wait_answered(self, index: int, name: str, *, more: bool) -> None:
+        """Silence until the turns of this input are answered and played."""
+        commits_before = self._commit_marks.get(index, 0)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.cfg.turn_timeout
+        self._next_file_waiting = more
+        self._barge_pending = False
+        # Speech needs trailing silence before VAD ends the turn: always give some.
+        self._tail_left = self._tail_ticks()
+        try:
+            while not self._answered(commits_before):
+                if self._barge_pending and more:
+                    return  # the next file is the barge-in
+                if loop.time() > deadline:
+                    what = (
+                        "no response" if self._commits <= commits_before else "no complete answer"
+                    )
+                    self.failures.append(
+                        f"input {index + 1} ({name}): {what} within {self.cfg.turn_timeout:g} s"
+                    )
+                    return
+                if self.cfg.speed > 0 or self._must_tick():
+                    await self._tick_checked(None, self._rate)
+                    continue
+                # Unpaced: the device clock waits for the server instead of ticking.
+                self._changed.clear()
+                if self._closed_error is not None or self.session.closed:
+                    raise _ConnectionLost(self._closed_error)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), 0.05)
+        finally:
+            self._next_file_waiting = False
+
+    def _must_tick(self) -> bool:
+        """Unpaced: whether the clock has to run (audio to play or to capture)."""
+        return (
+            self.playback.buffered_ms > 0
+            or self._burst_pos is not None
+            or self._tail_left > 0
+            or (self.session.protocol.speaking and not self.cfg.push_to_talk)
+        )
+
+    def _tail_ticks(self) -> int:
+        if self.cfg.push_to_talk:
+            return 0
+        session = self.session.server_session
+        silence = 500
+        audio = getattr(session, "audio", None)
+        td = audio.input.turn_detection if audio is not None and audio.input else None
+        if isinstance(td, ev.ServerVad) and td.silence_duration_ms:
+            silence = td.silence_duration_ms
+        return math.ceil((silence + 300) / BLOCK_MS)
+
+    async def _finish(self) -> None:
+        """Let late input transcriptions arrive, then stop the clock."""
+        if _transcription_on(self.session):
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + min(5.0, self.cfg.turn_timeout)
+            while loop.time() < deadline and _transcripts_pending(self.session.protocol):
+                self._changed.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), 0.05)
+        for at_ms in self._barges:
+            self.skipped_barge_ins.append(at_ms)
+            self._log(f"barge-in at {at_ms / 1000:.2f} s skipped: the replay ended first")
+        self._barges.clear()
+
+
+class _ConnectionLost(Exception):
+    def __init__(self, cause: BaseException | None) -> None:
+        super().__init__(str(cause) if cause else "the connection closed")
+        self.cause = cause
+
+
+def _transcription_on(session: Session) -> bool:
+    server = session.server_session
+    audio = getattr(server, "audio", None)
+    return bool(audio is not None and audio.input and audio.input.transcription)
+
+
+def _transcripts_pending(protocol: RealtimeProtocol) -> bool:
+    return any(
+        item.role == "user"
+        and any(p.type == "input_audio" for p in item.parts)
+        and not item.input_transcript_done
+        for item in protocol.conversation
+    )
+
+
+class _Progress:
+    """A one-line progress bar on stderr (only on a terminal)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._last = 0.0
+        self._note = ""
+
+    def note(self, text: str) -> None:
+        self._note = text
+
+    def update(self, now_ms: float, total_ms: float) -> None:
+        if not self.enabled:
+            return
+        t = time.monotonic()
+        if t - self._last < 0.1:
+            return
+        self._last = t
+        fraction = min(1.0, now_ms / total_ms) if total_ms > 0 else 0.0
+        filled = round(fraction * 30)
+        bar = "#" * filled + "-" * (30 - filled)
+        sys.stderr.write(
+            f"\r[{bar}] {now_ms / 1000:6.1f} s (input {total_ms / 1000:.1f} s)  {self._note:<28}"
+        )
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\r" + " " * 90 + "\r")
+            sys.stderr.flush()

@@ -1,0 +1,165 @@
+"""The files a replay writes: transcript, report, WAVs, events.jsonl, the timeline."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from realtime_client.audio.wav import write_wav
+
+from .._timeline import TimelineData, save_timeline
+from ._driver import _OUT_RATE, _Driver
+from ._records import _write_events
+from ._results import ReplayError, ReplayResult, Turn
+
+
+def _prepare_out(out: Path) -> None:
+    """Create the output directory and prove it is writable, before any run starts."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".realtime-replay-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ReplayError(f"cannot write to output directory {out}: {exc}") from exc
+
+
+def _write_outputs(result: ReplayResult, out: Path, meta: dict[str, Any]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    transcript = {**meta, "turns": result.transcript(), "failures": result.failures}
+    paths = {
+        "transcript.json": out / "transcript.json",
+        "transcript.md": out / "transcript.md",
+        "report.json": out / "report.json",
+    }
+    paths["transcript.json"].write_text(json.dumps(transcript, indent=2, ensure_ascii=False))
+    paths["transcript.md"].write_text(result.markdown(), encoding="utf-8")
+    paths["report.json"].write_text(json.dumps(result.report, indent=2, ensure_ascii=False))
+    result.paths.update(paths)
+
+
+def _write_item_audio(
+    audio: dict[str, list[npt.NDArray[np.int16]]],
+    turns: list[Turn],
+    out: Path,
+    *,
+    replace_stale: bool = True,
+) -> dict[str, Path]:
+    files: dict[str, Path] = {}
+    if replace_stale:
+        for stale in out.glob("response-*.wav"):
+            stale.unlink()  # from an earlier run into the same directory
+    n = 0
+    for turn in turns:
+        chunks = audio.get(turn.item_id)
+        if turn.role != "assistant" or not chunks:
+            continue
+        n += 1
+        path = out / f"response-{n:02d}-{turn.item_id}.wav"
+        write_wav(path, np.concatenate(chunks), _OUT_RATE)
+        files[turn.item_id] = path
+    return files
+
+
+def _write_live(
+    result: ReplayResult,
+    out: Path,
+    meta: dict[str, Any],
+    driver: _Driver,
+    *,
+    report: dict[str, Any],
+) -> None:
+    """Everything a live run writes; OSError propagates (the caller reports it)."""
+    records, turns = result.records, result.turns
+    _write_outputs(result, out, meta)
+    events_path = out / "events.jsonl"
+    _write_events(records, events_path)
+    result.paths["events.jsonl"] = events_path
+    result.audio_files = _write_item_audio(driver.audio, turns, out)
+    input_track = np.concatenate(driver.input_track or [np.zeros(0, np.float32)])
+    output_track = np.concatenate(driver.output_track or [np.zeros(0, np.float32)])
+    # The monitor resampler's delay makes the input track a few samples off: align.
+    input_track = np.pad(input_track, (0, max(0, len(output_track) - len(input_track))))
+    input_track = input_track[: len(output_track)]
+    conversation = out / "conversation.wav"
+    write_wav(conversation, np.stack([input_track, output_track], axis=1), _OUT_RATE)
+    result.paths["conversation.wav"] = conversation
+    picture = out / "timeline.png"
+    width, height = save_timeline(
+        picture,
+        _timeline_data(turns, records, driver, input_track, output_track),
+    )
+    result.paths["timeline.png"] = picture
+    report["timeline_png"] = {"width": width, "height": height}
+    result.paths["report.json"].write_text(json.dumps(report, indent=2, ensure_ascii=False))
+
+
+def _timeline_data(
+    turns: list[Turn],
+    records: list[dict[str, Any]],
+    driver: _Driver,
+    input_track: npt.NDArray[np.float32],
+    output_track: npt.NDArray[np.float32],
+) -> TimelineData:
+    speech: list[tuple[float, float | None]] = []
+    truncations: list[float] = []
+    for rec in records:
+        if rec.get("direction") != "server":
+            continue
+        event = rec["event"]
+        kind = event.get("type")
+        # Input-audio ms equal device ms: one block is captured per tick from tick 0.
+        if kind == "input_audio_buffer.speech_started":
+            speech.append((float(event.get("audio_start_ms", rec["at_ms"])), None))
+        elif kind == "input_audio_buffer.speech_stopped" and speech and speech[-1][1] is None:
+            speech[-1] = (speech[-1][0], float(event.get("audio_end_ms", rec["at_ms"])))
+    responses = []
+    n = 0
+    for turn in turns:
+        if turn.role != "assistant":
+            continue
+        n += 1
+        span = driver.played.get(turn.item_id)
+        if span is None:
+            continue  # never played (text only, or cleared before it started)
+        start, end = span[0], span[1]
+        label = f"R{n}" + ("" if turn.status == "completed" else f" {turn.status or ''}".upper())
+        responses.append((start, end, label, turn.status or ""))
+        if turn.truncated_at_ms is not None and turn.truncated_at_ms < turn.audio_ms - 1:
+            # Where the audio was cut, on the clock it was played on.
+            truncations.append(start + turn.truncated_at_ms)
+    return TimelineData(
+        sample_rate=_OUT_RATE,
+        input_track=input_track,
+        output_track=output_track,
+        speech=speech,
+        inputs=driver.inputs,
+        responses=responses,
+        barge_ins=driver.barge_ins,
+        truncations=truncations,
+        title=f"REALTIME-REPLAY  {len(driver.inputs)} INPUT(S)  {n} RESPONSE(S)",
+    )
+
+
+def _check_rebuild_out(events: Path, out: Path) -> None:
+    """Refuse to write a rebuild over a live run's outputs."""
+    if out.resolve() == events.resolve().parent:
+        raise ReplayError(
+            f"{out} is the recording's own directory; rebuild into another --out directory"
+        )
+    report = out / "report.json"
+    if report.is_file():
+        try:
+            previous = json.loads(report.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            previous = None
+        if not (isinstance(previous, dict) and "rebuilt_from" in previous):
+            raise ReplayError(
+                f"{out} holds the outputs of a live run (report.json); "
+                "rebuild into another --out directory"
+            )

@@ -1,0 +1,80 @@
+"""Helpers shared by the test folders: speech-like signals and a clean environment.
+
+Import them relatively (``from ..conftest import voiced``); the simulated audio devices
+the tests need are the library's own (:class:`realtime_client.audio.VirtualMicrophone`,
+:class:`realtime_client.audio.VirtualSpeaker`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from realtime_client.audio import write_wav
+
+__all__ = ["clean_env", "speech_wav", "voiced"]
+
+#: Variables that point a program at a server or hold a key: a test sets what it needs.
+_ENDPOINT_VARS = ("REALTIME_URL", "REALTIME_SERVER_API_KEYS")
+
+
+def voiced(
+    seconds: float, rate: int = 24_000, *, amplitude: float = 0.2, pitch_hz: float = 220.0
+) -> npt.NDArray[np.float32]:
+    """A vowel-like tone with a 3 Hz syllable swell, loud enough for any energy VAD.
+
+    Args:
+        seconds: Length, in s.
+        rate: Sample rate, in Hz.
+        amplitude: Peak of the carrier (the swell adds up to 30 %).
+        pitch_hz: Pitch, in Hz.
+    """
+    t = np.arange(int(seconds * rate)) / rate
+    x = amplitude * np.sin(2 * np.pi * pitch_hz * t) * (1 + 0.3 * np.sin(2 * np.pi * 3 * t))
+    return x.astype(np.float32)
+
+
+def speech_wav(
+    path: Path,
+    speech_s: float,
+    rate: int = 24_000,
+    *,
+    lead_s: float = 0.0,
+    tail_s: float = 0.0,
+    amplitude: float = 0.2,
+) -> Path:
+    """Write silence, :func:`voiced` speech, silence to a WAV file; return its path.
+
+    Args:
+        path: The file to write.
+        speech_s: Speech length, in s.
+        rate: Sample rate, in Hz.
+        lead_s: Silence before, in s.
+        tail_s: Silence after, in s.
+        amplitude: See :func:`voiced`.
+    """
+    samples = np.concatenate(
+        [
+            np.zeros(int(lead_s * rate), np.float32),
+            voiced(speech_s, rate, amplitude=amplitude),
+            np.zeros(int(tail_s * rate), np.float32),
+        ]
+    )
+    write_wav(path, samples, rate)
+    return path
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without keys or server URLs (``OPENAI_*``,
+    ``REALTIME_URL``, ...), plus ``extra``: a subprocess then takes the offline path unless
+    the test says otherwise."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("OPENAI_") and k not in _ENDPOINT_VARS
+    }
+    env.update(extra)
+    return env
