@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator, Callable, Generator, Iterable
 from typing import Any, Literal
 
@@ -87,6 +88,8 @@ def connect(
     retain_audio_ms: float = 0.0,
     push_to_talk: bool = False,
     ice_servers: Iterable[dict[str, Any]] = (),
+    ssl_context: ssl.SSLContext | None = None,
+    allow_insecure: bool = False,
 ) -> Connect:
     """Open a Realtime session.
 
@@ -124,6 +127,15 @@ def connect(
             and truncate the reply) and :meth:`Session.push_to_talk_release` (commit,
             respond).
         ice_servers: WebRTC only: ICE servers (``[{"urls": "stun:…"}]``); none by default.
+        ssl_context: TLS settings for ``wss://`` / ``https://`` (verification stays on by
+            default).
+        allow_insecure: Send the key over plain ``ws://`` / ``http://`` to a host that is
+            not this machine (refused by default).
+
+    Raises:
+        ConnectError: A malformed URL, or a plain URL off loopback without
+            ``allow_insecure`` (not retryable).
+        AuthenticationError: No key for a server that is not on this machine.
     """
     if isinstance(reconnect, bool):
         policy = (
@@ -157,6 +169,7 @@ def connect(
         if dialect != "ga":
             raise ValueError("WebRTC calls speak the GA protocol (dialect='ga')")
         base = endpoint.base_url(url)
+        endpoint.check_transport_security(base, allow_insecure=allow_insecure)
         key = endpoint.auth_key(base, api_key)
         from .transports.webrtc import WebRTCTransport
 
@@ -172,16 +185,21 @@ def connect(
                 headers=headers,
                 ice_servers=servers,
                 open_timeout=open_timeout,
+                ssl_context=ssl_context,
+                allow_insecure=allow_insecure,
             )
 
     elif transport == "websocket":
         ws_url = realtime_url(url, model, intent=intent)
+        endpoint.check_transport_security(ws_url, allow_insecure=allow_insecure)
         upgrade = endpoint.upgrade_headers(
             endpoint.auth_key(ws_url, api_key), dialect=dialect, extra=headers
         )
 
         def make_transport() -> Transport:
-            return WebSocketTransport(ws_url, headers=upgrade, open_timeout=open_timeout)
+            return WebSocketTransport(
+                ws_url, headers=upgrade, open_timeout=open_timeout, ssl_context=ssl_context
+            )
 
     else:
         raise ValueError(

@@ -19,7 +19,9 @@ The rules, shared by :func:`realtime_client.connect`, ``realtime-replay`` and
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from urllib.parse import urlencode, urlparse, urlunparse
 
@@ -31,7 +33,10 @@ __all__ = [
     "auth_key",
     "base_url",
     "describe_server",
+    "check_transport_security",
     "is_loopback",
+    "is_loopback_host",
+    "redact",
     "realtime_url",
     "resolve_api_key",
     "upgrade_headers",
@@ -45,6 +50,7 @@ LOCAL_API_KEY = "local-test-key"
 """The key sent to a loopback server when none is set (a local server takes any key)."""
 
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+_SECRET_QUERY = re.compile(r"((?:^|&)(?:api[-_]?key|key|token|secret)=)[^&]*", re.IGNORECASE)
 _WS_SCHEMES = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
 
 
@@ -97,10 +103,16 @@ def realtime_url(
         ConnectError: The scheme is not http, https, ws or wss (not retryable).
     """
     base = base_url(url, environ=environ)
-    parsed = urlparse(base)
+    try:
+        parsed = urlparse(base)
+        parsed.port  # noqa: B018 (raises ValueError for a bad port)
+    except ValueError as exc:
+        raise ConnectError(f"malformed URL {redact(base)}: {exc}", retryable=False) from None
     scheme = _WS_SCHEMES.get(parsed.scheme)
     if scheme is None:
-        raise ConnectError(f"unsupported URL scheme in {base!r}", retryable=False)
+        raise ConnectError(f"unsupported URL scheme in {redact(base)}", retryable=False)
+    if not parsed.hostname:
+        raise ConnectError(f"no host in the URL {redact(base)}", retryable=False)
     path = parsed.path.rstrip("/")
     if not path.endswith("/realtime"):
         path += "/realtime"
@@ -116,8 +128,50 @@ def realtime_url(
 
 
 def is_loopback(url: str) -> bool:
-    """Whether ``url``'s host is this machine (``127.0.0.1``, ``::1``, ``localhost``)."""
-    return (urlparse(url).hostname or "") in _LOOPBACK_HOSTS
+    """Whether ``url``'s host is this machine (all of 127.0.0.0/8, ``::1``, ``localhost``)."""
+    try:
+        host = urlparse(url).hostname or ""
+    except ValueError:
+        return False
+    return is_loopback_host(host)
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether a host name or address is this machine (127.0.0.0/8, ``::1``, ``localhost``)."""
+    if host in _LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def redact(url: str) -> str:
+    """``url`` fit for a message: credentials in it (``user:key@``, ``api_key=``) masked."""
+    try:
+        parsed = urlparse(url)
+        netloc = parsed.netloc
+        if "@" in netloc:
+            netloc = "***@" + netloc.rsplit("@", 1)[1]
+        query = _SECRET_QUERY.sub(r"\1***", parsed.query)
+        return urlunparse((parsed.scheme, netloc, parsed.path, "", query, ""))
+    except ValueError:
+        return "<a malformed URL>"
+
+
+def check_transport_security(url: str, *, allow_insecure: bool = False) -> None:
+    """Refuse to send a key unencrypted (``ws://``, ``http://``) to a host off this machine.
+
+    Raises:
+        ConnectError: The URL is plain and not loopback, and ``allow_insecure`` is off.
+    """
+    scheme = urlparse(url).scheme
+    if scheme in ("ws", "http") and not allow_insecure and not is_loopback(url):
+        raise ConnectError(
+            f"refusing to send the API key unencrypted to {redact(url)}: use "
+            "wss:// or https://, or pass allow_insecure=True",
+            retryable=False,
+        )
 
 
 def auth_key(

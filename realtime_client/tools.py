@@ -126,23 +126,72 @@ class Tool:
         )
         try:
             if is_async:
-                result = await _within(func(**kwargs), timeout)
+                result = await _within(_contained(func(**kwargs)), timeout)
             else:
-                result = await _within(asyncio.to_thread(func, **kwargs), timeout)
+                result = await _within(asyncio.to_thread(_run_sync, func, kwargs), timeout)
             if inspect.isawaitable(result):  # a sync wrapper handing back a coroutine
                 result = await _within(result, timeout)
         except asyncio.TimeoutError as exc:
             raise ToolError(f"{self.name} timed out after {timeout} s") from exc
+        except _ToolExit as exc:
+            raise ToolError(f"{self.name} raised {exc}") from exc
         except Exception as exc:
             raise ToolError(f"{self.name} raised {type(exc).__name__}: {exc}") from exc
-        if isinstance(result, str):
-            return result
+        return _output(self.name, result)
+
+
+class _ToolExit(Exception):
+    """``SystemExit`` / ``KeyboardInterrupt`` raised by a tool, carried as an exception.
+
+    Left as they are, they would end the event loop (asyncio re-raises them out of
+    ``run``): a tool must never stop the application.
+    """
+
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__(f"{type(exc).__name__}: {exc}")
+
+
+def _run_sync(func: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    try:
+        return func(**kwargs)
+    except (SystemExit, KeyboardInterrupt) as exc:
+        raise _ToolExit(exc) from exc
+
+
+async def _contained(awaitable: Any) -> Any:
+    try:
+        return await awaitable
+    except (SystemExit, KeyboardInterrupt) as exc:
+        raise _ToolExit(exc) from exc
+
+
+#: The largest tool output sent, in characters; longer ones are cut with a note (the
+#: service closes the connection on a frame past its limit).
+MAX_OUTPUT_CHARS = 100_000
+
+
+def _output(name: str, result: Any) -> str:
+    """A tool's result as the output string: JSON (strings as they are), cut if too long.
+
+    Raises:
+        ToolError: The result cannot be turned into JSON (a cycle, odd keys, ...).
+    """
+    if isinstance(result, str):
+        text = result
+    else:
         try:
-            return orjson.dumps(
+            text = orjson.dumps(
                 result, default=lambda o: o.model_dump() if isinstance(o, BaseModel) else str(o)
             ).decode()
         except TypeError:
-            return json.dumps(result, default=str)
+            try:
+                text = json.dumps(result, default=str)
+            except (TypeError, ValueError, RecursionError) as exc:
+                raise ToolError(f"{name} returned a result that is not JSON: {exc}") from exc
+    if len(text) > MAX_OUTPUT_CHARS:
+        note = f"... [cut: the result of {name} had {len(text):,} characters]"
+        text = text[: MAX_OUTPUT_CHARS - len(note)] + note
+    return text
 
 
 async def _within(awaitable: Any, timeout: float | None) -> Any:

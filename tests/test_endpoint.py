@@ -80,7 +80,7 @@ def test_realtime_url_refuses_other_schemes() -> None:
         ("ws://[::1]:9/v1", True),
         ("wss://api.openai.com/v1/realtime", False),
         ("ws://localhost.example.com/v1", False),  # a prefix is not the host
-        ("ws://127.0.0.2/v1", False),
+        ("ws://127.0.0.2/v1", True),
     ],
 )
 def test_is_loopback_looks_at_the_host(url: str, loopback: bool) -> None:

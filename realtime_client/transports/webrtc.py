@@ -29,6 +29,7 @@ from urllib.parse import urlparse
 import numpy as np
 import numpy.typing as npt
 
+from ..endpoint import check_transport_security, is_loopback, redact
 from ..errors import (
     AuthenticationError,
     ConnectError,
@@ -42,7 +43,6 @@ __all__ = ["WebRTCMedia", "WebRTCTransport", "calls_url"]
 
 logger = logging.getLogger("realtime_client")
 
-_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 _CLOSED = object()
 
 
@@ -51,10 +51,14 @@ def calls_url(base_url: str) -> str:
 
     ``ws(s)://`` becomes ``http(s)://``; a URL already ending in ``/realtime/calls`` is kept.
     """
-    parsed = urlparse(base_url)
+    try:
+        parsed = urlparse(base_url)
+        parsed.port  # noqa: B018 (raises ValueError for a bad port)
+    except ValueError as exc:
+        raise ConnectError(f"malformed URL {redact(base_url)}: {exc}", retryable=False) from None
     scheme = {"ws": "http", "wss": "https"}.get(parsed.scheme, parsed.scheme)
     if scheme not in ("http", "https"):
-        raise ConnectError(f"unsupported URL scheme in {base_url!r}", retryable=False)
+        raise ConnectError(f"unsupported URL scheme in {redact(base_url)}", retryable=False)
     path = parsed.path.rstrip("/")
     if path.endswith("/realtime/calls"):
         pass
@@ -137,14 +141,8 @@ class WebRTCTransport(Transport):
         self._rtc = require_extra("aiortc", "webrtc")
         self._aiohttp = require_extra("aiohttp", "webrtc")
         self.url = calls_url(url)
-        parsed = urlparse(self.url)
-        self._loopback = (parsed.hostname or "") in _LOOPBACK
-        if parsed.scheme == "http" and not self._loopback and not allow_insecure:
-            raise ConnectError(
-                f"refusing to send the API key unencrypted to {parsed.hostname}: use https:// "
-                "(or allow_insecure=True)",
-                retryable=False,
-            )
+        self._loopback = is_loopback(self.url)
+        check_transport_security(self.url, allow_insecure=allow_insecure)
         self._key = api_key
         self._model = model
         self._session = dict(session or {})
@@ -163,7 +161,7 @@ class WebRTCTransport(Transport):
         self.call_id: str | None = None
 
     def __repr__(self) -> str:
-        return f"<WebRTCTransport {self.url} call={self.call_id}>"
+        return f"<WebRTCTransport {redact(self.url)} call={self.call_id}>"
 
     @property
     def media(self) -> WebRTCMedia | None:
@@ -276,7 +274,7 @@ class WebRTCTransport(Transport):
                 status = response.status
                 location = response.headers.get("Location", "")
         except aiohttp.ClientError as exc:
-            raise ConnectError(f"cannot reach {self.url}: {exc}", retryable=True) from exc
+            raise ConnectError(f"cannot reach {redact(self.url)}: {exc}", retryable=True) from exc
         if status in (401, 403):
             raise AuthenticationError(
                 f"the server refused the API key (HTTP {status}): {_message(text)}", code=status

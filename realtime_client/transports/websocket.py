@@ -14,10 +14,14 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
+from ..endpoint import redact
 from ..errors import AuthenticationError, ConnectError, ConnectionClosedError, TransportError
 from .base import Transport, closed_error
 
-__all__ = ["WebSocketTransport"]
+__all__ = ["DEFAULT_MAX_FRAME", "WebSocketTransport"]
+
+#: Largest incoming frame by default, in bytes.
+DEFAULT_MAX_FRAME = 8 * 1024 * 1024
 
 _BEARER = re.compile(r"(Bearer\s+|openai-insecure-api-key\.)\S+", re.IGNORECASE)
 
@@ -47,7 +51,9 @@ class WebSocketTransport(Transport):
         headers: Upgrade headers (``Authorization``; ``OpenAI-Beta`` for beta).
         open_timeout: Seconds to wait for the handshake.
         ssl_context: TLS settings for ``wss://`` (verification stays on by default).
-        max_size: Largest incoming frame in bytes (``None`` = unlimited, as the SDK does).
+        max_size: Largest incoming frame in bytes (default 8 MiB, as the Agents SDK;
+            ``None`` = unlimited, as the official SDK). A larger frame closes the
+            connection with 1009 instead of costing memory and seconds to parse.
     """
 
     def __init__(
@@ -57,7 +63,7 @@ class WebSocketTransport(Transport):
         headers: Mapping[str, str] | None = None,
         open_timeout: float = 10.0,
         ssl_context: ssl.SSLContext | None = None,
-        max_size: int | None = None,
+        max_size: int | None = DEFAULT_MAX_FRAME,
     ) -> None:
         self.url = url
         self._headers = dict(headers or {})
@@ -67,7 +73,7 @@ class WebSocketTransport(Transport):
         self._ws: ClientConnection | None = None
 
     def __repr__(self) -> str:  # never shows headers: they hold the key
-        return f"WebSocketTransport({self.url!r})"
+        return f"WebSocketTransport({redact(self.url)!r})"
 
     async def connect(self) -> None:
         kwargs: dict[str, Any] = {
@@ -94,9 +100,9 @@ class WebSocketTransport(Transport):
                 f"WebSocket upgrade refused with HTTP {status}", retryable=status >= 500
             ) from exc
         except InvalidURI as exc:
-            raise ConnectError(f"invalid URL {self.url!r}", retryable=False) from exc
+            raise ConnectError(f"invalid URL {redact(self.url)}", retryable=False) from exc
         except (OSError, InvalidHandshake, asyncio.TimeoutError) as exc:
-            raise ConnectError(f"could not connect to {self.url}: {exc}") from exc
+            raise ConnectError(f"could not connect to {redact(self.url)}: {exc}") from exc
 
     def _conn(self) -> ClientConnection:
         if self._ws is None:
@@ -122,6 +128,9 @@ class WebSocketTransport(Transport):
         rcvd = exc.rcvd
         if rcvd is not None:
             return closed_error(rcvd.code, rcvd.reason)
+        sent = exc.sent
+        if sent is not None and sent.code == 1009:  # we refused a frame past max_size
+            return closed_error(1009, "frame too large: " + (sent.reason or "over max_size"))
         return closed_error(1006, "connection lost")
 
     async def close(self, code: int = 1000, reason: str = "") -> None:

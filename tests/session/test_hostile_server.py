@@ -146,3 +146,135 @@ async def test_a_response_done_that_fails_parsing_still_ends_its_response() -> N
     assert session.protocol.active_response_id is None
     second.cancel()
     await session.close()
+
+
+# --- tools, URLs and keys (the hardening issue's items 17-20) -------------------------------
+
+
+async def test_every_tool_failure_becomes_an_error_output() -> None:
+    from realtime_client.tools import MAX_OUTPUT_CHARS, Tool, ToolError
+
+    def not_json() -> object:
+        return {(1, 2): "x"}
+
+    def cycle() -> object:
+        loop: list[object] = []
+        loop.append(loop)
+        return loop
+
+    def exits() -> None:
+        raise SystemExit(3)
+
+    async def interrupts() -> None:
+        raise KeyboardInterrupt
+
+    for func in (not_json, cycle, exits, interrupts):
+        with pytest.raises(ToolError, match=func.__name__):
+            await Tool.from_callable(func).call("{}", timeout=5)
+
+    def huge() -> str:
+        return "x" * (3 * MAX_OUTPUT_CHARS)
+
+    out = await Tool.from_callable(huge).call("{}", timeout=5)
+    assert len(out) == MAX_OUTPUT_CHARS and out.endswith("characters]")
+
+
+async def test_a_failing_tool_still_answers_and_the_turn_goes_on() -> None:
+    def broken() -> object:
+        return {(1, 2): "x"}
+
+    client_end, server = memory_pair()
+    opening = asyncio.ensure_future(connect(transport=client_end, tools=[broken]))
+    await server.send_event(
+        {"type": "session.created", "event_id": "e0", "session": {"type": "realtime"}}
+    )
+    update = await asyncio.wait_for(server.recv_event(), 2)
+    await server.send_event(
+        {"type": "session.updated", "event_id": "e1", "session": {"type": "realtime"}}
+    )
+    session = await opening
+    assert update["type"] == "session.update"
+    call = {
+        "id": "fc_1",
+        "type": "function_call",
+        "call_id": "call_1",
+        "name": "broken",
+        "arguments": "{}",
+        "status": "completed",
+    }
+    await server.send_event(
+        {
+            "type": "response.done",
+            "event_id": "d1",
+            "response": {
+                "id": "resp_1",
+                "status": "completed",
+                "conversation_id": "conv",
+                "output": [call],
+            },
+        }
+    )
+    create = await asyncio.wait_for(server.recv_event(), 2)
+    assert create["type"] == "conversation.item.create"
+    assert create["item"]["type"] == "function_call_output"
+    assert "not JSON" in create["item"]["output"]
+    assert session.stats.tool_errors == 1
+    await session.close()
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "http://h:99999/v1", "http://h:abc/v1"])
+async def test_malformed_urls_are_connect_errors(url: str) -> None:
+    from realtime_client.errors import ConnectError
+
+    with pytest.raises(ConnectError, match="malformed URL"):
+        await connect("gpt-realtime", url=url, api_key="k", allow_insecure=True)
+
+
+async def test_credentials_in_the_url_never_reach_an_error() -> None:
+    from realtime_client.errors import ConnectError
+
+    with pytest.raises(ConnectError) as info:
+        await connect(
+            "gpt-realtime",
+            url="http://user:sk-inurl@127.0.0.1:9/v1?api_key=sk-query",
+            reconnect=False,
+        )
+    assert "sk-inurl" not in str(info.value) and "sk-query" not in str(info.value)
+    assert "***" in str(info.value)
+
+
+async def test_no_key_travels_unencrypted_off_this_machine() -> None:
+    from realtime_client.errors import ConnectError
+
+    with pytest.raises(ConnectError, match="unencrypted"):
+        await connect("gpt-realtime", url="http://192.0.2.1/v1", api_key="sk-x")
+    with pytest.raises(ConnectError, match="unencrypted"):
+        await connect("gpt-realtime", url="ws://example.com/v1", api_key="sk-x", transport="webrtc")
+
+
+async def test_a_frame_past_the_limit_closes_instead_of_costing_memory() -> None:
+    from realtime_client.server import LocalServer
+    from realtime_client.transports import WebSocketTransport
+    from realtime_client.transports.websocket import DEFAULT_MAX_FRAME
+
+    assert DEFAULT_MAX_FRAME == 8 * 1024 * 1024
+    async with LocalServer(speed=0) as server:
+        transport = WebSocketTransport(
+            server.ws_url + "?model=gpt-realtime",
+            headers={"Authorization": "Bearer sk-local"},
+            max_size=1024,
+        )
+        await transport.connect()
+        first = await transport.recv()  # session.created fits in 1 KiB
+        assert b"session.created" in (first if isinstance(first, bytes) else first.encode())
+        await transport.send(
+            '{"type":"conversation.item.create","item":{"type":"message","role":"user",'
+            '"content":[{"type":"input_text","text":"' + "y" * 4000 + '"}]}}'
+        )
+        from realtime_client.errors import ConnectionClosedError
+
+        with pytest.raises(ConnectionClosedError) as info:
+            for _ in range(5):
+                await transport.recv()  # the echo of 4 KB is past our 1 KiB limit
+        assert info.value.code == 1009
+        await transport.close()
