@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from realtime_client.audio import PlaybackBuffer, read_wav
-from realtime_client.server import LocalServer, RealtimeSession
+from realtime_client.server import LocalServer, ServerSession
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 RATE = 24_000
@@ -62,9 +62,9 @@ async def server() -> AsyncIterator[LocalServer]:
         yield srv
 
 
-def sessions_of(server: LocalServer) -> list[RealtimeSession]:
+def sessions_of(server: LocalServer) -> list[ServerSession]:
     """The server-side sessions, kept after they close (``server.sessions`` forgets them)."""
-    seen: list[RealtimeSession] = []
+    seen: list[ServerSession] = []
     server.on_session = seen.append
     return seen
 
