@@ -1,9 +1,23 @@
 """The input audio buffer and its voice-activity detector (no events, no I/O).
 
-The buffer keeps samples at the input format's rate (8 kHz for G.711), where the VAD runs
-and where positions are counted in ms since the session's first input sample (the time
-base of ``audio_start_ms`` / ``audio_end_ms``, protocol.md §6). What a commit takes is
-converted to 24 kHz for the user item.
+Theory of operation
+-------------------
+The buffer is one continuous stream from the last clear (or change of input format): the
+appends follow each other with no gap, so they are resampled as one stream. Samples are
+kept twice, in step:
+
+* at the input format's rate (8 kHz for G.711), where the VAD runs and where positions
+  are counted in ms since the session's first input sample (the time base of
+  ``audio_start_ms`` / ``audio_end_ms``, protocol.md §6);
+* at 24 kHz, for the user items a commit makes, through one stateful
+  :class:`~._audio.StreamResampler`: how the client cut its appends changes nothing,
+  and a commit that cuts the stream (server VAD commits speech and keeps the rest)
+  cuts the 24 kHz stream at exactly the same instant, with no edge effect.
+
+Input rates divide 24 kHz (24 or 8 kHz), so input sample ``i`` is 24 kHz samples
+``i * f`` to ``i * f + f - 1`` with ``f = 24000 / rate``, and both copies are cut at
+the same index. A commit does not restart the stream (the next turn continues it); a
+clear does, and so does a new input format.
 """
 
 from __future__ import annotations
@@ -15,8 +29,8 @@ import numpy as np
 
 from realtime_client.audio.vad import EnergyVAD, VadEvent
 
-from ._audio import to_model_rate
-from ._common import Int16Array
+from ._audio import StreamResampler
+from ._common import MODEL_RATE, Int16Array
 
 __all__ = ["InputBuffer"]
 
@@ -32,7 +46,7 @@ def _joined(chunks: list[Int16Array]) -> Int16Array:
 
 
 class InputBuffer:
-    """The session's input audio buffer and its VAD.
+    """The session's input audio buffer, its 24 kHz twin and its VAD.
 
     Args:
         rate: The input format's sample rate, in Hz (a divisor of 24 kHz).
@@ -40,6 +54,7 @@ class InputBuffer:
 
     def __init__(self, rate: int) -> None:
         self._native: list[Int16Array] = []
+        self._model: list[Int16Array] = []
         #: Samples buffered, at :attr:`rate`.
         self.samples = 0
         #: Stream position of the buffer's first sample, in ms.
@@ -52,7 +67,9 @@ class InputBuffer:
         self.vad_origin_ms = 0.0
         self._vad_signature: tuple[Any, ...] | None = None
         #: The input format's sample rate, in Hz.
-        self.rate = rate
+        self.rate = 0
+        self._factor = 1
+        self._to_model: StreamResampler
         self.restart(rate)
 
     @property
@@ -66,15 +83,22 @@ class InputBuffer:
         return self.vad is not None and self.vad.speaking
 
     def restart(self, rate: int) -> None:
-        """A new input format: an empty buffer (the time base goes on)."""
-        self.rate = rate
+        """A new input format: an empty buffer and a new stream (the time base goes on)."""
+        if MODEL_RATE % rate:
+            raise ValueError(f"input rate {rate} Hz does not divide {MODEL_RATE} Hz")
+        if rate != self.rate:
+            self.rate = rate
+            self._to_model = StreamResampler(rate, MODEL_RATE)
+        self._factor = MODEL_RATE // rate
         self.clear()
 
     def clear(self) -> None:
-        """Drop everything buffered."""
+        """Drop everything buffered; the next append starts a new stream."""
         self._native = []
+        self._model = []
         self.samples = 0
         self.start_ms = self.stream_ms
+        self._to_model.reset()
 
     def append(self, samples: Int16Array) -> list[VadEvent]:
         """Add input samples (at :attr:`rate`); return what the VAD decided on them."""
@@ -83,6 +107,8 @@ class InputBuffer:
         if self.samples == 0:
             self.start_ms = self.stream_ms
         self._native.append(samples)
+        if self._factor > 1:  # at 24 kHz the two copies are one
+            self._model.append(self._to_model.process(samples))
         self.samples += samples.size
         self.stream_ms += samples.size * 1000.0 / self.rate
         return self.vad.process(samples) if self.vad is not None else []
@@ -95,14 +121,16 @@ class InputBuffer:
             ``end_ms``; what lies before ``start_ms`` is dropped.
         """
         native = _joined(self._native)
-        rate = self.rate
+        rate, f = self.rate, self._factor
+        model = _joined(self._model) if f > 1 else native
         end = native.size if end_ms is None else round((end_ms - self.start_ms) * rate / 1000)
         end = max(0, min(end, native.size))
         start = 0 if start_ms is None else round((start_ms - self.start_ms) * rate / 1000)
         start = max(0, min(start, end))
-        taken = to_model_rate(native[start:end].copy(), rate)
+        taken: Int16Array = model[start * f : end * f].copy()
         rest = native[end:]
         self._native = [rest] if rest.size else []
+        self._model = [model[end * f :]] if rest.size and f > 1 else []
         self.samples = int(rest.size)
         self.start_ms += end * 1000.0 / rate
         return taken

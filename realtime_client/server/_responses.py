@@ -2,7 +2,7 @@
 
 A response asks the responder for its outputs, then streams them as the real service
 does (protocol.md §9): one output item after the other, text and transcript deltas word
-by word, audio in ``audio_delta_ms`` deltas, each item through its own encoder
+by word, audio in ``audio_delta_ms`` deltas, each item through its own stateful encoder
 (:class:`~._audio.OutputEncoder`). Output is paced against the loop clock at
 ``SessionOptions.speed``. A response is finished or cancelled synchronously
 (:meth:`Responses.finish`) whatever its task is doing, so a barge-in emits
@@ -76,7 +76,7 @@ class ItemStream:
     previous_item_id: str | None
     in_conversation: bool
     audio_mode: bool = False
-    encoder: OutputEncoder | None = None  # the item's audio, in the output format
+    encoder: OutputEncoder | None = None  # the item's audio stream, in the output format
     text: str = ""  # text, transcript or arguments sent so far
     audio_chunks: list[Int16Array] = field(default_factory=list)
     audio_ms_sent: float = 0.0

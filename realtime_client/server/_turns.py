@@ -16,7 +16,7 @@ import pybase64
 
 from realtime_client.audio.vad import SpeechStarted, VadEvent
 
-from ._audio import decode, to_model_rate
+from ._audio import StreamResampler, decode
 from ._common import MODEL_RATE, Int16Array, SessionHost, split_words, tokens
 from ._conversation import Conversation
 from ._input import InputBuffer
@@ -52,6 +52,7 @@ class TurnTaking:
         self._speech_item_id: str | None = None
         self._speech_start_ms = 0.0
         self._committed_audio_items = 0
+        self._media: StreamResampler | None = None  # decoded media at its own rate → 24 kHz
         self._idle_handle: asyncio.TimerHandle | None = None
 
     def configure_vad(self, force: bool = False) -> None:
@@ -120,11 +121,13 @@ class TurnTaking:
     # --- audio in --------------------------------------------------------------------------
 
     def append_media(self, samples: Int16Array, sample_rate: int) -> None:
-        """Decoded media audio (the WebRTC path), as if it had been appended."""
+        """Decoded media audio (the WebRTC path), resampled as one continuous stream."""
         if sample_rate != self.buffer.rate:
-            samples = to_model_rate(samples, sample_rate)
             if self.buffer.rate != MODEL_RATE:
                 raise ValueError("media input needs a 24 kHz input format")
+            if self._media is None or self._media.in_rate != sample_rate:
+                self._media = StreamResampler(sample_rate, MODEL_RATE)
+            samples = self._media.process(samples)
         self.append_samples(samples, None)
 
     def append_samples(self, samples: Int16Array, event_id: str | None) -> None:

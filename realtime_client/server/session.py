@@ -24,7 +24,7 @@ here:
 :mod:`._turns`              appends, commits, VAD decisions, idle timeout, transcription
 :mod:`._conversation`       items and their audio; create, retrieve, delete, truncate
 :mod:`._responses`          response generation, streaming and pacing, usage, rate limits
-:mod:`._audio`              the wire audio formats (codecs) and conversions to and from 24 kHz
+:mod:`._audio`              codecs; every stream resampled by one stateful resampler
 ==========================  =================================================================
 
 Handlers run synchronously and emit in protocol order, so the order of events for one
