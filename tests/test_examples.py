@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from realtime_client.audio import VirtualMicrophone, VirtualSpeaker, read_wav
-from realtime_client.server import LocalServer, RealtimeSession
+from realtime_client.server import LocalServer, ServerSession
 
 from .conftest import clean_env, voiced
 
@@ -58,9 +58,9 @@ async def server() -> AsyncIterator[LocalServer]:
         yield srv
 
 
-def sessions_of(server: LocalServer) -> list[RealtimeSession]:
+def sessions_of(server: LocalServer) -> list[ServerSession]:
     """The server-side sessions, kept after they close (``server.sessions`` forgets them)."""
-    seen: list[RealtimeSession] = []
+    seen: list[ServerSession] = []
     server.on_session = seen.append
     return seen
 

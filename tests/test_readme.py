@@ -14,7 +14,7 @@ import re
 import sys
 from pathlib import Path
 
-from realtime_client.server import LocalServer, RealtimeSession
+from realtime_client.server import LocalServer, ServerSession
 
 from .conftest import clean_env
 
@@ -52,7 +52,7 @@ async def test_embedding_example_runs_its_tool_against_the_local_server(tmp_path
     )
     example = tmp_path / "embedding.py"
     example.write_text(embedding_example(), encoding="utf-8")
-    sessions: list[RealtimeSession] = []
+    sessions: list[ServerSession] = []
     async with LocalServer(responder=f"script:{script}", speed=0) as server:
         server.on_session = sessions.append
         env = clean_env(OPENAI_BASE_URL=server.url, OPENAI_API_KEY="sk-test-readme")

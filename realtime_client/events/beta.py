@@ -24,6 +24,15 @@ dicts (and back) before the canonical models see them:
 
 Fields with no GA counterpart (``temperature``, ``client_secret`` …) pass through
 unchanged. The functions never mutate their input.
+
+The client reads server events (:func:`server_from_beta`) and writes client events
+(:func:`client_to_beta`). A server (the local one in :mod:`realtime_client.server`) does
+the opposite and must be exact about it: :func:`client_from_beta_wire` reads a beta client
+event into the GA shape without loss (the session keeps ``modalities`` as listed, through
+:func:`session_from_beta`), and :func:`server_to_beta_wire` writes a GA server event as the
+beta service sends it (``conversation.item.added`` as ``conversation.item.created``, no
+``conversation.item.done``, items with ``object``, the flat session and response in the
+beta key order, none of GA's ``obfuscation``, ``image_tokens`` or argument ``name``).
 """
 
 from __future__ import annotations
@@ -34,9 +43,13 @@ __all__ = [
     "BETA_SERVER_TYPES",
     "BETA_TRANSCRIPTION_TYPES",
     "client_from_beta",
+    "client_from_beta_wire",
     "client_to_beta",
     "server_from_beta",
     "server_to_beta",
+    "server_to_beta_wire",
+    "session_from_beta",
+    "session_to_beta",
 ]
 
 #: Beta server event type → canonical (GA) type, for the names that differ.
@@ -163,8 +176,11 @@ _NESTED_TO_FLAT[("output", "format")] = ("output_audio_format", _format_to_beta)
 _NESTED_TO_FLAT[("input", "format")] = ("input_audio_format", _format_to_beta)
 
 
-def _flat_to_nested(obj: Any) -> Any:
-    """A beta flat session / response / response params → the GA nested shape."""
+def _flat_to_nested(obj: Any, *, exact: bool = False) -> Any:
+    """A beta flat session / response / response params → the GA nested shape.
+
+    ``exact`` keeps ``modalities`` as listed (a server echoes the client's list back).
+    """
     if not isinstance(obj, dict):
         return obj
     out: dict[str, Any] = {}
@@ -177,6 +193,8 @@ def _flat_to_nested(obj: Any) -> Any:
             out[key] = value
             continue
         where, ga_key, mapper = rule
+        if exact and key == "modalities":
+            mapper = None
         mapped = mapper(value) if mapper else value
         if where is None:
             out[ga_key] = mapped
@@ -187,8 +205,14 @@ def _flat_to_nested(obj: Any) -> Any:
     return out
 
 
-def _nested_to_flat(obj: Any, *, tokens_key: str = "max_response_output_tokens") -> Any:
-    """A GA nested session / response / response params → the beta flat shape."""
+def _nested_to_flat(
+    obj: Any, *, tokens_key: str = "max_response_output_tokens", exact: bool = False
+) -> Any:
+    """A GA nested session / response / response params → the beta flat shape.
+
+    ``exact`` keeps ``output_modalities`` as listed (the inverse of the exact
+    :func:`_flat_to_nested`).
+    """
     if not isinstance(obj, dict):
         return obj
     out: dict[str, Any] = {}
@@ -207,7 +231,7 @@ def _nested_to_flat(obj: Any, *, tokens_key: str = "max_response_output_tokens")
         if key == "max_output_tokens":
             out[tokens_key] = value
         elif key == "output_modalities":
-            out["modalities"] = _modalities_to_beta(value)
+            out["modalities"] = value if exact else _modalities_to_beta(value)
         elif key == "tool_choice":
             out[key] = _tool_choice_to_beta(value)
         elif key in ("output", "input"):
@@ -330,4 +354,216 @@ def client_to_beta(event: dict[str, Any]) -> dict[str, Any]:
         out["response"] = _nested_to_flat(out["response"])
     if "item" in out:
         out["item"] = _item_map(out["item"], _GA_CONTENT)
+    return out
+
+
+# --- the server's side of the edge -------------------------------------------------------
+#
+# A server reads beta *client* events and writes beta *server* events: the mirror of what
+# the client does. The canonical mapping above serves the client's typed models, and a
+# little loss is fine there (``["audio", "text"]`` reads as GA ``["audio"]``). A server
+# must be exact instead: the session it echoes is the one the client set, and what it
+# writes is the beta service's wire, GA-only details removed and beta-only ones added.
+
+#: Key order of the beta service's session object (REC-BETA).
+_BETA_SESSION_KEYS = (
+    "id",
+    "object",
+    "model",
+    "expires_at",
+    "modalities",
+    "instructions",
+    "voice",
+    "turn_detection",
+    "input_audio_format",
+    "output_audio_format",
+    "input_audio_transcription",
+    "input_audio_noise_reduction",
+    "tool_choice",
+    "temperature",
+    "max_response_output_tokens",
+    "speed",
+    "tracing",
+    "client_secret",
+    "tools",
+)
+#: Key order of the beta service's response object (REC-BETA).
+_BETA_RESPONSE_KEYS = (
+    "object",
+    "id",
+    "status",
+    "status_details",
+    "output",
+    "conversation_id",
+    "modalities",
+    "voice",
+    "output_audio_format",
+    "temperature",
+    "max_output_tokens",
+    "usage",
+    "metadata",
+)
+#: GA server event type → what a beta server sends instead (``None``: nothing).
+_GA_TO_BETA_SERVER: dict[str, str | None] = {
+    **_GA_SERVER_TYPES,
+    "conversation.item.added": "conversation.item.created",
+    "conversation.item.done": None,
+}
+
+
+def _ordered(obj: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    """``obj`` with ``keys`` first, in that order; any other key after, as it was."""
+    out = {key: obj[key] for key in keys if key in obj}
+    out.update((key, value) for key, value in obj.items() if key not in out)
+    return out
+
+
+def session_from_beta(session: dict[str, Any]) -> dict[str, Any]:
+    """A beta flat session (whole, or partial as in ``session.update``) in the GA shape.
+
+    Lossless, unlike the canonical mapping: ``modalities`` stays as listed (under
+    ``output_modalities``), so :func:`session_to_beta` gives back exactly ``session``.
+    Fields with no GA counterpart (``temperature``, ``client_secret`` …) pass through.
+    """
+    nested: dict[str, Any] = _flat_to_nested(session, exact=True)
+    return nested
+
+
+def session_to_beta(session: dict[str, Any]) -> dict[str, Any]:
+    """A GA-shaped session back to the beta flat session, keys in the beta service's order.
+
+    The inverse of :func:`session_from_beta`.
+    """
+    flat: dict[str, Any] = _nested_to_flat(session, exact=True)
+    return _ordered(flat, _BETA_SESSION_KEYS)
+
+
+def client_from_beta_wire(event: dict[str, Any]) -> dict[str, Any]:
+    """A beta client event as a server reads it: the GA shape, exactly.
+
+    * ``session.update``: the flat session through :func:`session_from_beta`; a
+      ``client_secret`` in it is dropped (the server owns the secret, it is not config).
+    * ``transcription_session.update`` keeps its type (it has no GA counterpart a server
+      could tell apart from a GA transcription ``session.update``); its session takes the
+      GA ``{"type": "transcription", "audio": {"input": …}}`` shape.
+    * ``response.create``: the flat response parameters nested, ``modalities`` as listed.
+    * items: assistant content ``text`` / ``audio`` → ``output_text`` / ``output_audio``.
+    """
+    kind = event.get("type")
+    out = dict(event)
+    session = out.get("session")
+    if kind == "session.update" and isinstance(session, dict):
+        out["session"] = session_from_beta(
+            {key: value for key, value in session.items() if key != "client_secret"}
+        )
+    elif kind == "transcription_session.update" and isinstance(session, dict):
+        out["session"] = _transcription_from_beta(session)
+    elif kind == "response.create" and isinstance(out.get("response"), dict):
+        out["response"] = _flat_to_nested(out["response"], exact=True)
+    if "item" in out:
+        out["item"] = _item_map(out["item"], _BETA_CONTENT)
+    return out
+
+
+def _item_to_beta(item: Any) -> Any:
+    """A GA item as the beta service shows it: beta content types, ``object`` after ``id``."""
+    mapped = _item_map(item, _GA_CONTENT)
+    if isinstance(mapped, dict) and "id" in mapped and "object" not in mapped:
+        rest = {key: value for key, value in mapped.items() if key != "id"}
+        return {"id": mapped["id"], "object": "realtime.item", **rest}
+    return mapped
+
+
+def _usage_to_beta(usage: Any) -> Any:
+    """Beta usage has no ``image_tokens`` (GA added them)."""
+    if not isinstance(usage, dict):
+        return usage
+    out = dict(usage)
+    details = out.get("input_token_details")
+    if isinstance(details, dict):
+        details = {key: value for key, value in details.items() if key != "image_tokens"}
+        cached = details.get("cached_tokens_details")
+        if isinstance(cached, dict):
+            details["cached_tokens_details"] = {
+                key: value for key, value in cached.items() if key != "image_tokens"
+            }
+        out["input_token_details"] = details
+    return out
+
+
+def _response_to_beta(response: dict[str, Any]) -> dict[str, Any]:
+    flat: dict[str, Any] = _nested_to_flat(
+        {key: value for key, value in response.items() if key != "output"},
+        tokens_key="max_output_tokens",
+    )
+    if "output" in response:
+        output = response["output"]
+        flat["output"] = (
+            [_item_to_beta(item) for item in output] if isinstance(output, list) else output
+        )
+    if "usage" in flat:
+        flat["usage"] = _usage_to_beta(flat["usage"])
+    return _ordered(flat, _BETA_RESPONSE_KEYS)
+
+
+def _param_to_beta(param: Any) -> Any:
+    """An error's ``param`` path in GA session / response terms → the beta path."""
+    if not isinstance(param, str):
+        return param
+    head, _, rest = param.partition(".")
+    if head not in ("session", "response"):
+        return param
+    parts = rest.split(".")
+    if len(parts) >= 3 and parts[0] == "audio" and parts[1] in ("input", "output"):
+        rule = _NESTED_TO_FLAT.get((parts[1], parts[2]))
+        if rule is not None:
+            return ".".join([head, rule[0], *parts[3:]])
+    elif parts[0] == "output_modalities":
+        return ".".join([head, "modalities", *parts[1:]])
+    elif parts[0] == "max_output_tokens" and head == "session":
+        return ".".join([head, "max_response_output_tokens", *parts[1:]])
+    return param
+
+
+def server_to_beta_wire(event: dict[str, Any]) -> dict[str, Any] | None:
+    """A GA server event as the beta service sends it, or ``None`` if it sends none.
+
+    The server's mirror of :func:`server_from_beta`, exact where that one is lenient:
+
+    * names: ``response.output_audio.delta`` → ``response.audio.delta`` (and the other
+      renames); ``conversation.item.added`` → ``conversation.item.created``;
+      ``conversation.item.done`` has no beta counterpart (``None``);
+    * sessions: the flat session of :func:`session_to_beta`; a ``type: "transcription"``
+      session is a ``transcription_session.created`` / ``.updated``;
+    * responses: the flat response in the beta key order, without GA's ``image_tokens``;
+    * items: beta content types and ``"object": "realtime.item"``;
+    * fields GA added: ``obfuscation`` on deltas, ``name`` on
+      ``response.function_call_arguments.done``;
+    * an ``error`` whose ``param`` names a GA session path names the beta one.
+
+    Never mutates ``event``; nested values it does not change are shared.
+    """
+    kind = event.get("type")
+    if isinstance(kind, str) and kind in _GA_TO_BETA_SERVER:
+        renamed = _GA_TO_BETA_SERVER[kind]
+        if renamed is None:
+            return None
+    else:
+        renamed = kind
+    out = {key: value for key, value in event.items() if key != "obfuscation"}
+    out["type"] = renamed
+    if kind in ("session.created", "session.updated") and isinstance(out.get("session"), dict):
+        if _is_transcription(out["session"]):
+            out["type"] = _GA_TRANSCRIPTION_TYPES[kind]
+            out["session"] = _transcription_to_beta(out["session"])
+        else:
+            out["session"] = session_to_beta(out["session"])
+    elif kind in ("response.created", "response.done") and isinstance(out.get("response"), dict):
+        out["response"] = _response_to_beta(out["response"])
+    elif kind == "response.function_call_arguments.done":
+        out.pop("name", None)
+    elif kind == "error" and isinstance(out.get("error"), dict) and "param" in out["error"]:
+        out["error"] = {**out["error"], "param": _param_to_beta(out["error"]["param"])}
+    if "item" in out:
+        out["item"] = _item_to_beta(out["item"])
     return out

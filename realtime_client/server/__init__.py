@@ -9,6 +9,10 @@ Start it from the command line (``realtime-server --port 8000``) or embed it in 
 
 aiohttp (the ``server`` extra) is imported only when a server starts, so importing this
 package costs nothing when it is not used.
+
+:class:`ServerSession` is one connection's protocol state machine, usable without a socket
+(``server.sessions`` lists the live ones). ``RealtimeSession`` is its former name, kept as
+an alias; :class:`realtime_client.events.RealtimeSession` is the unrelated session config.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from .responders import (
     placeholder_speech,
     tone,
 )
-from .session import RealtimeSession, SessionOptions, SessionSink
+from .session import RealtimeSession, ServerSession, SessionOptions, SessionSink
 
 __all__ = [
     "KNOWN_MODELS",
@@ -48,6 +52,7 @@ __all__ = [
     "ResponseContext",
     "ScriptResponder",
     "ServerConfigError",
+    "ServerSession",
     "SessionOptions",
     "SessionSink",
     "TTSResponder",

@@ -1,4 +1,4 @@
-"""The HTTP / WebSocket shell around :class:`~.session.RealtimeSession` (aiohttp).
+"""The HTTP / WebSocket shell around :class:`~.session.ServerSession` (aiohttp).
 
 Routes:
 
@@ -34,18 +34,17 @@ import orjson
 from .._ids import IdGenerator
 from ..errors import RealtimeError, require_extra
 from . import _schemas as schemas
-from .faults import FaultPlan, FaultSpecError
-from .recording import Recorder
-from .responders import Responder, make_responder
-from .session import (
-    RealtimeSession,
-    SessionOptions,
+from ._defaults import (
     beta_default_session,
     ga_default_session,
     merge_session,
     normalize_beta_session,
     normalize_ga_session,
 )
+from .faults import FaultPlan, FaultSpecError
+from .recording import Recorder
+from .responders import Responder, make_responder
+from .session import ServerSession, SessionOptions
 from .validation import ValidationError, validate
 
 if TYPE_CHECKING:
@@ -337,10 +336,10 @@ class LocalServer:
         self._next_faults: deque[FaultPlan] = deque()
         self.ids = IdGenerator(seed)
         self.recorder: Recorder | None = None
-        self.sessions: list[RealtimeSession] = []
+        self.sessions: list[ServerSession] = []
         self.connection_count = 0
         #: Called with each new session before ``session.created`` is sent.
-        self.on_session: Callable[[RealtimeSession], None] | None = None
+        self.on_session: Callable[[ServerSession], None] | None = None
         self._ephemeral: dict[str, _Ephemeral] = {}
         self._counter = itertools.count(1)
         self._runner: Any = None
@@ -713,7 +712,7 @@ class LocalServer:
         conn = _Connection(self, ws, request, number, faults)
         self._connections.add(conn)
         responder = make_responder(self.responder_spec)
-        session = RealtimeSession(options, responder, conn)
+        session = ServerSession(options, responder, conn)
         self.sessions.append(session)
         if self.on_session is not None:
             self.on_session(session)

@@ -133,7 +133,9 @@ class ResponseContext:
 
     Attributes:
         response_index: 0 for the session's first response, then 1, 2, …
-        items: The context items (wire-shaped dicts, audio bytes left out), oldest first.
+        items: The context items as GA wire dicts whatever the session's dialect (no
+            ``object``; ``output_text`` / ``output_audio`` parts), audio bytes left out,
+            oldest first.
         user_text: The last user message's text, or its audio transcript, if any.
         user_audio: The last user message's audio (24 kHz PCM16) if it is an audio turn.
         function_output: The last item if it is a ``function_call_output``

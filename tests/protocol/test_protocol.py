@@ -13,7 +13,7 @@ from realtime_client import events as ev
 from realtime_client.errors import InvalidEventError, InvalidStateError, LocalProtocolError
 from realtime_client.protocol import RealtimeProtocol
 from realtime_client.recording import read_recording, server_events
-from realtime_client.server import RealtimeSession, SessionOptions, make_responder
+from realtime_client.server import ServerSession, SessionOptions, make_responder
 
 SESSIONS = Path(__file__).parent / "sessions"
 
@@ -582,7 +582,7 @@ class _ListSink:
 async def test_beta_transcription_update_is_accepted_by_the_local_server_core() -> None:
     # In process, no socket: the local server's session core in the beta dialect.
     sink = _ListSink()
-    server = RealtimeSession(
+    server = ServerSession(
         SessionOptions(dialect="beta", kind="transcription", speed=0, seed=3),
         make_responder("echo"),
         sink,

@@ -14,10 +14,10 @@ from realtime_client._ids import ID_PATTERN, IdGenerator
 from realtime_client.server import (
     LocalServer,
     MessageReply,
-    RealtimeSession,
     Reply,
     Responder,
     ResponseContext,
+    ServerSession,
     SessionOptions,
     make_responder,
 )
@@ -124,7 +124,7 @@ def test_validator_messages() -> None:
 
 async def test_session_core_runs_without_a_transport() -> None:
     sink = ListSink()
-    session = RealtimeSession(SessionOptions(speed=0, seed=5), make_responder("echo"), sink)
+    session = ServerSession(SessionOptions(speed=0, seed=5), make_responder("echo"), sink)
     session.start()
     assert sink.events[0]["type"] == "session.created"
     session.receive_event(
@@ -160,9 +160,62 @@ async def test_session_core_runs_without_a_transport() -> None:
     await session.aclose()
 
 
+def test_the_former_name_is_an_alias() -> None:
+    from realtime_client import events
+    from realtime_client.server import RealtimeSession
+
+    assert RealtimeSession is ServerSession
+    assert events.RealtimeSession is not ServerSession  # the session config model
+
+
+async def test_a_beta_session_is_ga_inside_and_beta_on_the_wire() -> None:
+    sink = ListSink()
+    session = ServerSession(
+        SessionOptions(dialect="beta", speed=0, seed=2), make_responder("echo"), sink
+    )
+    session.start()
+    wire = sink.events[0]["session"]
+    assert (wire["modalities"], wire["input_audio_format"]) == (["audio", "text"], "pcm16")
+    assert session.state["output_modalities"] == ["audio", "text"]  # kept as listed
+    assert session.state["audio"]["input"]["format"] == {"type": "audio/pcm", "rate": 24000}
+    assert "modalities" not in session.state and "voice" not in session.state
+    session.receive_event(
+        {
+            "type": "session.update",
+            "session": {"voice": "ash", "output_audio_format": "g711_ulaw", "tool_choice": "f"},
+        }
+    )
+    assert session.state["audio"]["output"]["voice"] == "ash"
+    assert session.state["audio"]["output"]["format"] == {"type": "audio/pcmu"}
+    assert session.state["tool_choice"] == {"type": "function", "name": "f"}
+    updated = sink.events[-1]
+    assert updated["type"] == "session.updated"
+    assert updated["session"]["output_audio_format"] == "g711_ulaw"
+    assert updated["session"]["tool_choice"] == "f"
+    assert list(updated["session"]) == list(wire)  # the beta service's key order
+    session.receive_event(
+        {
+            "type": "conversation.item.create",
+            "item": {
+                "id": "item_a",
+                "type": "message",
+                "role": "assistant",
+                "content": [{"type": "text", "text": "yo"}],
+            },
+        }
+    )
+    assert session.items["item_a"]["content"] == [{"type": "output_text", "text": "yo"}]
+    assert "object" not in session.items["item_a"]
+    assert [e["type"] for e in sink.events[-1:]] == ["conversation.item.created"]
+    created = sink.events[-1]["item"]
+    assert created["object"] == "realtime.item"
+    assert created["content"] == [{"type": "text", "text": "yo"}]
+    await session.aclose()
+
+
 async def test_session_expiry_closes_through_the_sink() -> None:
     sink = ListSink()
-    session = RealtimeSession(
+    session = ServerSession(
         SessionOptions(speed=0, session_limit_s=0.05), make_responder("echo"), sink
     )
     session.start()

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import websockets
 
-from realtime_client.server import LocalServer, RealtimeSession, SessionOptions, make_responder
+from realtime_client.server import LocalServer, ServerSession, SessionOptions, make_responder
 from realtime_client.server.responders import TTSResponder
 from realtime_client.server.validation import Int, ValidationError, validate
 
@@ -37,8 +37,8 @@ class ListSink:
         return [e for e in self.events if e["type"] == type_]
 
 
-def _session(sink: ListSink, **options: Any) -> RealtimeSession:
-    session = RealtimeSession(SessionOptions(seed=3, **options), make_responder("echo"), sink)
+def _session(sink: ListSink, **options: Any) -> ServerSession:
+    session = ServerSession(SessionOptions(seed=3, **options), make_responder("echo"), sink)
     session.start()
     return session
 
@@ -58,7 +58,7 @@ def _vad_off() -> dict[str, Any]:
     }
 
 
-async def _start_text_response(session: RealtimeSession, sink: ListSink) -> str:
+async def _start_text_response(session: ServerSession, sink: ListSink) -> str:
     """A spoken answer to a long text turn; returns its item id once audio streams."""
     session.receive_event(_vad_off())
     words = "one two three four five six seven eight nine ten eleven twelve"
@@ -131,7 +131,7 @@ async def test_vad_keeps_listening_after_more_silence_than_the_buffer_holds() ->
                 "audio": base64.b64encode(silence(1000).tobytes()).decode(),
             }
         )
-    assert session._buffer_samples <= 24 * 400  # only what a speech start can reach back to
+    assert session.buffer.samples <= 24 * 400  # only what a speech start can reach back to
     session.append_input_pcm(np.concatenate([speech(600), silence(500)]))
     assert sink.of("error") == []
     start = sink.of("input_audio_buffer.speech_started")[0]
@@ -190,10 +190,10 @@ async def test_a_failing_session_update_changes_nothing(
     sink = ListSink()
     session = _session(sink, speed=0)
 
-    def broken(self: RealtimeSession, force: bool = False) -> None:
+    def broken(self: ServerSession, force: bool = False) -> None:
         raise RuntimeError("VAD refused the parameters")
 
-    monkeypatch.setattr(RealtimeSession, "_configure_vad", broken)
+    monkeypatch.setattr(ServerSession, "_configure_vad", broken)
     with caplog.at_level(logging.CRITICAL, logger="realtime_client.server"):
         session.receive_event(
             {"type": "session.update", "session": {"type": "realtime", "instructions": "NEW"}}
@@ -365,7 +365,7 @@ async def test_an_append_over_15_mb_is_refused() -> None:
         "Invalid 'audio': audio too large. Expected at most 15728640 bytes of decoded audio "
         "per append, but got 15728642 bytes instead."
     )
-    assert session._buffer_samples == 0
+    assert session.buffer.samples == 0
     await session.aclose()
 
 

@@ -1055,3 +1055,38 @@ async def test_beta_dialect_vad_audio_turn(server: LocalServer) -> None:
     assert events[-1]["response"]["output"][0]["content"][0]["type"] == "audio"
     assert events[-1]["response"]["usage"]["input_token_details"].get("image_tokens") is None
     await c.ws.close()
+
+
+async def test_beta_transcription_session_update_switches_the_input_format(
+    server: LocalServer,
+) -> None:
+    from realtime_client.audio.g711 import ulaw_encode
+
+    c = await open_client(
+        server, headers={"OpenAI-Beta": "realtime=v1"}, query="model=gpt-4o-realtime-preview"
+    )
+    await c.recv()
+    await c.send(
+        {
+            "type": "transcription_session.update",
+            "session": {"input_audio_format": "g711_ulaw", "include": None},
+        }
+    )
+    updated = await c.recv()
+    assert updated["type"] == "transcription_session.updated"
+    assert updated["session"]["input_audio_format"] == "g711_ulaw"
+    assert updated["session"]["turn_detection"]["type"] == "server_vad"
+    # 8 kHz µ-law is now read at 8 kHz: VAD times are right, the item is 24 kHz audio.
+    turn = np.concatenate([silence(500, 8000), speech(600, rate=8000), silence(600, 8000)])
+    await c.send(
+        {
+            "type": "input_audio_buffer.append",
+            "audio": base64.b64encode(bytes(ulaw_encode(turn))).decode(),
+        }
+    )
+    events = await c.until("input_audio_buffer.committed")
+    started, stopped = events[0], events[1]
+    assert abs(started["audio_start_ms"] - (500 - 300)) <= 20
+    assert abs(stopped["audio_end_ms"] - (500 + 600 + 200)) <= 20
+    await c.until("response.done")  # server VAD answers the turn (a realtime session)
+    await c.ws.close()

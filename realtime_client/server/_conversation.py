@@ -1,0 +1,297 @@
+"""The conversation: items in order, their audio, and the client events that edit them.
+
+Items are kept as GA wire dicts (no ``object``; assistant parts ``output_text`` /
+``output_audio``); a committed or created audio item keeps its audio aside, as 24 kHz
+PCM16, since events never carry it except ``conversation.item.retrieved``.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Protocol
+
+import numpy as np
+import pybase64
+
+from ._audio import decode, encode_whole, to_model_rate
+from ._common import MODEL_RATE, Int16Array, SessionHost, cut_transcript
+from .validation import ValidationError
+
+__all__ = ["Conversation", "LiveAudio"]
+
+_AUDIO_PARTS = ("input_audio", "output_audio")
+
+
+class LiveAudio(Protocol):
+    """An assistant audio item still streaming (a truncate may cut it live)."""
+
+    item: dict[str, Any]
+    audio_samples_sent: int
+    cut_ms: int | None
+
+
+class Conversation:
+    """The default conversation of one session.
+
+    Args:
+        host: The session (events, errors, ids, audio formats).
+    """
+
+    def __init__(self, host: SessionHost) -> None:
+        self.host = host
+        #: Items by id.
+        self.items: dict[str, dict[str, Any]] = {}
+        #: Item ids, in conversation order.
+        self.order: list[str] = []
+        #: 24 kHz PCM16 of each audio item, by item id.
+        self.item_audio: dict[str, Int16Array] = {}
+        #: Function name of each call id.
+        self.call_names: dict[str, str] = {}
+        #: Assistant audio items still streaming, by item id.
+        self.live_audio: dict[str, LiveAudio] = {}
+
+    @property
+    def last_id(self) -> str | None:
+        """The id of the last item, if any."""
+        return self.order[-1] if self.order else None
+
+    def new_item(self, item_id: str, type_: str, **fields: Any) -> dict[str, Any]:
+        """An item dict in the real key order (``status`` defaults to completed)."""
+        item: dict[str, Any] = {"id": item_id, "type": type_}
+        item["status"] = fields.pop("status", "completed")
+        item.update(fields)
+        return item
+
+    def insert(self, item: dict[str, Any], previous: str | None) -> None:
+        """Insert ``item`` after ``previous`` (``None``: at the end; ``"root"``: first)."""
+        item_id = item["id"]
+        self.items[item_id] = item
+        if previous is None:
+            self.order.append(item_id)
+        elif previous == "root":
+            self.order.insert(0, item_id)
+        else:
+            self.order.insert(self.order.index(previous) + 1, item_id)
+        if item.get("type") == "function_call" and item.get("call_id"):
+            self.call_names[item["call_id"]] = item.get("name", "")
+
+    def announce(self, item: dict[str, Any], previous: str | None) -> None:
+        """Tell the client a finished item joined (``added`` then ``done``)."""
+        self.host.emit(
+            "conversation.item.added", previous_item_id=previous, item=copy.deepcopy(item)
+        )
+        self.host.emit(
+            "conversation.item.done", previous_item_id=previous, item=copy.deepcopy(item)
+        )
+
+    def add_user_audio(self, item_id: str, audio: Int16Array) -> dict[str, Any]:
+        """Append a committed user audio item (announced by the caller)."""
+        previous = self.last_id
+        item = self.new_item(
+            item_id, "message", role="user", content=[{"type": "input_audio", "transcript": None}]
+        )
+        self.item_audio[item_id] = audio
+        self.insert(item, previous)
+        return item
+
+    # --- client events ---------------------------------------------------------------------
+
+    def on_create(self, event: dict[str, Any], event_id: str | None) -> None:
+        """``conversation.item.create``."""
+        host = self.host
+        given = event["item"]
+        previous = event.get("previous_item_id")
+        if previous is not None and previous != "root" and previous not in self.items:
+            host.error(
+                "invalid_value",
+                f"Error adding item: the previous item with id '{previous}' does not exist.",
+                "previous_item_id",
+                event_id,
+            )
+            return
+        item_id = given.get("id") or host.ids.item()
+        if item_id in self.items:
+            host.error(
+                "invalid_value",
+                f"Error adding item: an item with id '{item_id}' already exists.",
+                "item.id",
+                event_id,
+            )
+            return
+        itype = given.get("type", "message")
+        audio_parts: list[Int16Array] = []
+        if itype == "message":
+            role = given.get("role")
+            if role is None:
+                raise ValidationError(
+                    "missing_required_parameter",
+                    "Missing required parameter: 'item.role'.",
+                    "item.role",
+                )
+            content = []
+            for i, part in enumerate(given.get("content") or []):
+                part = dict(part)
+                if part.get("type") in _AUDIO_PARTS and "audio" in part:
+                    try:
+                        raw = pybase64.b64decode(part.pop("audio"), validate=True)
+                    except ValueError:
+                        raise ValidationError(
+                            "invalid_value",
+                            f"Invalid 'item.content[{i}].audio': expected base64-encoded audio.",
+                            f"item.content[{i}].audio",
+                        ) from None
+                    codec = host.input_codec()
+                    audio_parts.append(to_model_rate(decode(raw, codec), codec.rate))
+                    part.setdefault("transcript", None)
+                content.append(part)
+            item = self.new_item(item_id, "message", role=role, content=content)
+        elif itype == "function_call":
+            call_id = given.get("call_id") or host.ids.call()
+            item = self.new_item(
+                item_id,
+                "function_call",
+                name=given.get("name"),
+                call_id=call_id,
+                arguments=given.get("arguments", ""),
+            )
+        elif itype == "function_call_output":
+            call_id = given.get("call_id")
+            if call_id not in self.call_names:
+                host.error(
+                    "invalid_value",
+                    f"Tool call ID '{call_id}' not found in conversation.",
+                    "item.call_id",
+                    event_id,
+                )
+                return
+            item = self.new_item(
+                item_id, "function_call_output", call_id=call_id, output=given.get("output", "")
+            )
+        else:
+            item = {"id": item_id, **{k: v for k, v in given.items() if k != "id"}}
+        if audio_parts:
+            self.item_audio[item_id] = np.concatenate(audio_parts)
+        anchor = previous if previous is not None else self.last_id
+        self.insert(item, previous)
+        self.announce(item, anchor if previous != "root" else None)
+
+    def on_retrieve(self, event: dict[str, Any], event_id: str | None) -> None:
+        """``conversation.item.retrieve``: the item, with its audio in the session's format."""
+        item_id = event["item_id"]
+        item = self.items.get(item_id)
+        if item is None:
+            self.host.error(
+                "item_retrieve_invalid_item_id",
+                f"Error retrieving item: the item with id '{item_id}' does not exist.",
+                "item_id",
+                event_id,
+            )
+            return
+        out = copy.deepcopy(item)
+        audio = self.item_audio.get(item_id)
+        if audio is not None:
+            for part in out.get("content", []):
+                if part.get("type") in _AUDIO_PARTS:
+                    codec = (
+                        self.host.input_codec()
+                        if part["type"] == "input_audio"
+                        else self.host.output_codec()
+                    )
+                    part["audio"] = pybase64.b64encode(encode_whole(audio, codec)).decode("ascii")
+                    break
+        self.host.emit("conversation.item.retrieved", item=out)
+
+    def on_delete(self, event: dict[str, Any], event_id: str | None) -> None:
+        """``conversation.item.delete``."""
+        item_id = event["item_id"]
+        if item_id not in self.items:
+            self.host.error(
+                "item_delete_invalid_item_id",
+                f"Error deleting item: the item with id '{item_id}' does not exist.",
+                "item_id",
+                event_id,
+            )
+            return
+        del self.items[item_id]
+        self.order.remove(item_id)
+        self.item_audio.pop(item_id, None)
+        self.host.emit("conversation.item.deleted", item_id=item_id)
+
+    def on_truncate(self, event: dict[str, Any], event_id: str | None) -> None:
+        """``conversation.item.truncate``: cut an assistant item's audio and transcript."""
+        item_id = event["item_id"]
+        content_index = event["content_index"]
+        audio_end_ms = event["audio_end_ms"]
+        item = self.items.get(item_id)
+        if item is None:
+            self.host.error(
+                "item_truncate_invalid_item_id",
+                f"Error truncating item: the item with id '{item_id}' does not exist.",
+                "item_id",
+                event_id,
+            )
+            return
+        live = self.live_audio.get(item_id)
+        if live is not None and content_index == 0:
+            self._truncate_live(live, audio_end_ms, event_id)
+            return
+        content = item.get("content") or []
+        if (
+            item.get("type") != "message"
+            or item.get("role") != "assistant"
+            or content_index >= len(content)
+            or content[content_index].get("type") != "output_audio"
+        ):
+            self.host.error(
+                "invalid_value",
+                "Only model output audio messages can be truncated",
+                "item_id",
+                event_id,
+            )
+            return
+        audio = self.item_audio.get(item_id, np.zeros(0, dtype=np.int16))
+        duration_ms = audio.size * 1000 // MODEL_RATE
+        if audio_end_ms > duration_ms:
+            self.host.error(
+                "invalid_value",
+                f"Audio content of {duration_ms}ms is already shorter than {audio_end_ms}ms",
+                "audio_end_ms",
+                event_id,
+            )
+            return
+        keep = audio_end_ms * MODEL_RATE // 1000
+        self.item_audio[item_id] = audio[:keep].copy()
+        part = content[content_index]
+        transcript = part.get("transcript") or ""
+        part["transcript"] = cut_transcript(transcript, audio_end_ms, duration_ms)
+        self.host.emit(
+            "conversation.item.truncated",
+            item_id=item_id,
+            content_index=content_index,
+            audio_end_ms=audio_end_ms,
+        )
+
+    def _truncate_live(self, stream: LiveAudio, audio_end_ms: int, event_id: str | None) -> None:
+        """Truncate an assistant audio item that is still streaming.
+
+        Only audio already sent can have been played, so that is the item's length for
+        the check; the cut itself is applied when the item closes.
+        """
+        duration_ms = stream.audio_samples_sent * 1000 // MODEL_RATE
+        if stream.cut_ms is not None:
+            duration_ms = min(duration_ms, stream.cut_ms)
+        if audio_end_ms > duration_ms:
+            self.host.error(
+                "invalid_value",
+                f"Audio content of {duration_ms}ms is already shorter than {audio_end_ms}ms",
+                "audio_end_ms",
+                event_id,
+            )
+            return
+        stream.cut_ms = audio_end_ms
+        self.host.emit(
+            "conversation.item.truncated",
+            item_id=stream.item["id"],
+            content_index=0,
+            audio_end_ms=audio_end_ms,
+        )
