@@ -23,6 +23,8 @@ from typing import Any, Literal
 import numpy as np
 import pybase64
 
+from realtime_client.audio.pacing import PacingClock
+
 from ._audio import CODECS, Codec, OutputEncoder
 from ._common import (
     MODEL_RATE,
@@ -99,7 +101,7 @@ class ResponseRun:
     finished: bool = False
     task: asyncio.Task[None] | None = None
     clock_s: float = 0.0  # content time already streamed, in seconds
-    started: float = 0.0  # loop time of the first delta
+    pacing: PacingClock | None = None  # real-time pacing, from the first delta
     out_text_tokens: int = 0
     out_audio_ms: float = 0.0
     in_text_tokens: int = 0
@@ -387,17 +389,12 @@ class Responses:
                 self.finish(run, "failed")
 
     async def _pace(self, run: ResponseRun, content_s: float) -> None:
-        """Wait until ``content_s`` seconds of content may have been sent."""
-        loop = asyncio.get_running_loop()
-        if not run.started:
-            run.started = loop.time()
-        speed = self.host.options.speed
+        """Wait until ``content_s`` more seconds of content may have been sent."""
+        if run.pacing is None:
+            run.pacing = PacingClock(max(0.0, self.host.options.speed))
+            run.pacing.start()
         run.clock_s += content_s
-        if speed <= 0:
-            await asyncio.sleep(0)
-            return
-        delay = run.started + run.clock_s / speed - loop.time()
-        await asyncio.sleep(max(0.0, delay))
+        await run.pacing.wait(run.clock_s)
 
     async def _stream_reply(self, run: ResponseRun, reply: Reply) -> None:
         budget = _token_budget(run.config.max_output_tokens)

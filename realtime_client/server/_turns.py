@@ -267,7 +267,8 @@ class TurnTaking:
             return
         loop = asyncio.get_running_loop()
         # The timeout counts from the end of playback: response.done + unplayed audio.
-        played = loop.time() - run.started if run.started else 0.0
+        origin = run.pacing.origin if run.pacing is not None else None
+        played = loop.time() - origin if origin is not None else 0.0
         remaining = max(0.0, run.out_audio_ms / 1000.0 - played)
         self.cancel_idle_timer()
         self._idle_handle = loop.call_later(

@@ -362,17 +362,13 @@ class ScriptResponder(Responder):
         if cached is not None:
             return cached
         from realtime_client.audio.formats import float32_to_pcm16
-        from realtime_client.audio.wav import read_wav
+        from realtime_client.audio.wav import read_wav_mono
 
         path = (self.path.parent / rel).resolve()
         try:
-            samples, rate = read_wav(path)
+            samples, _ = read_wav_mono(path, SAMPLE_RATE)
         except (OSError, ValueError) as exc:
             raise ResponderError(f"script {self.path}: cannot read audio {path}: {exc}") from exc
-        if samples.ndim == 2:
-            samples = samples.mean(axis=1).astype(np.float32)
-        if rate != SAMPLE_RATE:
-            samples = _resample(samples, rate, SAMPLE_RATE)
         pcm = float32_to_pcm16(samples)
         self._audio[rel] = pcm
         return pcm
@@ -425,13 +421,6 @@ class ScriptResponder(Responder):
             outputs.append(MessageReply(text, audio))
         return Reply(tuple(outputs))
 
-
-def _resample(samples: npt.NDArray[np.float32], in_rate: int, out_rate: int) -> Any:
-    from realtime_client.audio.resample import resample
-
-    # resample() appends the filter's tail; keep exactly the input's duration.
-    n = round(samples.shape[0] * out_rate / in_rate)
-    return resample(samples, in_rate, out_rate)[:n]
 
 
 # --- tts -----------------------------------------------------------------------------------
@@ -492,7 +481,7 @@ class TTSResponder(Responder):
 
     async def synthesize(self, text: str) -> Int16Array:
         from realtime_client.audio.formats import float32_to_pcm16
-        from realtime_client.audio.wav import read_wav
+        from realtime_client.audio.wav import read_wav_mono
 
         fd, name = tempfile.mkstemp(suffix=".wav")
         os.close(fd)
@@ -523,13 +512,9 @@ class TTSResponder(Responder):
                 raise ResponderError(
                     f"espeak-ng failed ({proc.returncode}): {err.decode(errors='replace')}"
                 )
-            samples, rate = read_wav(name)
+            samples, _ = read_wav_mono(name, SAMPLE_RATE)
         finally:
             os.unlink(name)
-        if samples.ndim == 2:
-            samples = samples.mean(axis=1).astype(np.float32)
-        if rate != SAMPLE_RATE:
-            samples = _resample(samples, rate, SAMPLE_RATE)
         pcm: Int16Array = float32_to_pcm16(samples)
         return pcm
 
