@@ -38,6 +38,7 @@ from realtime_client.audio.g711 import alaw_decode, alaw_encode, ulaw_decode, ul
 from realtime_client.audio.resample import Resampler
 
 from . import events as ev
+from ._delivery import guard
 from .errors import AudioFormatError, InvalidEventError, RealtimeError, TransportError
 
 if TYPE_CHECKING:
@@ -212,15 +213,6 @@ class OutageBuffer:
         return flushed
 
 
-async def _guard(awaitable: Awaitable[Any], what: str) -> None:
-    try:
-        await awaitable
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        logger.exception("%s failed", what)
-
-
 class AudioPath(abc.ABC):
     """The transport-specific half of the session's audio (see the module docstring).
 
@@ -302,7 +294,7 @@ class AudioPath(abc.ABC):
     def _cancel_unless_server_does(self) -> None:
         protocol = self.host.protocol
         if protocol.active_response_id and not protocol.server_cancels_on_speech():
-            self.host._spawn(_guard(self.host.cancel_response(), "barge-in cancel"))
+            self.host._spawn(guard(self.host.cancel_response(), "barge-in cancel"))
 
 
 class EventAudioPath(AudioPath):

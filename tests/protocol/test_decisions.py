@@ -62,6 +62,16 @@ def error(code: str, event_id: str | None) -> dict[str, Any]:
 # --- the response queue -----------------------------------------------------------------
 
 
+def sent_create() -> tuple[RealtimeProtocol, ev.ResponseCreate]:
+    """A core with one queued ``response.create`` (token ``"mine"``) sent."""
+    proto = RealtimeProtocol()
+    proto.replay_jsonl(cassette(session_created()))
+    proto.queue_response(ev.ResponseCreate(), "mine")
+    sent = proto.next_response()
+    assert sent is not None
+    return proto, sent[0]
+
+
 def test_one_create_at_a_time_and_none_while_a_response_is_active() -> None:
     proto = RealtimeProtocol()
     proto.replay_jsonl(cassette(session_created()))
@@ -83,11 +93,7 @@ def test_one_create_at_a_time_and_none_while_a_response_is_active() -> None:
 
 
 def test_a_create_that_races_an_active_response_is_requeued_under_the_same_token() -> None:
-    proto = RealtimeProtocol()
-    proto.replay_jsonl(cassette(session_created()))
-    proto.queue_response(ev.ResponseCreate(), "mine")
-    event, _ = proto.next_response() or (None, None)
-    assert event is not None
+    proto, event = sent_create()
     [refused] = proto.replay_jsonl(
         cassette(error("conversation_already_has_active_response", event.event_id))
     )
@@ -101,12 +107,8 @@ def test_a_create_that_races_an_active_response_is_requeued_under_the_same_token
 
 
 def test_without_race_absorption_the_error_fails_the_request() -> None:
-    proto = RealtimeProtocol()
+    proto, event = sent_create()
     proto.absorb_response_races = False
-    proto.replay_jsonl(cassette(session_created()))
-    proto.queue_response(ev.ResponseCreate(), "mine")
-    event, _ = proto.next_response() or (None, None)
-    assert event is not None
     [refused] = proto.replay_jsonl(
         cassette(error("conversation_already_has_active_response", event.event_id))
     )
@@ -138,13 +140,9 @@ def test_a_send_that_failed_awaits_nothing_and_drain_returns_tokens() -> None:
 
 
 def test_a_vad_commit_credits_the_next_response_created_to_vad_not_to_us() -> None:
-    proto = RealtimeProtocol()
-    proto.replay_jsonl(cassette(session_created()))
-    proto.queue_response(ev.ResponseCreate(), "mine")
-    event, _ = proto.next_response() or (None, None)
-    assert event is not None
+    proto, event = sent_create()
     committed = {"type": "input_audio_buffer.committed", "event_id": "e_c", "item_id": "i_u"}
-    vad, ours = proto.replay_jsonl(cassette(committed, created("resp_vad")))[1], None
+    vad = proto.replay_jsonl(cassette(committed, created("resp_vad")))[1]
     assert vad.answered == []  # server VAD's own response
     proto.replay_jsonl(cassette(done("resp_vad")))
     [ours] = proto.replay_jsonl(cassette(created("resp_mine")))
