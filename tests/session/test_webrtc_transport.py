@@ -237,9 +237,9 @@ async def test_a_call_carries_events_and_audio_both_ways_then_hangs_up() -> None
             played = sink.read(int(sink.buffered_ms * 24))
             assert abs(dominant_hz(played[-6000:], 24_000) - 660) < 8
             assert session.protocol.audio_received_ms("item_a") > 500
-            # The receiver holds 40 ms (2 frames), not aiortc's 80 ms.
+            # On loopback the receiver holds 20 ms (1 frame), not aiortc's 80 ms.
             [receiver] = session._transport._pc.getReceivers()
-            assert receiver._RTCRtpReceiver__jitter_buffer._prefetch == 2
+            assert receiver._RTCRtpReceiver__jitter_buffer._prefetch == 1
     assert server.hangups == ["rtc_test123"]
 
 

@@ -1,0 +1,238 @@
+"""WebRTC mouth-to-ear on loopback: our receiver settings vs aiortc's defaults, with loss.
+
+Run with ``python -m bench.webrtc`` (needs the ``webrtc`` extra). Two aiortc peers in one
+process talk Opus over loopback, as our client and a call server do. Each side sends a
+loud 20 ms click every 200 ms on a :class:`~realtime_client._rtc.PcmTrack` (paced in real
+time); the other side decodes and finds it. Mouth-to-ear is the time from the click being
+handed to the encoder to the decoded frame coming out of the receiving track, both on
+one ``perf_counter``, in each direction.
+
+Configurations, measured in the same run:
+
+- ``aiortc default``: the receiver's own jitter buffer (4 frames, 80 ms);
+- ``ours 40 ms``: the WebRTC transport's default for a remote server;
+- ``ours 20 ms``: its default for a server on this machine (one frame, the minimum);
+
+each on a clean link and with random packet loss (RTP packets dropped on send). Printed
+per configuration: p50 / p95 / max mouth-to-ear in ms per direction, clicks lost, and the
+ratio of our p50 to aiortc's default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Result", "main", "measure"]
+
+CLICK_EVERY_S = 0.2
+CLICK_LEVEL = 20_000
+
+
+@dataclass
+class Result:
+    """One configuration's figures."""
+
+    name: str
+    jitter_frames: int | None
+    loss: float
+    up_ms: list[float] = field(default_factory=list)
+    down_ms: list[float] = field(default_factory=list)
+    sent: int = 0
+
+    def summary(self, values: list[float]) -> str:
+        if not values:
+            return "       -        -        -"
+        ordered = sorted(values)
+        p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+        return f"{statistics.median(ordered):8.1f} {p95:8.1f} {ordered[-1]:8.1f}"
+
+    @property
+    def lost(self) -> int:
+        return max(0, self.sent - len(self.up_ms)) + max(0, self.sent - len(self.down_ms))
+
+
+class _Clicker:
+    """Pushes a click every ``CLICK_EVERY_S`` into a track and notes when it is handed out."""
+
+    def __init__(self) -> None:
+        self.handed: list[float] = []
+        self.count = 0
+
+    def on_frame(self, samples: Any, audible: bool) -> None:
+        if audible and int(np.abs(samples).max()) >= CLICK_LEVEL:
+            self.handed.append(time.perf_counter())
+
+    async def run(self, track: Any, seconds: float) -> None:
+        from realtime_client._rtc import FRAME
+
+        click = np.full(FRAME, CLICK_LEVEL, np.int16)
+        click[1::2] = -CLICK_LEVEL  # a loud, wide-band burst Opus keeps loud
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            track.push(click)
+            self.count += 1
+            await asyncio.sleep(CLICK_EVERY_S)
+
+
+async def _listen(track: Any, heard: list[float], stop: asyncio.Event) -> None:
+    from realtime_client._rtc import frame_to_mono
+
+    loud = False
+    while not stop.is_set():
+        try:
+            frame = await asyncio.wait_for(track.recv(), 1.0)
+        except Exception:
+            return
+        level = int(np.abs(frame_to_mono(frame)).max())
+        if level >= CLICK_LEVEL // 4 and not loud:
+            heard.append(time.perf_counter())
+        loud = level >= CLICK_LEVEL // 4
+
+
+def _pair(handed: list[float], heard: list[float]) -> list[float]:
+    """Mouth-to-ear per click: each heard time against the latest click handed before it."""
+    out = []
+    for t in heard:
+        before = [h for h in handed if h <= t]
+        if before and t - before[-1] < CLICK_EVERY_S:
+            out.append((t - before[-1]) * 1000)
+    return out
+
+
+def _lossy(loss: float, rng: random.Random) -> Callable[[Any], Any]:
+    """A ``_send_rtp`` that drops a share of RTP (not RTCP) packets."""
+    from aiortc.rtcdtlstransport import RTCDtlsTransport
+    from aiortc.rtp import is_rtcp
+
+    original = RTCDtlsTransport._send_rtp
+
+    async def send(self: Any, data: bytes) -> None:
+        if loss and not is_rtcp(data) and rng.random() < loss:
+            return
+        await original(self, data)
+
+    return send  # type: ignore[return-value]
+
+
+async def measure(name: str, jitter_frames: int | None, loss: float, seconds: float) -> Result:
+    """One configuration: two peers, clicks both ways for ``seconds``."""
+    from aiortc import RTCConfiguration, RTCPeerConnection
+    from aiortc.rtcdtlstransport import RTCDtlsTransport
+
+    from realtime_client._rtc import PcmTrack, ensure_host_candidates, set_jitter_buffer
+
+    ensure_host_candidates()
+    result = Result(name, jitter_frames, loss)
+    clickers = (_Clicker(), _Clicker())
+    tracks = (PcmTrack(on_frame=clickers[0].on_frame), PcmTrack(on_frame=clickers[1].on_frame))
+    heard: tuple[list[float], list[float]] = ([], [])
+    stop = asyncio.Event()
+    pcs = (
+        RTCPeerConnection(RTCConfiguration(iceServers=[])),
+        RTCPeerConnection(RTCConfiguration(iceServers=[])),
+    )
+    listeners: list[asyncio.Task[None]] = []
+    for index, pc in enumerate(pcs):
+        pc.addTrack(tracks[index])
+
+        def on_track(remote: Any, pc: Any = pc, index: int = index) -> None:
+            if jitter_frames is not None:
+                for receiver in pc.getReceivers():
+                    if receiver.track is remote:
+                        set_jitter_buffer(receiver, jitter_frames)
+            listeners.append(asyncio.ensure_future(_listen(remote, heard[index], stop)))
+
+        pc.on("track", on_track)
+    original = RTCDtlsTransport._send_rtp
+    RTCDtlsTransport._send_rtp = _lossy(loss, random.Random(7))  # type: ignore[method-assign]
+    try:
+        await pcs[0].setLocalDescription(await pcs[0].createOffer())
+        await pcs[1].setRemoteDescription(pcs[0].localDescription)
+        await pcs[1].setLocalDescription(await pcs[1].createAnswer())
+        await pcs[0].setRemoteDescription(pcs[1].localDescription)
+        deadline = time.perf_counter() + 10
+        while not all(pc.connectionState == "connected" for pc in pcs):
+            if time.perf_counter() > deadline:
+                raise RuntimeError("the peers did not connect")
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.5)  # let the receivers settle
+        await asyncio.gather(*(c.run(t, seconds) for c, t in zip(clickers, tracks, strict=True)))
+        await asyncio.sleep(0.5)
+    finally:
+        stop.set()
+        RTCDtlsTransport._send_rtp = original  # type: ignore[method-assign]
+        for pc in pcs:
+            await pc.close()
+        for task in listeners:
+            task.cancel()
+    result.sent = clickers[0].count
+    result.up_ms = _pair(clickers[0].handed, heard[1])  # peer 0 (client) -> peer 1 (server)
+    result.down_ms = _pair(clickers[1].handed, heard[0])
+    return result
+
+
+CONFIGS: list[tuple[str, int | None]] = [
+    ("aiortc default (80 ms)", None),
+    ("ours 40 ms (remote default)", 2),
+    ("ours 20 ms (loopback default)", 1),
+]
+
+
+async def _run(seconds: float, losses: list[float]) -> list[Result]:
+    results = []
+    for loss in losses:
+        for name, frames in CONFIGS:
+            results.append(await measure(name, frames, loss, seconds))
+    return results
+
+
+def render(results: list[Result]) -> str:
+    """The table, with our p50 as a ratio of aiortc's default at the same loss."""
+    lines = [
+        "| configuration | loss | up p50 / p95 / max ms | down p50 / p95 / max ms | lost | "
+        "p50 vs aiortc |",
+        "|---|---|---|---|---|---|",
+    ]
+    baseline: dict[float, float] = {}
+    for r in results:
+        p50 = statistics.median(r.up_ms + r.down_ms) if r.up_ms or r.down_ms else float("nan")
+        if r.jitter_frames is None:
+            baseline[r.loss] = p50
+        ratio = p50 / baseline[r.loss] if baseline.get(r.loss) else float("nan")
+        lines.append(
+            f"| {r.name} | {r.loss:.0%} | {r.summary(r.up_ms)} | {r.summary(r.down_ms)} | "
+            f"{r.lost}/{2 * r.sent} | {ratio:.2f}x |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print the table."""
+    parser = argparse.ArgumentParser(prog="python -m bench.webrtc", description=__doc__)
+    parser.add_argument("--seconds", type=float, default=6.0, help="clicks per configuration")
+    parser.add_argument("--loss", type=float, action="append", help="packet loss (0..1)")
+    parser.add_argument("--quick", action="store_true", help="2 s, clean link only")
+    args = parser.parse_args(argv)
+    try:
+        import aiortc  # noqa: F401
+    except ImportError:
+        print("bench.webrtc needs the webrtc extra: pip install 'realtime-client[webrtc]'")
+        return 0
+    seconds = 2.0 if args.quick else args.seconds
+    losses = [0.0] if args.quick else (args.loss or [0.0, 0.05])
+    results = asyncio.run(_run(seconds, losses))
+    print(render(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,20 @@
+"""The WebRTC mouth-to-ear benchmark runs and measures both directions (short version)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("aiortc", reason="the webrtc extra is not installed")
+
+from bench import webrtc
+
+
+async def test_clicks_are_heard_both_ways_and_tabulated() -> None:
+    ours = await webrtc.measure("ours 20 ms", 1, 0.0, 1.2)
+    default = await webrtc.measure("aiortc default", None, 0.0, 1.2)
+    for result in (ours, default):
+        assert result.sent >= 5
+        assert len(result.up_ms) >= result.sent - 1 and len(result.down_ms) >= result.sent - 1
+        assert all(0 < ms < 200 for ms in result.up_ms + result.down_ms)
+    table = webrtc.render([default, ours])
+    assert "| aiortc default | 0% |" in table and "1.00x" in table
