@@ -112,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--dialect", choices=("ga", "beta"), default="ga", help="protocol dialect (default ga)"
     )
+    p.add_argument(
+        "--transport",
+        choices=("websocket", "webrtc"),
+        default="websocket",
+        help="websocket (default) or webrtc (audio as Opus media; the webrtc extra)",
+    )
     p.add_argument("--voice", help="output voice, e.g. alloy, marin, cedar")
     p.add_argument("--instructions", help="system instructions for the model")
     p.add_argument(
@@ -619,6 +625,7 @@ async def _chat(args: argparse.Namespace, screen: ChatScreen) -> int:
                     connect(
                         args.model,
                         url=url,
+                        transport=args.transport,
                         dialect=args.dialect,
                         session=_session_config(args),
                         instructions=args.instructions,

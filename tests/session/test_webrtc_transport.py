@@ -281,3 +281,21 @@ def test_the_key_never_goes_unencrypted_off_loopback() -> None:
     with pytest.raises(ConnectError, match="unencrypted"):
         WebRTCTransport("http://example.com/v1", api_key="sk-x")
     WebRTCTransport("http://example.com/v1", api_key="sk-x", allow_insecure=True)
+
+
+async def test_mint_an_ephemeral_key_from_the_local_server() -> None:
+    from realtime_client.client_secrets import mint_ephemeral_key
+    from realtime_client.server import LocalServer
+
+    async with LocalServer(speed=0, api_keys=["sk-real"]) as server:
+        secret = await mint_ephemeral_key(
+            {"instructions": "Be brief."}, api_key="sk-real", url=server.url, expires_after_s=60
+        )
+        assert secret.value.startswith("ek_") and secret.value not in repr(secret)
+        assert secret.session["instructions"] == "Be brief."
+        # The key opens a session that carries the config.
+        async with connect("gpt-realtime", url=server.url, api_key=secret.value) as session:
+            assert session.server_session is not None
+            assert session.server_session.instructions == "Be brief."
+        with pytest.raises(AuthenticationError):
+            await mint_ephemeral_key(api_key="sk-wrong", url=server.url)
