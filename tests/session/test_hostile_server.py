@@ -13,16 +13,8 @@ from realtime_client import InvalidServerEvent, connect, memory_pair
 from realtime_client.audio import PlaybackBuffer
 from realtime_client.errors import RemoteProtocolError
 from realtime_client.protocol import RealtimeProtocol
-from realtime_client.transports import MemoryTransport
 
-
-async def open_pair() -> tuple[Any, MemoryTransport]:
-    client_end, server_end = memory_pair()
-    opening = asyncio.ensure_future(connect(transport=client_end))
-    await server_end.send_event(
-        {"type": "session.created", "event_id": "e0", "session": {"type": "realtime"}}
-    )
-    return await opening, server_end
+from .conftest import open_pair
 
 
 async def next_notice(seen: list[Any]) -> InvalidServerEvent:

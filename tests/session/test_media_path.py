@@ -8,13 +8,13 @@ played tagged with the item of the response ``output_audio_buffer.started`` name
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import numpy as np
 
-from realtime_client import connect, memory_pair
 from realtime_client.audio import PlaybackBuffer
 from realtime_client.transports import MemoryTransport
+
+from .conftest import open_pair, recv, until
 
 
 class RecordingSink(PlaybackBuffer):
@@ -27,19 +27,6 @@ class RecordingSink(PlaybackBuffer):
     def mark_finished(self, item_id: str, content_index: int | None = None) -> None:
         self.finished.append((item_id, content_index))
         super().mark_finished(item_id, content_index)
-
-
-async def open_media(**kwargs: Any) -> tuple[Any, MemoryTransport]:
-    client_end, server_end = memory_pair(media=True, sample_rate=48_000)
-    opening = asyncio.ensure_future(connect(transport=client_end, **kwargs))
-    await server_end.send_event(
-        {"type": "session.created", "event_id": "e0", "session": {"type": "realtime"}}
-    )
-    return await opening, server_end
-
-
-async def recv(server_end: MemoryTransport) -> dict[str, Any]:
-    return await asyncio.wait_for(server_end.recv_event(), 2)
 
 
 def tone(rate: int, ms: int, hz: float = 440.0) -> np.ndarray:
@@ -75,15 +62,8 @@ async def start_reply(server: MemoryTransport, rid: str = "resp_1", item: str = 
         await server.send_event(event)
 
 
-async def until(predicate: Any, timeout: float = 2.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
-        await asyncio.sleep(0.005)
-
-
 async def test_captured_audio_goes_to_the_media_channel_not_as_events() -> None:
-    session, server = await open_media()
+    session, server = await open_pair(media=True)
     assert session.audio_path.kind == "media"
     assert server.media is not None
     block = tone(24_000, 200)
@@ -104,7 +84,7 @@ async def test_captured_audio_goes_to_the_media_channel_not_as_events() -> None:
 
 
 async def test_output_audio_is_played_tagged_with_the_started_responses_item() -> None:
-    session, server = await open_media()
+    session, server = await open_pair(media=True)
     assert server.media is not None
     sink = RecordingSink()
     session.attach(sink=sink)
@@ -123,7 +103,7 @@ async def test_output_audio_is_played_tagged_with_the_started_responses_item() -
 
 
 async def test_audio_with_no_response_playing_is_counted_not_played() -> None:
-    session, server = await open_media()
+    session, server = await open_pair(media=True)
     assert server.media is not None
     sink = RecordingSink()
     session.attach(sink=sink)
@@ -134,7 +114,7 @@ async def test_audio_with_no_response_playing_is_counted_not_played() -> None:
 
 
 async def test_interrupt_clears_the_output_buffer_and_cancels_without_truncate() -> None:
-    session, server = await open_media()
+    session, server = await open_pair(media=True)
     assert server.media is not None
     sink = RecordingSink()
     session.attach(sink=sink)
@@ -161,7 +141,7 @@ async def test_interrupt_clears_the_output_buffer_and_cancels_without_truncate()
 
 
 async def test_barge_in_clears_playback_and_leaves_the_cut_to_the_server() -> None:
-    session, server = await open_media()
+    session, server = await open_pair(media=True)
     assert server.media is not None
     sink = RecordingSink()
     session.attach(sink=sink)

@@ -16,18 +16,7 @@ from realtime_client.errors import InvalidStateError
 from realtime_client.server import LocalServer
 from realtime_client.transports import MemoryTransport
 
-
-async def open_pair(**kwargs: Any) -> tuple[Any, MemoryTransport]:
-    client_end, server_end = memory_pair()
-    opening = asyncio.ensure_future(connect(transport=client_end, **kwargs))
-    await server_end.send_event(
-        {"type": "session.created", "event_id": "e0", "session": {"type": "realtime"}}
-    )
-    return await opening, server_end
-
-
-async def recv(server_end: MemoryTransport) -> dict[str, Any]:
-    return await asyncio.wait_for(server_end.recv_event(), 2)
+from .conftest import open_pair, recv
 
 
 async def nothing_sent(server_end: MemoryTransport) -> bool:

@@ -28,6 +28,8 @@ from realtime_client.audio import PlaybackBuffer  # noqa: E402
 from realtime_client.errors import AuthenticationError, ConnectError, InvalidModelError  # noqa: E402
 from realtime_client.transports.webrtc import calls_url  # noqa: E402
 
+from .conftest import until  # noqa: E402
+
 
 def tone(rate: int, ms: int, hz: float, amplitude: float = 0.3) -> np.ndarray:
     t = np.arange(rate * ms // 1000) / rate
@@ -152,13 +154,6 @@ class Answerer:
         for pc in self.pcs:
             await pc.close()
         await self.runner.cleanup()
-
-
-async def until(predicate: Any, timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
-        await asyncio.sleep(0.01)
 
 
 def test_calls_url_for_base_urls() -> None:

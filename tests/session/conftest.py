@@ -1,0 +1,33 @@
+"""Helpers the session tests share: a session on the in-memory pair, waiting for things."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from realtime_client import connect, memory_pair
+from realtime_client.transports import MemoryTransport
+
+
+async def open_pair(*, media: bool = False, **kwargs: Any) -> tuple[Any, MemoryTransport]:
+    """A session opened on ``memory_pair(media=...)`` and the test's server end."""
+    client_end, server_end = memory_pair(media=media)
+    opening = asyncio.ensure_future(connect(transport=client_end, **kwargs))
+    await server_end.send_event(
+        {"type": "session.created", "event_id": "e0", "session": {"type": "realtime"}}
+    )
+    return await opening, server_end
+
+
+async def recv(server_end: MemoryTransport) -> dict[str, Any]:
+    """The next event the session sent (2 s at most)."""
+    return await asyncio.wait_for(server_end.recv_event(), 2)
+
+
+async def until(predicate: Callable[[], object], timeout: float = 5.0) -> None:
+    """Wait until ``predicate()`` is true (fails the test after ``timeout`` s)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
+        await asyncio.sleep(0.005)
