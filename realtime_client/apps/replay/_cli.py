@@ -53,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--instructions", help="system instructions")
     p.add_argument("--dialect", choices=("ga", "beta"), default="ga", help="protocol dialect")
     p.add_argument(
+        "--transport",
+        choices=("websocket", "webrtc"),
+        default="websocket",
+        help="websocket (default) or webrtc (real-time media: --speed 1; the webrtc extra)",
+    )
+    p.add_argument(
         "--speed",
         type=float,
         default=1.0,
@@ -180,6 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 voice=args.voice,
                 instructions=args.instructions,
                 dialect=args.dialect,
+                transport=args.transport,
                 transcription_model=transcription,
                 keep_audio=args.keep_audio,
                 turn_timeout=args.turn_timeout,

@@ -140,6 +140,10 @@ class _Driver:
     def now_ms(self) -> float:
         return float(self.ticks * BLOCK_MS)
 
+    def tap(self, speaker: VirtualSpeaker) -> _Tap:
+        """A sink that records each item's audio as it reaches ``speaker`` (media path)."""
+        return _Tap(speaker, self.audio)
+
     # --- events from the session ----------------------------------------------------
 
     async def consume(self) -> None:
@@ -422,3 +426,25 @@ class _Progress:
         if self.enabled:
             sys.stderr.write("\r" + " " * 90 + "\r")
             sys.stderr.flush()
+
+
+class _Tap:
+    """Forwards to a speaker and keeps each item's PCM (for the response WAVs).
+
+    Over WebSocket the driver records audio deltas; over WebRTC no deltas come, so the
+    audio is taken where the session hands it to the speaker.
+    """
+
+    def __init__(self, speaker: VirtualSpeaker, audio: dict[str, list[npt.NDArray[np.int16]]]):
+        self._speaker = speaker
+        self._audio = audio
+
+    def write(self, pcm: Any, item_id: str, content_index: int = 0) -> Any:
+        self._audio.setdefault(item_id, []).append(np.asarray(pcm, dtype=np.int16).copy())
+        return self._speaker.write(pcm, item_id, content_index)
+
+    def clear(self) -> Any:
+        return self._speaker.clear()
+
+    def mark_finished(self, item_id: str, content_index: int = 0) -> None:
+        self._speaker.mark_finished(item_id, content_index)

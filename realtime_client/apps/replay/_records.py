@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from ...recording import frame_event
-from ...transports import Transport
+from ...transports import MediaChannel, Transport
 
 _AUDIO_FIELDS = {
     # event type: the field that carries base64 audio
@@ -74,6 +74,11 @@ class _RecordingTransport(Transport):
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         await self._inner.close(code, reason)
+
+    @property
+    def media(self) -> MediaChannel | None:
+        """The inner transport's media channel (WebRTC), if it has one."""
+        return self._inner.media
 
     @property
     def closed(self) -> bool:

@@ -53,6 +53,7 @@ async def replay(
     voice: str | None = None,
     instructions: str | None = None,
     dialect: Literal["ga", "beta"] = "ga",
+    transport: Literal["websocket", "webrtc"] = "websocket",
     transcription_model: str | None = "gpt-4o-mini-transcribe",
     keep_audio: bool = False,
     turn_timeout: float = 30.0,
@@ -79,6 +80,8 @@ async def replay(
         voice: Output voice.
         instructions: System instructions.
         dialect: ``"ga"`` or ``"beta"``.
+        transport: ``"websocket"`` or ``"webrtc"`` (audio as real-time media: runs at
+            ``speed`` 1, GA only; the ``webrtc`` extra).
         transcription_model: Input transcription model, ``None`` for none.
         keep_audio: Keep audio payloads in ``events.jsonl`` (else elided to their length).
         turn_timeout: Seconds to wait for each input's answer before calling it failed.
@@ -101,6 +104,8 @@ async def replay(
     """
     if speed < 0 or not math.isfinite(speed):
         raise ReplayError(f"speed must be >= 0 (0 = as fast as possible), got {speed}")
+    if transport == "webrtc" and (speed != 1 or dialect != "ga"):
+        raise ReplayError("--transport webrtc carries audio in real time: use --speed 1 (GA)")
     if not (turn_timeout > 0 and math.isfinite(turn_timeout)):
         raise ReplayError(f"turn_timeout must be a finite number > 0 s, got {turn_timeout}")
     if not all(t >= 0 and math.isfinite(t) for t in barge_in_at):
@@ -144,6 +149,7 @@ async def replay(
             model=model,
             api_key=api_key,
             dialect=dialect,
+            transport=transport,
             voice=voice,
             instructions=instructions,
             transcription_model=transcription_model,
@@ -182,6 +188,7 @@ async def _live(
     api_key: str | None,
     dialect: Literal["ga", "beta"],
     voice: str | None,
+    transport: Literal["websocket", "webrtc"] = "websocket",
     instructions: str | None,
     transcription_model: str | None,
     open_timeout: float,
@@ -196,12 +203,19 @@ async def _live(
     recorder = _Recorder(clock, cfg.keep_audio)
     recorder.add("meta", {"type": "replay.started", **meta})
     ws_url = endpoint.realtime_url(url, model)
-    headers = endpoint.upgrade_headers(endpoint.auth_key(ws_url, api_key), dialect=dialect)
+    key = endpoint.auth_key(ws_url, api_key)
+    headers = endpoint.upgrade_headers(key, dialect=dialect)
 
-    def transport() -> Transport:
-        return _RecordingTransport(
-            WebSocketTransport(ws_url, headers=headers, open_timeout=open_timeout), recorder
-        )
+    def make_transport() -> Transport:
+        if transport == "webrtc":
+            from ...transports.webrtc import WebRTCTransport
+
+            inner: Transport = WebRTCTransport(
+                endpoint.base_url(url), api_key=key, model=model, open_timeout=open_timeout
+            )
+        else:
+            inner = WebSocketTransport(ws_url, headers=headers, open_timeout=open_timeout)
+        return _RecordingTransport(inner, recorder)
 
     audio_in: dict[str, Any] = {}
     if transcription_model:
@@ -211,7 +225,7 @@ async def _live(
     config: dict[str, Any] = {"audio": {"input": audio_in}} if audio_in else {}
     session = await connect(
         model,
-        transport=transport,
+        transport=make_transport,
         dialect=dialect,
         session=config or None,
         instructions=instructions,
@@ -221,8 +235,10 @@ async def _live(
     )
     speaker = VirtualSpeaker(sample_rate=_OUT_RATE, speed=None)  # on the driver's clock
     await speaker.open()
-    session.attach(sink=speaker, iterate_audio=True)  # the driver records every delta
     driver = _Driver(session, speaker, cfg, recorder)
+    # The driver records every delta; media audio (WebRTC) it records at the sink.
+    media = session.audio_path.kind == "media"
+    session.attach(sink=driver.tap(speaker) if media else speaker, iterate_audio=True)
     driver_box.append(driver)
     consumer = asyncio.ensure_future(driver.consume())
     lost: _ConnectionLost | None = None
