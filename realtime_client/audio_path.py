@@ -110,6 +110,19 @@ def block_of(block: Any) -> tuple[npt.NDArray[Any], int | None]:
     return np.asarray(block), None
 
 
+def _whole_hz(rate: object) -> int:
+    """A sample rate as an ``int``.
+
+    Raises:
+        AudioFormatError: It is not a whole number (a string, a fraction, a bool).
+    """
+    if isinstance(rate, (int, np.integer)) and not isinstance(rate, bool):
+        return int(rate)
+    if isinstance(rate, float) and rate.is_integer():
+        return int(rate)
+    raise AudioFormatError(f"sample_rate must be a whole number of Hz, got {rate!r}")
+
+
 def resampler_for(
     cache: dict[tuple[int, int], Resampler], in_rate: int, out_rate: int
 ) -> Resampler:
@@ -134,9 +147,23 @@ class InputConverter:
     def to_pcm16_24k(self, samples: npt.NDArray[Any], rate: int) -> Int16Array:
         """Convert one block.
 
+        One rule for every rate and shape: samples are float (finite; beyond ±1 is
+        clipped) or int16, shaped ``(frames,)`` or ``(frames, channels)`` with at least
+        one channel; the rate is a positive whole number of Hz.
+
         Raises:
-            AudioFormatError: Wrong shape, dtype or sample rate.
+            AudioFormatError: Wrong shape, dtype, values or sample rate.
         """
+        rate = _whole_hz(rate)
+        kind = samples.dtype.kind
+        if not (kind == "f" or samples.dtype == np.int16):
+            raise AudioFormatError(
+                f"audio must be float in [-1, 1] or int16, got {samples.dtype}"
+            )
+        if samples.ndim == 2 and samples.shape[1] == 0:
+            raise AudioFormatError(f"audio has no channels: shape {samples.shape}")
+        if kind == "f" and not np.isfinite(samples).all():
+            raise AudioFormatError("audio holds NaN or infinite samples")
         if samples.dtype is _F32 and samples.ndim == 1 and rate != _MODEL_RATE and rate > 0:
             return self._resample(samples, rate)  # a float32 device: checked cheaply
         if samples.ndim == 2:
@@ -154,8 +181,6 @@ class InputConverter:
         if rate == _MODEL_RATE:
             if samples.dtype == np.int16:
                 return samples
-            if samples.dtype.kind != "f":
-                raise AudioFormatError(f"audio must be float or int16, got {samples.dtype}")
             return float32_to_pcm16(samples)
         floats = (
             samples.astype(np.float32) / 32768.0
@@ -302,8 +327,14 @@ class EventAudioPath(AudioPath):
 
     kind = "events"
 
+    #: Audio per ``input_audio_buffer.append`` at most, in samples at 24 kHz (60 s): the
+    #: service refuses events past 15 MiB, so one huge send goes out as several appends.
+    MAX_APPEND_SAMPLES = 60 * _MODEL_RATE
+
     async def send(self, transport: Transport, pcm: Int16Array) -> None:
-        await transport.send(ev.build_append(self._encode_input(pcm)))
+        step = self.MAX_APPEND_SAMPLES
+        for start in range(0, len(pcm), step):
+            await transport.send(ev.build_append(self._encode_input(pcm[start : start + step])))
 
     def _encode_input(self, pcm: Int16Array) -> Any:
         protocol = self.host.protocol

@@ -7,6 +7,7 @@ import base64
 import time
 from typing import Any
 
+import numpy as np
 import pytest
 
 from realtime_client import InvalidServerEvent, connect, memory_pair
@@ -270,3 +271,47 @@ async def test_a_frame_past_the_limit_closes_instead_of_costing_memory() -> None
                 await transport.recv()  # the echo of 4 KB is past our 1 KiB limit
         assert info.value.code == 1009
         await transport.close()
+
+
+# --- send_audio input (items 14, 15) ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("block", "rate", "why"),
+    [
+        (np.zeros(960, np.int32), 48_000, "int32"),
+        (np.zeros(480, np.uint8), 24_000, "uint8"),
+        (np.zeros(320, bool), 16_000, "bool"),
+        (np.zeros(480, complex), 24_000, "complex"),
+        (np.zeros((960, 2), np.int64), 48_000, "int64"),
+        (np.zeros((480, 0), np.float32), 24_000, "no channels"),
+        (np.full(480, np.inf, np.float32), 24_000, "infinite"),
+        (np.full(960, np.nan, np.float32), 48_000, "NaN"),
+        (np.zeros(960, np.float32), "48000", "whole number"),
+    ],
+)
+async def test_send_audio_has_one_rule_for_every_path(block: Any, rate: Any, why: str) -> None:
+    from realtime_client.errors import AudioFormatError
+
+    session, server = await open_pair()
+    with pytest.raises(AudioFormatError, match=why):
+        await session.send_audio(block, rate)
+    assert session.stats.audio_sent_ms == 0
+    assert server._inbox.empty()
+    await session.close()
+
+
+async def test_a_huge_send_goes_out_as_appends_the_service_accepts() -> None:
+    from realtime_client.audio_path import EventAudioPath
+
+    session, server = await open_pair()
+    seconds = 130
+    await session.send_audio(np.zeros(24_000 * seconds, np.int16), 24_000)
+    sizes = []
+    while not server._inbox.empty():
+        frame = await server.recv()
+        assert len(frame) < 15 * 1024 * 1024
+        sizes.append(len(frame))
+    assert len(sizes) == -(-seconds * 24_000 // EventAudioPath.MAX_APPEND_SAMPLES)  # 3
+    assert session.stats.audio_sent_ms == seconds * 1000
+    await session.close()
