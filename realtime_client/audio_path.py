@@ -189,6 +189,22 @@ class InputConverter:
         )
         return self._resample(floats, rate)
 
+    def prepare(self, rate: int) -> None:
+        """Build the resampler for ``rate`` now (its filter design can take 0.1–0.5 s),
+        rather than on the first block of audio.
+
+        Raises:
+            AudioFormatError: The rate cannot be converted to 24 kHz.
+        """
+        rate = _whole_hz(rate)
+        if rate <= 0:
+            raise AudioFormatError(f"sample_rate must be positive, got {rate}")
+        if rate != _MODEL_RATE:
+            try:
+                resampler_for(self._resamplers, rate, _MODEL_RATE)
+            except ValueError as exc:
+                raise AudioFormatError(f"cannot resample {rate} Hz audio: {exc}") from exc
+
     def _resample(self, floats: npt.NDArray[np.float32], rate: int) -> Int16Array:
         try:
             out = resampler_for(self._resamplers, rate, _MODEL_RATE).process(floats)

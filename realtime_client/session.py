@@ -893,6 +893,9 @@ class Session(EventDelivery, ReconnectMixin):
         if source is not None:
             if self._mic_task is not None:
                 raise InvalidStateError("a microphone is already attached")
+            rate = getattr(source, "sample_rate", None)
+            if isinstance(rate, int) and not isinstance(rate, bool):
+                self._input.prepare(rate)  # the filter is designed now, not on block one
             self._mic_task = self._spawn(self._pump_mic(source))
 
     async def _pump_mic(self, source: Any) -> None:

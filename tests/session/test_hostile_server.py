@@ -315,3 +315,28 @@ async def test_a_huge_send_goes_out_as_appends_the_service_accepts() -> None:
     assert len(sizes) == -(-seconds * 24_000 // EventAudioPath.MAX_APPEND_SAMPLES)  # 3
     assert session.stats.audio_sent_ms == seconds * 1000
     await session.close()
+
+
+async def test_odd_rates_are_refused_up_front_and_known_rates_built_before_audio() -> None:
+    import time
+
+    from realtime_client.errors import AudioFormatError
+
+    session, _server = await open_pair()
+    started = time.perf_counter()
+    with pytest.raises(AudioFormatError, match="reduced ratio"):
+        await session.send_audio(np.zeros(960, np.float32), 47_952)
+    assert time.perf_counter() - started < 0.5  # refused before any filter is designed
+
+    class Source:
+        sample_rate = 44_100
+
+        def __aiter__(self) -> Source:
+            return self
+
+        async def __anext__(self) -> np.ndarray:
+            raise StopAsyncIteration
+
+    session.attach(Source())
+    assert (44_100, 24_000) in session._input._resamplers  # designed at attach
+    await session.close()
