@@ -410,7 +410,7 @@ class Session(EventDelivery, ReconnectMixin):
         for event_id, _request in received.answered:
             future = self._futures.pop(event_id, None)
             if future is not None and not future.done():
-                future.set_result(event)
+                future.set_result(received.answer_events.get(event_id, event))
         for event_id, request in received.absorbed:
             # A race the core handled: a re-queued response.create keeps waiting (its
             # future is the queue's token); a cancel that found nothing answers None.

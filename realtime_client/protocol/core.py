@@ -49,6 +49,9 @@ class Received:
         answered: ``(client event_id, client event)`` pairs this event settled.
         failed: ``(client event_id, client event, ServerError)`` for an ``error``
             event that names one of our requests.
+        answer_events: The answer of a request settled late by another event (by client
+            ``event_id``): a ``response.create`` whose ``response.created`` was first
+            credited to server VAD gets that ``response.created`` when the response ends.
         absorbed: Requests whose error the core handled: a ``response.create`` that
             met an active response (queued again at the front, under the same token:
             see :meth:`RealtimeProtocol.queue_response`), a ``response.cancel`` that
@@ -59,6 +62,7 @@ class Received:
     answered: list[tuple[str, ev.ClientEvent]] = field(default_factory=list)
     failed: list[tuple[str, ev.ClientEvent, ServerError]] = field(default_factory=list)
     absorbed: list[tuple[str, ev.ClientEvent]] = field(default_factory=list)
+    answer_events: dict[str, ev.ServerEvent] = field(default_factory=dict)
 
     @property
     def surfaced(self) -> bool:
@@ -159,6 +163,9 @@ class RealtimeProtocol(ClientEventBuilder):
         self._response_queue: deque[tuple[ev.ResponseCreate, Any]] = deque()
         self._response_tokens: dict[str, Any] = {}
         self.awaiting_created = 0
+        # response.created events credited to VAD while one of ours waited (see
+        # _settle_credited), by response id.
+        self._credited_to_vad: dict[str, ev.ResponseCreated] = {}
         # Item ids a restore changed: old id -> the server's id (None: not re-created).
         self._item_ids: dict[str, str | None] = {}
 
@@ -264,12 +271,15 @@ class RealtimeProtocol(ClientEventBuilder):
             key = event.response.id
             # Whatever a commit was going to trigger has happened (or never will).
             self._auto_responses_expected = 0
+            self._settle_credited(event.response.id, received)
         elif role == _RESPONSE_CREATED:
             assert isinstance(event, ev.ResponseCreated)
             if event.response.conversation_id is not None and self._auto_responses_expected:
                 # Server VAD's own response for a turn it committed, not ours: our
                 # response.create is answered by a later response.created or an error.
                 self._auto_responses_expected -= 1
+                if self._fifo.get("response.created") and event.response.id:
+                    self._credited_to_vad[event.response.id] = event
                 return
         # Keyed answers first: they name the object.
         for pending in list(self._pending.values()) if self._pending else ():
@@ -293,6 +303,26 @@ class RealtimeProtocol(ClientEventBuilder):
                 return
         if role == _COMMITTED and self._vad_creates_responses():
             self._auto_responses_expected += 1  # a commit by VAD (or idle timeout), not ours
+
+    def _settle_credited(self, response_id: str | None, received: Received) -> None:
+        """A response credited to VAD ended while our ``response.create`` still waits.
+
+        The service answers every ``response.create`` with ``response.created`` or an
+        error before it finishes another response; if neither came for ours, the response
+        we credited to VAD (an unrequested commit arrived between our create and its
+        ``response.created``) was ours after all: it answers our create now.
+        """
+        created = self._credited_to_vad.pop(response_id or "", None)
+        queue = self._fifo.get("response.created")
+        if created is None or not queue:
+            return
+        event_id = queue.popleft()
+        pending = self._pending.pop(event_id, None)
+        if pending is None:
+            return
+        received.answered.append((event_id, pending.event))
+        received.answer_events[event_id] = created
+        self._created_arrived(event_id)
 
     def _absorb(self, pending: _Pending, error: ServerError, received: Received) -> bool:
         """Handle the races the state machine absorbs; True when the error is consumed."""
@@ -742,6 +772,7 @@ class RealtimeProtocol(ClientEventBuilder):
         self._pending.clear()
         self._fifo.clear()
         self._response_tokens.clear()
+        self._credited_to_vad.clear()
         self.awaiting_created = 0
         # What the old connection's VAD was about to do is gone with it.
         self._auto_responses_expected = 0

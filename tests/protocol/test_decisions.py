@@ -144,9 +144,29 @@ def test_a_vad_commit_credits_the_next_response_created_to_vad_not_to_us() -> No
     committed = {"type": "input_audio_buffer.committed", "event_id": "e_c", "item_id": "i_u"}
     vad = proto.replay_jsonl(cassette(committed, created("resp_vad")))[1]
     assert vad.answered == []  # server VAD's own response
+    # Ours met the VAD response: refused, absorbed, queued again.
+    [refused] = proto.replay_jsonl(
+        cassette(error("conversation_already_has_active_response", event.event_id))
+    )
+    assert refused.absorbed and proto.queued_responses == 1
     proto.replay_jsonl(cassette(done("resp_vad")))
+    retry = proto.next_response()
+    assert retry is not None and retry[1] == "mine"
     [ours] = proto.replay_jsonl(cassette(created("resp_mine")))
-    assert ours.answered == [(event.event_id, event)]
+    assert ours.answered == [(retry[0].event_id, retry[0])]
+
+
+def test_a_response_credited_to_vad_that_ends_with_ours_unanswered_was_ours() -> None:
+    # The service answers each response.create (created or error) before it ends another
+    # response: if neither came, the response credited to VAD answered ours.
+    proto, event = sent_create()
+    committed = {"type": "input_audio_buffer.committed", "event_id": "e_c", "item_id": "i_u"}
+    proto.replay_jsonl(cassette(committed, created("resp_1")))
+    [finished] = proto.replay_jsonl(cassette(done("resp_1")))
+    assert finished.answered == [(event.event_id, event)]
+    answer = finished.answer_events[event.event_id]
+    assert isinstance(answer, ev.ResponseCreated) and answer.response.id == "resp_1"
+    assert proto.awaiting_created == 0
 
 
 @pytest.mark.parametrize(

@@ -340,3 +340,35 @@ async def test_odd_rates_are_refused_up_front_and_known_rates_built_before_audio
     session.attach(Source())
     assert (44_100, 24_000) in session._input._resamplers  # designed at attach
     await session.close()
+
+
+async def test_an_unrequested_commit_before_our_response_created_does_not_stall_us() -> None:
+    session, server = await open_pair()
+    first = asyncio.ensure_future(session.create_response())
+    assert (await asyncio.wait_for(server.recv_event(), 2))["type"] == "response.create"
+    # Server VAD commits between our create and its response.created...
+    await server.send_event(
+        {"type": "input_audio_buffer.committed", "event_id": "e_c", "item_id": "item_u"}
+    )
+    await server.send_event(
+        {
+            "type": "response.created",
+            "event_id": "c1",
+            "response": {"id": "resp_1", "status": "in_progress", "conversation_id": "conv"},
+        }
+    )
+    # ...and no other response.created or error follows: resp_1 was ours.
+    await server.send_event(
+        {
+            "type": "response.done",
+            "event_id": "d1",
+            "response": {"id": "resp_1", "status": "completed", "conversation_id": "conv"},
+        }
+    )
+    created = await asyncio.wait_for(first, 2)
+    assert created.type == "response.created" and created.response.id == "resp_1"
+    # The queue moves on.
+    second = asyncio.ensure_future(session.create_response())
+    assert (await asyncio.wait_for(server.recv_event(), 2))["type"] == "response.create"
+    second.cancel()
+    await session.close()
