@@ -157,9 +157,7 @@ class InputConverter:
         rate = _whole_hz(rate)
         kind = samples.dtype.kind
         if not (kind == "f" or samples.dtype == np.int16):
-            raise AudioFormatError(
-                f"audio must be float in [-1, 1] or int16, got {samples.dtype}"
-            )
+            raise AudioFormatError(f"audio must be float in [-1, 1] or int16, got {samples.dtype}")
         if samples.ndim == 2 and samples.shape[1] == 0:
             raise AudioFormatError(f"audio has no channels: shape {samples.shape}")
         if kind == "f" and not np.isfinite(samples).all():
@@ -227,6 +225,7 @@ class OutageBuffer:
     def __init__(self, limit_ms: float) -> None:
         self.limit_ms = limit_ms
         self._blocks: deque[Int16Array] = deque()
+        self._sent: list[Int16Array] = []
         #: Audio held, in ms.
         self.held_ms = 0.0
 
@@ -241,17 +240,39 @@ class OutageBuffer:
             dropped += len(old) / 24.0
         return dropped
 
-    async def flush(self, send: Callable[[Int16Array], Awaitable[None]]) -> float:
-        """Send what is held, oldest first; returns the ms sent."""
+    async def flush(
+        self, send: Callable[[Int16Array], Awaitable[None]], *, keep: bool = False
+    ) -> float:
+        """Send what is held, oldest first; returns the ms sent.
+
+        Args:
+            send: Sends one block (raises when the connection is gone).
+            keep: Keep the blocks after sending them (else each leaves once it went out,
+                so a failed flush keeps what did not go out for the next attempt).
+        """
         flushed = 0.0
-        while self._blocks:
+        self._sent = []
+        for pcm in list(self._blocks) if keep else ():
+            await send(pcm)
+            flushed += len(pcm) / 24.0
+        while self._blocks and not keep:
             pcm = self._blocks[0]
             await send(pcm)
             self._blocks.popleft()  # only once it went out: a failed send keeps it
+            self._sent.append(pcm)
             ms = len(pcm) / 24.0
             self.held_ms -= ms
             flushed += ms
         return flushed
+
+    def sent_blocks(self) -> list[Int16Array]:
+        """The blocks the last :meth:`flush` sent and let go."""
+        return list(self._sent)
+
+    def clear(self) -> None:
+        """Forget everything held."""
+        self._blocks.clear()
+        self.held_ms = 0.0
 
 
 class AudioPath(abc.ABC):

@@ -52,6 +52,9 @@ class ReconnectPolicy:
         max_delay_s: Backoff cap, in seconds.
         jitter: Random ± fraction applied to each delay.
         outage_buffer_ms: Microphone audio kept while disconnected, in ms.
+        resend_uncommitted_ms: Audio sent since the server's last commit that is kept,
+            in ms, and sent again after a reconnect (the old server session's buffered,
+            uncommitted speech is gone with it); 0 keeps none.
         recycle_before_expiry_s: Reconnect this many seconds before ``expires_at``
             (when no response is active); 0 disables recycling.
     """
@@ -61,6 +64,7 @@ class ReconnectPolicy:
     max_delay_s: float = 8.0
     jitter: float = 0.25
     outage_buffer_ms: float = 10_000.0
+    resend_uncommitted_ms: float = 15_000.0
     recycle_before_expiry_s: float = 60.0
 
     def delay(self, attempt: int) -> float:

@@ -167,6 +167,10 @@ class Session(EventDelivery, ReconnectMixin):
         self._opening = False
         self._reconnect_task: asyncio.Task[None] | None = None
         self._outage = OutageBuffer(self.policy.outage_buffer_ms)
+        # Sent since the server last committed (or cleared) its input buffer: lost with
+        # the server session if the connection drops, so it is sent again.
+        self._uncommitted = OutageBuffer(self.policy.resend_uncommitted_ms)
+        self._uncommitted_overflow_ms = 0.0
         self._input = InputConverter()
         # The transport-specific half of audio: events until a media transport connects.
         self._audio: AudioPath = EventAudioPath(self)
@@ -444,6 +448,8 @@ class Session(EventDelivery, ReconnectMixin):
             self._audio.barge_in()
         elif kind is ev.InputAudioBufferSpeechStopped:
             self._t_speech_stopped = now
+        elif kind is ev.InputAudioBufferCommitted:  # or cleared
+            self._committed()
         elif kind is ev.ResponseCreated:
             rid = event.response.id or ""
             self._t_created[rid] = now
@@ -850,6 +856,8 @@ class Session(EventDelivery, ReconnectMixin):
             self._keep_for_later(pcm)
             return
         self.stats.audio_sent_ms += ms
+        if self._uncommitted.limit_ms > 0:
+            self._uncommitted_overflow_ms += self._uncommitted.keep(pcm)
 
     def _keep_for_later(self, pcm: Int16Array) -> None:
         dropped = self._outage.keep(pcm)
@@ -859,15 +867,35 @@ class Session(EventDelivery, ReconnectMixin):
             self._emit(AudioDropped(dropped_ms=dropped, reason="outage buffer full"))
 
     async def _flush_outage(self) -> float:
+        """After a reconnect: the uncommitted speech again, then the outage audio."""
+
         async def send(pcm: Int16Array) -> None:
             transport = self._transport
             if transport is None or self._closed:
                 raise InvalidStateError("the session is not connected")
             await self._audio.send(transport, pcm)
 
+        lost, self._uncommitted_overflow_ms = self._uncommitted_overflow_ms, 0.0
+        if lost:
+            # Older than what the resend buffer keeps: that part of the utterance is gone.
+            self.stats.dropped_audio_ms += lost
+            self._emit(
+                AudioDropped(dropped_ms=lost, reason="uncommitted audio past the resend buffer")
+            )
+        # Re-sent audio stays uncommitted on the new session until it commits: kept.
+        resent = await self._uncommitted.flush(send, keep=True)
+        self.stats.resent_audio_ms += resent
         flushed = await self._outage.flush(send)
         self.stats.audio_sent_ms += flushed
-        return flushed
+        if self._uncommitted.limit_ms > 0:
+            for block in self._outage.sent_blocks():
+                self._uncommitted_overflow_ms += self._uncommitted.keep(block)
+        return resent + flushed
+
+    def _committed(self) -> None:
+        """The server committed or cleared its input buffer: nothing to re-send."""
+        self._uncommitted.clear()
+        self._uncommitted_overflow_ms = 0.0
 
     # --- microphone and speaker ------------------------------------------------------------
 
@@ -938,6 +966,7 @@ class Session(EventDelivery, ReconnectMixin):
 
 # The class of Session._react's chain each event class counts as (None: no branch).
 _REACTS_TO: tuple[type[Any], ...] = (
+    ev.InputAudioBufferCommitted,
     ev.ResponseOutputAudioDelta,
     ev.ResponseOutputAudioDone,
     ev.OutputAudioBufferStarted,
@@ -955,6 +984,7 @@ _REACT_KIND: ByClass[type[Any] | None] = ByClass(
         ev.ResponseOutputAudioTranscriptDelta: ev.ResponseOutputTextDelta,
         ev.OutputAudioBufferStopped: ev.OutputAudioBufferStarted,
         ev.OutputAudioBufferCleared: ev.OutputAudioBufferStarted,
+        ev.InputAudioBufferCleared: ev.InputAudioBufferCommitted,
     },
     None,
 )

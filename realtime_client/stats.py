@@ -54,8 +54,11 @@ class SessionStats:
 
     Audio figures are in ms: ``audio_sent_ms`` went out, ``audio_received_ms`` came in
     (deltas, or media frames), ``dropped_audio_ms`` of captured audio could not be kept
-    during an outage, ``unattributed_audio_ms`` of media audio arrived while no response
-    of ours was playing (not written to the sink).
+    or delivered (outage buffer full, or uncommitted speech older than the resend
+    buffer when a connection dropped), ``resent_audio_ms`` went out again after a
+    reconnect (speech the lost server session had not committed), and
+    ``unattributed_audio_ms`` of media audio arrived while no response of ours was
+    playing (not written to the sink).
     """
 
     turns: list[TurnStats] = field(default_factory=list)
@@ -65,6 +68,7 @@ class SessionStats:
     audio_received_ms: float = 0.0
     dropped_audio_ms: float = 0.0
     unattributed_audio_ms: float = 0.0
+    resent_audio_ms: float = 0.0
     dropped_events: int = 0
     reconnects: int = 0
     server_errors: int = 0

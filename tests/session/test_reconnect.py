@@ -445,3 +445,68 @@ async def test_a_server_that_numbers_its_items_may_reuse_an_old_id_on_restore() 
     await deleting
     assert [i.text for i in session.conversation] == ["one"]
     await session.close()
+
+
+# --- no speech lost across a drop (the hardening issue's items 9, 10) ------------------
+
+
+async def _appended_ms(server: MemoryTransport, expect_ms: float) -> float:
+    """Audio the session appended on this connection until ``expect_ms`` arrived, in ms."""
+    import base64
+
+    total = 0.0
+    while total < expect_ms:
+        event = await recv(server)
+        if event["type"] == "input_audio_buffer.append":
+            total += len(base64.b64decode(str(event["audio"]))) / 48
+    return total
+
+
+async def test_speech_the_lost_server_had_not_committed_is_sent_again() -> None:
+    import numpy as np
+
+    servers = Servers()
+    opening = asyncio.ensure_future(connect(transport=servers, reconnect=FAST))
+    first = await servers.next()
+    session = await opening
+    block = np.full(480, 0.1, np.float32)  # 20 ms at 24 kHz
+    for _ in range(30):  # 600 ms of an utterance, delivered...
+        await session.send_audio(block, 24_000)
+    assert await _appended_ms(first, 600) == 600
+    await first.close(1006)  # ...and gone with the server session, uncommitted
+    second = await servers.next()
+    # The new server session gets the 600 ms again before anything else.
+    assert await _appended_ms(second, 600) == 600
+    reconnected = await until(session, Reconnected)
+    assert reconnected.flushed_audio_ms == 600
+    assert session.stats.resent_audio_ms == 600
+    assert session.stats.dropped_audio_ms == 0
+    # Once the server commits, nothing is kept for a resend.
+    await second.send_event(
+        {"type": "input_audio_buffer.committed", "event_id": "e_c", "item_id": "item_u"}
+    )
+    await asyncio.sleep(0.05)
+    assert session._uncommitted.held_ms == 0
+    await session.close()
+
+
+async def test_committed_speech_is_not_sent_again() -> None:
+    import numpy as np
+
+    servers = Servers()
+    opening = asyncio.ensure_future(connect(transport=servers, reconnect=FAST))
+    first = await servers.next()
+    session = await opening
+    for _ in range(10):
+        await session.send_audio(np.full(480, 0.1, np.float32), 24_000)
+    await _appended_ms(first, 200)
+    await first.send_event(
+        {"type": "input_audio_buffer.committed", "event_id": "e_c", "item_id": "item_u"}
+    )
+    await asyncio.sleep(0.05)
+    await first.close(1006)
+    second = await servers.next()
+    reconnected = await until(session, Reconnected)
+    assert reconnected.flushed_audio_ms == 0
+    assert await nothing_sent(second)
+    await session.close()
