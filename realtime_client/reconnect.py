@@ -208,7 +208,7 @@ class ReconnectMixin:
         """
         plan = self.protocol.restore_plan()
         for item_id, why in plan.skipped:
-            logger.warning("could not restore item %s: %s", item_id, why)
+            logger.info("item %s is not restored: %s", item_id, why)
         plan.begin()
         sent: list[tuple[str, str, asyncio.Future[Any]]] = []
         answers: list[tuple[str, str | None]] = []

@@ -138,6 +138,8 @@ class RestorePlan:
             self.protocol.map_item_id(item_id, new_id)
             count += new_id is not None
             previous = new_id or item_id
+        for item_id, _why in self.skipped:
+            self.protocol.map_item_id(item_id, None)
         # An id the server uses now means that item, not an old one it replaced.
         self.protocol.forget_item_ids({new_id for _, new_id in answers if new_id is not None})
         self._saved = None
@@ -148,8 +150,13 @@ def plan_restore(protocol: RealtimeProtocol) -> RestorePlan:
     """Build the plan for :meth:`RealtimeProtocol.restore_plan`."""
     plan = RestorePlan(protocol)
     for item in protocol.conversation:
-        wire = restorable(item) if item.in_conversation else None
+        if not item.in_conversation:
+            continue
+        wire = restorable(item)
         if wire is None:
+            # Nothing to say again (a reply cut before any transcript): the new server
+            # session will not have it; the id map says so, so helpers refuse it clearly.
+            plan.skipped.append((item.id, "nothing to re-create (no text or transcript)"))
             continue
         try:
             event = protocol.build_item_create(wire, item_id=item.id, match_in_order=True)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from realtime_client import events as ev
-from realtime_client.errors import RemoteProtocolError
+from realtime_client.errors import InvalidStateError, RemoteProtocolError
 from realtime_client.protocol import RealtimeProtocol, restorable
 
 
@@ -419,3 +419,22 @@ def test_faults_in_server_events_are_remote_protocol_errors(bad: dict[str, Any])
     proto = RealtimeProtocol()
     with pytest.raises(RemoteProtocolError, match="server sent"):
         proto.receive(bad)
+
+
+def test_an_item_with_nothing_to_restore_is_marked_lost_not_left_diverging() -> None:
+    proto = RealtimeProtocol()
+    # An assistant reply cut before any transcript arrived: audio only.
+    added = {
+        "type": "conversation.item.added",
+        "event_id": "a1",
+        "previous_item_id": None,
+        "item": {"id": "item_a", "type": "message", "role": "assistant", "content": []},
+    }
+    proto.replay_jsonl(cassette(session_created(), *assistant_audio(300), added, truncated(100)))
+    plan = proto.restore_plan()
+    assert plan.creates == [] and [i for i, _ in plan.skipped] == ["item_a"]
+    plan.begin()
+    plan.finish([])
+    assert proto.item_lost("item_a")
+    with pytest.raises(InvalidStateError, match="could not be re-created"):
+        proto.server_item_id("item_a")
