@@ -240,9 +240,13 @@ class Call:
         try:
             event = orjson.loads(frame)
         except orjson.JSONDecodeError:
-            event = None
-        if not isinstance(event, dict) or event.get("type") != "output_audio_buffer.clear":
-            self.session.receive_text(frame)  # parsed again there: errors as on a WebSocket
+            self.session.receive_text(frame)  # the session's invalid_json error
+            return
+        if not isinstance(event, dict):
+            self.session.receive_text(frame)  # not an object: the session's error
+            return
+        if event.get("type") != "output_audio_buffer.clear":
+            self.session.receive_event(event)
             return
         raw_id = event.get("event_id")
         event_id = raw_id if isinstance(raw_id, str) else None

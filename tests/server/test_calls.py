@@ -190,9 +190,10 @@ async def test_a_tone_is_heard_and_the_echo_plays_back_as_media(echo_server: Loc
         assert "response.output_audio.delta" not in types
         assert types.index("output_audio_buffer.started") < types.index("response.done")
         assert types.index("rate_limits.updated") < types.index("output_audio_buffer.stopped")
-        # It plays in real time: stopped comes one item length after started.
+        # It plays in real time: stopped comes one item length after started (a loaded
+        # machine can only make it later).
         span = events.at("output_audio_buffer.stopped") - events.at("output_audio_buffer.started")
-        assert span == pytest.approx(echo_ms / 1000, abs=0.15)
+        assert echo_ms - 60 <= span * 1000 <= echo_ms + 250
 
 
 async def test_barge_in_truncates_at_the_audio_handed_to_the_track(script: str) -> None:
@@ -235,7 +236,7 @@ async def test_barge_in_truncates_at_the_audio_handed_to_the_track(script: str) 
         played_s = events.at("input_audio_buffer.speech_started") - events.at(
             "output_audio_buffer.started"
         )
-        assert truncated.audio_end_ms == pytest.approx(played_s * 1000, abs=80)
+        assert truncated.audio_end_ms == pytest.approx(played_s * 1000, abs=100)
         assert call.session.item_audio[item.id].size == truncated.audio_end_ms * 24
         assert done.response.status == "cancelled"
         # The order the service sends: speech start, cleared, truncated, then the cancel.
@@ -281,7 +282,7 @@ async def test_interrupt_clears_the_output_buffer(script: str) -> None:
         assert done.response.status == "cancelled"
         [truncated] = events.of("conversation.item.truncated")
         played_ms = (started - events.at("output_audio_buffer.started")) * 1000
-        assert truncated.audio_end_ms == pytest.approx(played_ms, abs=80)
+        assert truncated.audio_end_ms == pytest.approx(played_ms, abs=100)
         assert call.track.backlog_ms == 0
         await asyncio.sleep(0.1)
         assert not events.of("output_audio_buffer.stopped")
@@ -373,6 +374,17 @@ async def test_the_sdp_alone_with_an_ephemeral_key_and_no_candidates() -> None:
         channel.send(json.dumps({"type": "session.update", "session": {"type": "realtime"}}))
         await until(lambda: len(messages) > 1)
         assert json.loads(messages[1])["type"] == "session.updated"
+        # Errors as on a WebSocket, and output_audio_buffer.clear is checked like any event.
+        channel.send("not json")
+        channel.send(json.dumps({"type": "output_audio_buffer.clear", "bogus": 1}))
+        channel.send(json.dumps({"type": "output_audio_buffer.clear", "event_id": "c1"}))
+        await until(lambda: len(messages) > 4)
+        errors = [json.loads(m)["error"] for m in messages[2:]]
+        assert [(e["code"], e["param"], e["event_id"]) for e in errors] == [
+            ("invalid_json", None, None),
+            ("unknown_parameter", "bogus", None),
+            ("invalid_value", None, "c1"),  # nothing has played yet
+        ]
         await pc.close()
         await until(lambda: server.calls == {})
 
