@@ -32,6 +32,7 @@ __all__ = [
     "BETA_TRANSCRIPTION_SESSION",
     "BETA_VOICES",
     "CLIENT_SECRET_REQUEST",
+    "GA_CALL_EVENTS",
     "GA_CLIENT_EVENT_TYPES",
     "GA_EVENTS",
     "GA_ITEM",
@@ -406,6 +407,11 @@ GA_EVENTS: dict[str, Obj] = {
     "conversation.item.retrieve": _event({"item_id": Str()}, ("item_id",)),
     "response.create": _event({"response": _GA_RESPONSE}),
     "response.cancel": _event({"response_id": Str()}),
+}
+
+#: Client events a WebRTC or SIP call accepts besides :data:`GA_EVENTS` (protocol.md §1.2).
+GA_CALL_EVENTS: dict[str, Obj] = {
+    "output_audio_buffer.clear": _event(),
 }
 
 CLIENT_SECRET_REQUEST = Obj(

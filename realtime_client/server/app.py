@@ -9,6 +9,8 @@ Routes:
   reason is ``<error.type>.<error.code>``.
 * ``POST /v1/realtime/client_secrets`` (GA) and ``POST /v1/realtime/sessions`` (beta) mint
   ephemeral ``ek_…`` keys that carry a session config and are accepted until they expire.
+* ``POST /v1/realtime/calls`` (and ``…/{call_id}/hangup``) answer WebRTC calls
+  (:mod:`.calls`); ``GET /v1/realtime?call_id=rtc_…`` joins a call as its sideband.
 
 This module only moves frames: parsing, validation and the protocol live in the session.
 Fault injection and recording sit on the frame path here, where a network would be.
@@ -27,7 +29,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import orjson
 
@@ -41,6 +43,7 @@ from ._defaults import (
     normalize_beta_session,
     normalize_ga_session,
 )
+from .calls import CALL_NOT_FOUND, Call, CallDesk
 from .faults import FaultPlan, FaultSpecError
 from .recording import Recorder
 from .responders import Responder, make_responder
@@ -345,6 +348,7 @@ class LocalServer:
         self._runner: Any = None
         self._connections: set[_Connection] = set()
         self._handlers: set[asyncio.Task[Any]] = set()
+        self._calls = CallDesk(self)
 
     # --- public ---------------------------------------------------------------------------
 
@@ -357,6 +361,11 @@ class LocalServer:
     def ws_url(self) -> str:
         """WebSocket URL, e.g. ``ws://127.0.0.1:8000/v1/realtime``."""
         return f"ws://{self._host_for_url()}:{self.port}/v1/realtime"
+
+    @property
+    def calls(self) -> dict[str, Call]:
+        """The live WebRTC calls by id (``rtc_…``); each has its ``session`` and ``pc``."""
+        return self._calls.calls
 
     def _host_for_url(self) -> str:
         return f"[{self.host}]" if ":" in self.host else self.host
@@ -390,6 +399,7 @@ class LocalServer:
         app.router.add_get("/v1/realtime", self._handle_ws)
         app.router.add_post("/v1/realtime/client_secrets", self._handle_client_secrets)
         app.router.add_post("/v1/realtime/sessions", self._handle_beta_sessions)
+        self._calls.add_routes(app)
         runner = aioweb.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         site = aioweb.TCPSite(runner, self.host, self.port)
@@ -403,7 +413,8 @@ class LocalServer:
             self.recorder = Recorder(self.record_path)
 
     async def stop(self) -> None:
-        """Close every connection and stop serving."""
+        """Close every connection and call, and stop serving."""
+        await self._calls.close_all()
         for session in list(self.sessions):
             session.close()
         for conn in list(self._connections):
@@ -483,8 +494,16 @@ class LocalServer:
         }
         return self._json(body, status)
 
-    async def _http_body(self, request: web.Request) -> tuple[Any, web.StreamResponse | None]:
-        """Authenticate a REST call (a real key, not an ``ek_``) and parse its JSON body."""
+    def _http_auth(
+        self, request: web.BaseRequest, *, ephemeral_ok: bool = False
+    ) -> tuple[_Ephemeral | None, web.StreamResponse | None]:
+        """Authenticate a REST call: the ephemeral key's record, or the 401 to answer.
+
+        Args:
+            request: The call.
+            ephemeral_ok: Accept a live ``ek_…`` key too (the WebRTC offer); otherwise
+                only an API key is accepted.
+        """
         key = _bearer(request.headers.get("Authorization"))
         status, eph = self._key_status(key)
         if status == "missing":
@@ -495,13 +514,20 @@ class LocalServer:
                 "YOUR_KEY).",
                 None,
             )
-        if status == "invalid" or eph is not None:
+        if status == "invalid" or (eph is not None and not ephemeral_ok):
             return None, self._http_error(
                 401,
                 f"Incorrect API key provided: {_mask(key or '')}. You can find your "
                 "API key at https://platform.openai.com/account/api-keys.",
                 "invalid_api_key",
             )
+        return eph, None
+
+    async def _http_body(self, request: web.Request) -> tuple[Any, web.StreamResponse | None]:
+        """Authenticate a REST call (a real key, not an ``ek_``) and parse its JSON body."""
+        _, failure = self._http_auth(request)
+        if failure is not None:
+            return None, failure
         try:
             return orjson.loads(await request.read() or b"{}"), None
         except orjson.JSONDecodeError:
@@ -593,8 +619,23 @@ class LocalServer:
 
     async def _serve_ws(self, request: web.Request) -> web.StreamResponse:
         aioweb = require_extra("aiohttp.web", "server")
-        aiohttp = require_extra("aiohttp", "server")
         offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")]
+        query = request.query
+        key = _bearer(request.headers.get("Authorization"))
+        if key is None:
+            key = next(
+                (p[len(_KEY_PROTOCOL) :] for p in offered if p.startswith(_KEY_PROTOCOL)), None
+            )
+        status, eph = self._key_status(key)
+        call_id = query.get("call_id")
+        if (
+            call_id is not None
+            and status == "ok"
+            and (eph is not None or self._calls.get(call_id) is None)
+        ):
+            # The real service answers a call it does not know (and an ephemeral key,
+            # which cannot join one) before the upgrade, with a 404.
+            return self._calls.not_found()
         ws: web.WebSocketResponse = aioweb.WebSocketResponse(
             protocols=("realtime",),
             max_msg_size=self.max_frame_bytes,
@@ -604,7 +645,6 @@ class LocalServer:
         self.connection_count += 1
 
         faults = self._next_faults.popleft() if self._next_faults else self._faults
-        query = request.query
         beta = "realtime=v1" in request.headers.get("OpenAI-Beta", "") or _BETA_PROTOCOL in offered
 
         def refuse(code: str | None, message: str, close_code: int) -> dict[str, Any]:
@@ -621,12 +661,6 @@ class LocalServer:
                 "_close": close_code,
             }
 
-        key = _bearer(request.headers.get("Authorization"))
-        if key is None:
-            key = next(
-                (p[len(_KEY_PROTOCOL) :] for p in offered if p.startswith(_KEY_PROTOCOL)), None
-            )
-        status, eph = self._key_status(key)
         failure: dict[str, Any] | None = None
         if status == "missing":
             failure = refuse(None, "Missing bearer or basic authentication in header", 3000)
@@ -652,18 +686,13 @@ class LocalServer:
             or (eph is not None and eph.session.get("type") == "transcription")
             else "realtime"
         )
-        call_id = query.get("call_id")
-        if failure is None and call_id is not None:
-            # With call_id the model is ignored (protocol.md §1.1): the session belongs to
-            # an existing WebRTC/SIP call. This server has no calls yet, so none is known.
-            failure = refuse(
-                "invalid_value",
-                f"Call '{call_id}' not found: this local server does not support WebRTC or "
-                "SIP calls yet, so no call_id can be attached to. Connect with "
-                "?model=<model> instead.",
-                4000,
-            )
-        if failure is None and kind == "realtime":
+        # With call_id the model is ignored (protocol.md §1.1): the socket joins the
+        # call's session as its sideband.
+        call = self._calls.get(call_id) if call_id is not None else None
+        if failure is None and call_id is not None and call is None:
+            # The call ended during the upgrade.
+            failure = refuse("call_id_not_found", CALL_NOT_FOUND, 4000)
+        if failure is None and kind == "realtime" and call_id is None:
             if not model:
                 failure = refuse(
                     "missing_model",
@@ -692,6 +721,17 @@ class LocalServer:
             await ws.close(code=close_code, message=reason.encode())
             return ws
 
+        conn = _Connection(self, ws, request, number, faults)
+        self._connections.add(conn)
+        if call is not None:
+            call.join(conn)
+            try:
+                await self._read_frames(ws, conn, call, number)
+            finally:
+                call.leave(conn)
+                await self._release(ws, conn, number)
+            return ws
+
         options = SessionOptions(
             dialect="beta" if beta else "ga",
             kind=kind,  # type: ignore[arg-type]
@@ -709,8 +749,6 @@ class LocalServer:
                 else None
             ),
         )
-        conn = _Connection(self, ws, request, number, faults)
-        self._connections.add(conn)
         responder = make_responder(self.responder_spec)
         session = ServerSession(options, responder, conn)
         self.sessions.append(session)
@@ -725,34 +763,53 @@ class LocalServer:
             self.recorder.write("meta", opened, conn=number)
         session.start()
         try:
-            async for msg in ws:
-                if msg.type == aiohttp.WSMsgType.TEXT:
-                    if self.recorder is not None:
-                        self.recorder.record(number, "client", msg.data)
-                    session.receive_text(msg.data)
-                elif msg.type == aiohttp.WSMsgType.BINARY:
-                    if self.recorder is not None:
-                        self.recorder.record(number, "client", msg.data)
-                    session.receive_binary(msg.data)
-                elif msg.type == aiohttp.WSMsgType.ERROR:
-                    log.debug("connection %d: %s", number, ws.exception())
-                    break
-                if conn.dropped:
-                    break
+            await self._read_frames(ws, conn, session, number)
         finally:
             await session.aclose()
             self.sessions.remove(session)
-            if not ws.closed and not conn.dropped:
-                await conn.flush(1.0)
-            for task in (conn.writer, conn.pinger):
-                if task is not None:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
-            self._connections.discard(conn)
-            if self.recorder is not None and ws.close_code is not None:
-                self.recorder.record(number, "client", close=(ws.close_code, ""))
+            await self._release(ws, conn, number)
         return ws
+
+    async def _read_frames(
+        self, ws: web.WebSocketResponse, conn: _Connection, target: _FrameTarget, number: int
+    ) -> None:
+        """Hand the socket's frames to ``target`` until it closes or the connection drops."""
+        aiohttp = require_extra("aiohttp", "server")
+        async for msg in ws:
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                if self.recorder is not None:
+                    self.recorder.record(number, "client", msg.data)
+                target.receive_text(msg.data)
+            elif msg.type == aiohttp.WSMsgType.BINARY:
+                if self.recorder is not None:
+                    self.recorder.record(number, "client", msg.data)
+                target.receive_binary(msg.data)
+            elif msg.type == aiohttp.WSMsgType.ERROR:
+                log.debug("connection %d: %s", number, ws.exception())
+                break
+            if conn.dropped:
+                break
+
+    async def _release(self, ws: web.WebSocketResponse, conn: _Connection, number: int) -> None:
+        """Flush what is queued, stop the connection's tasks and forget it."""
+        if not ws.closed and not conn.dropped:
+            await conn.flush(1.0)
+        for task in (conn.writer, conn.pinger):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._connections.discard(conn)
+        if self.recorder is not None and ws.close_code is not None:
+            self.recorder.record(number, "client", close=(ws.close_code, ""))
+
+
+class _FrameTarget(Protocol):
+    """What a WebSocket's frames go to: a session, or a call (its sideband)."""
+
+    def receive_text(self, text: str | bytes) -> None: ...
+
+    def receive_binary(self, data: bytes) -> None: ...
 
 
 def _bearer(header: str | None) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
 import re
 import shutil
@@ -335,14 +336,27 @@ async def test_cancelled_tts_synthesis_kills_espeak(monkeypatch: pytest.MonkeyPa
 
 @pytest.mark.parametrize("query", ["call_id=rtc_u1_abc", "call_id=rtc_u1_abc&model=gpt-realtime"])
 async def test_call_id_is_refused_as_an_unknown_call(server: LocalServer, query: str) -> None:
-    c = await open_client(server, query=query)
-    err = (await c.recv())["error"]
-    assert err["code"] == "invalid_value"
-    assert "rtc_u1_abc" in err["message"] and "WebRTC" in err["message"]
+    # As the real service: a 404 before the upgrade, whatever the model (tests/server/
+    # test_calls.py joins a live call).
+    with pytest.raises(websockets.InvalidStatus) as info:
+        await open_client(server, query=query)
+    assert info.value.response.status_code == 404
+    error = json.loads(info.value.response.body or b"{}")["error"]
+    assert error == {
+        "message": "No session found for the provided call_id",
+        "type": "invalid_request_error",
+        "param": "",
+        "code": "call_id_not_found",
+    }
+
+
+async def test_call_id_with_a_bad_key_is_refused_as_any_bad_key(server: LocalServer) -> None:
+    c = await open_client(server, query="call_id=rtc_u1_abc", key=None)
+    error = (await c.recv())["error"]
+    assert error["message"] == "Missing bearer or basic authentication in header"
     with pytest.raises(websockets.ConnectionClosed) as info:
         await c.recv()
-    assert info.value.rcvd is not None and info.value.rcvd.code == 4000
-    assert info.value.rcvd.reason == "invalid_request_error.invalid_value"
+    assert info.value.rcvd is not None and info.value.rcvd.code == 3000
 
 
 # --- 8. limits: one append at most 15 MB; deleted items keep no audio ---------------------
