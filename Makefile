@@ -34,7 +34,7 @@ lint: install  ## ruff
 
 typecheck: install  ## mypy --strict on both packages and the examples
 	$(BIN)/mypy
-	$(BIN)/mypy --strict examples/*.py
+	$(BIN)/mypy --strict examples/*.py examples/browser/*.py
 
 pytest: install  ## the test suite
 	$(BIN)/pytest
