@@ -548,6 +548,10 @@ class MediaAudioPath(AudioPath):
 
     async def interrupt(self) -> None:
         self._clear_sink()
+        if self._playing is None:
+            # Nothing is in the server's output buffer: a clear would only draw an error.
+            await self.host.cancel_response()
+            return
         clear = self.host.protocol.build_clear_output()
         await asyncio.gather(self.host.cancel_response(), self.host._request(clear))
 

@@ -160,3 +160,10 @@ async def test_barge_in_clears_playback_and_leaves_the_cut_to_the_server() -> No
     await asyncio.sleep(0.05)
     assert server._inbox.empty()  # server VAD cancels and truncates by itself
     await session.close()
+
+
+async def test_interrupt_with_nothing_playing_sends_no_clear() -> None:
+    session, server = await open_pair(media=True)
+    await session.interrupt()  # nothing active, nothing playing: nothing to send
+    assert server._inbox.empty()
+    await session.close()
