@@ -476,3 +476,23 @@ def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:
     assert {total for _, _, total in bars} == {"6.0"}  # hello.wav's length
     # Cleared at the end: the summary never lands on a half-drawn bar.
     assert "\r" + " " * 90 + "\r" in err
+
+
+async def test_the_same_scenario_over_websocket_and_webrtc_gives_the_same_transcript(
+    tmp_path: Path,
+) -> None:
+    pytest.importorskip("aiortc", reason="the webrtc extra is not installed")
+    responder = f"script:{SCRIPT}"
+    ws = await replay([HELLO], tmp_path / "ws", responder=responder, speed=1)
+    rtc = await replay([HELLO], tmp_path / "rtc", responder=responder, speed=1, transport="webrtc")
+    assert ws.ok, ws.failures
+    assert rtc.ok, rtc.failures
+    assert rtc.texts("user") == ws.texts("user")
+    assert rtc.texts("assistant") == ws.texts("assistant")
+    # Over WebRTC no audio deltas came: the reply was recorded where it was played.
+    assert not any(r["event"].get("type") == "response.output_audio.delta" for r in rtc.records)
+    assistants = [t for t in rtc.turns if t.role == "assistant"]
+    assert len(assistants) == 2 and all(t.audio_ms > 500 for t in assistants)
+    assert any(p.name.startswith("response-") for p in (tmp_path / "rtc").iterdir())
+    with pytest.raises(ReplayError, match="speed 1"):
+        await replay([HELLO], None, responder=responder, speed=4, transport="webrtc")

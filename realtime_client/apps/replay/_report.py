@@ -96,7 +96,11 @@ def _build_turns(protocol: RealtimeProtocol, records: list[dict[str, Any]]) -> l
                     at_ms=times.get("at_ms"),
                     start_ms=times.get("first_delta_ms"),
                     end_ms=times.get("done_ms"),
-                    audio_ms=round(received.get(item.id, 0.0), 3),
+                    # From the deltas; over WebRTC (no deltas) from the media counted on
+                    # the item, before any truncation.
+                    audio_ms=round(
+                        received.get(item.id, item.untruncated_audio_ms or item.audio_ms), 3
+                    ),
                     truncated_at_ms=item.truncated_at_ms,
                     response_id=item.response_id,
                     reason=reason,
