@@ -124,7 +124,7 @@ class ReconnectMixin:
     _turns: dict[str, Any]
     _transport: Transport | None
     _emit: Callable[[Any], None]
-    _fail_pending: Callable[[BaseException], None]
+    _fail_pending: Callable[..., None]
     _drop_transport: Callable[[], Awaitable[None]]
     _connect_once: Callable[[], Awaitable[None]]
     _shutdown: Callable[[BaseException | None], Awaitable[None]]
@@ -161,7 +161,9 @@ class ReconnectMixin:
 
     async def _reconnect(self, error: BaseException, *, immediate: bool = False) -> None:
         """Reconnect with backoff; ``immediate`` skips the first wait (a planned recycle)."""
-        self._fail_pending(ConnectionClosedError(1006, f"reconnecting after: {error}"))
+        self._fail_pending(
+            ConnectionClosedError(1006, f"reconnecting after: {error}"), keep_responses=True
+        )
         for rid in self.protocol.abandon_responses():
             self._turns.pop(rid, None)
         await self._drop_transport()

@@ -641,13 +641,22 @@ class Session(EventDelivery, ReconnectMixin):
                 "the session is closed" if self._closed else "the session is not connected"
             )
 
-    def _fail_pending(self, error: BaseException) -> None:
+    def _fail_pending(self, error: BaseException, *, keep_responses: bool = False) -> None:
+        """Fail the requests in flight (and, unless ``keep_responses``, the queued creates).
+
+        With ``keep_responses`` (a reconnect), ``response.create`` requests wait for the
+        new connection: queued ones stay queued, and ones sent but never answered are
+        queued again at the front (the lost connection created nothing for them).
+        """
+        if keep_responses:
+            for event_id in self.protocol.requeue_unanswered_responses():
+                self._futures.pop(event_id, None)  # the future lives on as the queue's token
         for future in list(self._futures.values()):
             if not future.done():
                 future.set_exception(error)
                 future.exception()  # mark retrieved: the caller may be gone
         self._futures.clear()
-        for future in self.protocol.drain_responses():
+        for future in () if keep_responses else self.protocol.drain_responses():
             if not future.done():
                 future.set_exception(error)
                 future.exception()

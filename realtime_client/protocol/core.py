@@ -830,6 +830,27 @@ class RealtimeProtocol(ClientEventBuilder):
         if self._response_tokens.pop(event_id, _MISSING) is not _MISSING:
             self.awaiting_created = max(0, self.awaiting_created - 1)
 
+    def requeue_unanswered_responses(self) -> list[str]:
+        """Queue again, at the front and in order, the creates sent but never answered.
+
+        For a lost connection: it answered them neither with ``response.created`` nor an
+        error, so nothing was created and the next connection may ask again. Returns the
+        old client ``event_id`` values (they will not be answered).
+        """
+        unanswered = [
+            (event_id, self._pending[event_id].event, token)
+            for event_id, token in self._response_tokens.items()
+            if token is not None and event_id in self._pending
+        ]
+        for event_id, request, token in reversed(unanswered):
+            assert isinstance(request, ev.ResponseCreate)
+            retry = request.model_copy(update={"event_id": None})
+            self._response_queue.appendleft((retry, token))
+            self.forget(event_id)
+            self._response_tokens.pop(event_id, None)
+        self.awaiting_created = 0
+        return [event_id for event_id, _, _ in unanswered]
+
     def drain_responses(self) -> list[Any]:
         """Empty the queue (the session is closing); returns the waiting tokens."""
         tokens = [token for _, token in self._response_queue]

@@ -510,3 +510,35 @@ async def test_committed_speech_is_not_sent_again() -> None:
     assert reconnected.flushed_audio_ms == 0
     assert await nothing_sent(second)
     await session.close()
+
+
+# --- requests across a drop (the hardening issue's item 12) ------------------------------
+
+
+async def test_response_creates_survive_a_drop_other_requests_fail_clearly() -> None:
+    servers = Servers()
+    opening = asyncio.ensure_future(connect(transport=servers, reconnect=FAST))
+    first = await servers.next()
+    session = await opening
+    sent = asyncio.ensure_future(session.create_response())  # sent, never answered
+    assert (await recv(first))["type"] == "response.create"
+    committing = asyncio.ensure_future(session.commit())  # in flight: cannot be re-sent
+    assert (await recv(first))["type"] == "input_audio_buffer.commit"
+    await first.close(1006)
+    with pytest.raises(ConnectionClosedError):
+        await asyncio.wait_for(committing, 2)
+    second = await servers.next()
+    await until(session, Reconnected)
+    # The unanswered create is asked again on the new connection, and answered there.
+    again = await recv(second)
+    assert again["type"] == "response.create"
+    await second.send_event(
+        {
+            "type": "response.created",
+            "event_id": "c1",
+            "response": {"id": "resp_new", "status": "in_progress", "conversation_id": "c"},
+        }
+    )
+    created = await asyncio.wait_for(sent, 2)
+    assert created.response.id == "resp_new"
+    await session.close()
