@@ -16,6 +16,11 @@ Configurations, measured in the same run:
 each on a clean link and with random packet loss (RTP packets dropped on send). Printed
 per configuration: p50 / p95 / max mouth-to-ear in ms per direction, clicks lost, and the
 ratio of our p50 to aiortc's default.
+
+Then sessions per core: N calls at once, both ends in this process (pin it with
+``taskset -c 1``), each end sending a real-time Opus track and timing what it receives;
+printed per level: p99 frame lateness against a steady 20 ms cadence, and CPU per call end
+per second of audio (what one client session costs).
 """
 
 from __future__ import annotations
@@ -221,6 +226,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=6.0, help="clicks per configuration")
     parser.add_argument("--loss", type=float, action="append", help="packet loss (0..1)")
     parser.add_argument("--quick", action="store_true", help="2 s, clean link only")
+    parser.add_argument(
+        "--sessions",
+        type=int,
+        action="append",
+        help="sessions-per-core levels to run (calls at once, both ends here; default 2 4 6 8)",
+    )
     args = parser.parse_args(argv)
     try:
         import aiortc  # noqa: F401
@@ -231,8 +242,128 @@ def main(argv: list[str] | None = None) -> int:
     losses = [0.0] if args.quick else (args.loss or [0.0, 0.05])
     results = asyncio.run(_run(seconds, losses))
     print(render(results))
+    levels = [] if args.quick else (args.sessions or [2, 4, 6, 8])
+    measured = [asyncio.run(measure_sessions(n, 5.0)) for n in levels]
+    if measured:
+        print()
+        print(render_sessions(measured))
     return 0
 
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+# --- sessions per core --------------------------------------------------------------------
+
+
+@dataclass
+class Level:
+    """One sessions-per-core level: N calls at once, both ends in this process."""
+
+    sessions: int
+    seconds: float
+    cpu_s: float = 0.0
+    lateness_ms: list[float] = field(default_factory=list)
+    frames: int = 0
+
+    @property
+    def p99_ms(self) -> float:
+        ordered = sorted(self.lateness_ms)
+        return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] if ordered else 0.0
+
+    @property
+    def cpu_ms_per_end_second(self) -> float:
+        """CPU per call end per second of audio, in ms (each call has two ends here)."""
+        return self.cpu_s * 1000 / (2 * self.sessions * self.seconds)
+
+
+async def _call_pair(level: Level, stop: asyncio.Event, ready: list[int]) -> list[Any]:
+    """Two peers: each sends a real-time 440 Hz track and times what it receives."""
+    from aiortc import RTCConfiguration, RTCPeerConnection
+
+    from realtime_client._rtc import FRAME, RATE, PcmTrack, set_jitter_buffer
+
+    pcs = [RTCPeerConnection(RTCConfiguration(iceServers=[])) for _ in range(2)]
+    tone = (0.2 * 32767 * np.sin(2 * np.pi * 440 * np.arange(FRAME) / RATE)).astype(np.int16)
+    tracks = [PcmTrack(), PcmTrack()]
+
+    async def feed(track: PcmTrack) -> None:
+        while not stop.is_set():
+            while track.backlog_ms < 60:
+                track.push(tone)
+            await asyncio.sleep(0.02)
+
+    async def pull(remote: Any) -> None:
+        first: float | None = None
+        count = 0
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(remote.recv(), 1.0)
+            except Exception:
+                return
+            now = time.perf_counter()
+            if first is None:
+                first = now
+            else:
+                count += 1
+                # How late this frame is against a steady 20 ms cadence from the first.
+                level.lateness_ms.append(max(0.0, (now - first - count * 0.02) * 1000))
+            level.frames += 1
+
+    tasks: list[Any] = []
+    for index, pc in enumerate(pcs):
+        pc.addTrack(tracks[index])
+
+        def on_track(remote: Any, pc: Any = pc) -> None:
+            for receiver in pc.getReceivers():
+                if receiver.track is remote:
+                    set_jitter_buffer(receiver, 2)
+            tasks.append(asyncio.ensure_future(pull(remote)))
+
+        pc.on("track", on_track)
+    await pcs[0].setLocalDescription(await pcs[0].createOffer())
+    await pcs[1].setRemoteDescription(pcs[0].localDescription)
+    await pcs[1].setLocalDescription(await pcs[1].createAnswer())
+    await pcs[0].setRemoteDescription(pcs[1].localDescription)
+    tasks += [asyncio.ensure_future(feed(t)) for t in tracks]
+    ready.append(1)
+    return [*pcs, *tasks]
+
+
+async def measure_sessions(sessions: int, seconds: float) -> Level:
+    """Run ``sessions`` calls (both ends here) for ``seconds``; lateness and CPU."""
+    from realtime_client._rtc import ensure_host_candidates
+
+    ensure_host_candidates()
+    level = Level(sessions, seconds)
+    stop = asyncio.Event()
+    ready: list[int] = []
+    parts = await asyncio.gather(*(_call_pair(level, stop, ready) for _ in range(sessions)))
+    await asyncio.sleep(1.5)  # connect and settle; then measure from a clean slate
+    level.lateness_ms.clear()
+    level.frames = 0
+    cpu0 = time.process_time()
+    await asyncio.sleep(seconds)
+    level.cpu_s = time.process_time() - cpu0
+    stop.set()
+    for part in parts:
+        for thing in part:
+            if hasattr(thing, "close"):
+                await thing.close()
+            else:
+                thing.cancel()
+    return level
+
+
+def render_sessions(levels: list[Level]) -> str:
+    """One row per level."""
+    lines = [
+        "| calls (x2 ends) | p99 frame lateness ms | CPU ms per end-second | frames |",
+        "|---|---|---|---|",
+    ]
+    lines.extend(
+        f"| {lv.sessions} | {lv.p99_ms:.1f} | {lv.cpu_ms_per_end_second:.2f} | {lv.frames} |"
+        for lv in levels
+    )
+    return "\n".join(lines)

@@ -18,3 +18,10 @@ async def test_clicks_are_heard_both_ways_and_tabulated() -> None:
         assert all(0 < ms < 200 for ms in result.up_ms + result.down_ms)
     table = webrtc.render([default, ours])
     assert "| aiortc default | 0% |" in table and "1.00x" in table
+
+
+async def test_sessions_per_core_level_measures_lateness_and_cpu() -> None:
+    level = await webrtc.measure_sessions(2, 1.0)
+    assert level.frames > 2 * 2 * 30  # 4 ends, ~50 frames a second each
+    assert level.cpu_ms_per_end_second > 0
+    assert "| 2 |" in webrtc.render_sessions([level])
