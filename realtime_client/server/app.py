@@ -393,24 +393,45 @@ class LocalServer:
         return key
 
     async def start(self) -> None:
-        """Bind and start serving."""
+        """Bind and start serving.
+
+        Raises:
+            ServerConfigError: ``record_path`` cannot be opened for writing.
+            OSError: The address cannot be bound.
+
+        Nothing is left listening or open when it raises.
+        """
         aioweb = require_extra("aiohttp.web", "server")
+        # The recording first: a path that cannot be opened must fail before the port
+        # listens.
+        if self.record_path is not None:
+            try:
+                self.recorder = Recorder(self.record_path)
+            except OSError as exc:
+                raise ServerConfigError(
+                    f"cannot open the recording file {os.fspath(self.record_path)!r}: {exc}"
+                ) from exc
         app = aioweb.Application(client_max_size=self.max_frame_bytes)
         app.router.add_get("/v1/realtime", self._handle_ws)
         app.router.add_post("/v1/realtime/client_secrets", self._handle_client_secrets)
         app.router.add_post("/v1/realtime/sessions", self._handle_beta_sessions)
         self._calls.add_routes(app)
         runner = aioweb.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        site = aioweb.TCPSite(runner, self.host, self.port)
-        await site.start()
+        try:
+            await runner.setup()
+            site = aioweb.TCPSite(runner, self.host, self.port)
+            await site.start()
+            if self.port == 0:
+                server = site._server
+                sockets = getattr(server, "sockets", None) or []
+                self.port = sockets[0].getsockname()[1]
+        except BaseException:
+            await runner.cleanup()
+            if self.recorder is not None:
+                self.recorder.close()
+                self.recorder = None
+            raise
         self._runner = runner
-        if self.port == 0:
-            server = site._server
-            sockets = getattr(server, "sockets", None) or []
-            self.port = sockets[0].getsockname()[1]
-        if self.record_path is not None:
-            self.recorder = Recorder(self.record_path)
 
     async def stop(self) -> None:
         """Close every connection and call, and stop serving."""
