@@ -23,6 +23,7 @@ import contextlib
 import ipaddress
 import itertools
 import logging
+import math
 import os
 import secrets
 import time
@@ -284,9 +285,15 @@ class LocalServer:
         max_buffer_ms: Most input audio buffered before appends are refused, in ms.
         models: Extra model names to accept.
         faults: Fault plan for every connection (see :mod:`.faults`).
+        handshake_timeout_s: Time a connection has to send a whole request head (the
+            WebSocket upgrade's, or a REST call's), in seconds from when it opens; also the
+            time a REST call's body may take, and how long an idle kept-alive HTTP
+            connection stays open. A socket that never finishes its upgrade (slowloris) is
+            closed after it. An upgraded WebSocket is not affected.
 
     Raises:
-        ServerConfigError: A non-loopback ``host`` without ``api_keys``.
+        ServerConfigError: A non-loopback ``host`` without ``api_keys``, or a bad value
+            (``speed``, ``audio_delta_ms``, ``handshake_timeout_s``).
         ResponderError: A bad responder spec (checked at construction).
     """
 
@@ -308,6 +315,7 @@ class LocalServer:
         max_buffer_ms: float = 15 * 60 * 1000.0,
         models: Iterable[str] = (),
         faults: FaultPlan | str | None = None,
+        handshake_timeout_s: float = 10.0,
     ) -> None:
         if api_keys is None and os.environ.get(_ENV_KEYS):
             api_keys = [k.strip() for k in os.environ[_ENV_KEYS].split(",") if k.strip()]
@@ -321,6 +329,10 @@ class LocalServer:
             raise ServerConfigError(f"speed must be >= 0, got {speed}")
         if audio_delta_ms <= 0:
             raise ServerConfigError(f"audio_delta_ms must be > 0, got {audio_delta_ms}")
+        if not (0 < handshake_timeout_s < math.inf):
+            raise ServerConfigError(
+                f"handshake_timeout_s must be a finite number > 0, got {handshake_timeout_s}"
+            )
         self.host = host
         self.port = port
         self.responder_spec = responder
@@ -334,6 +346,7 @@ class LocalServer:
         self.ping_interval_s = ping_interval_s
         self.max_frame_bytes = max_frame_bytes
         self.max_buffer_ms = max_buffer_ms
+        self.handshake_timeout_s = float(handshake_timeout_s)
         self.models = KNOWN_MODELS | frozenset(models)
         self._faults = self._plan(faults)
         self._next_faults: deque[FaultPlan] = deque()
@@ -416,7 +429,17 @@ class LocalServer:
         app.router.add_post("/v1/realtime/client_secrets", self._handle_client_secrets)
         app.router.add_post("/v1/realtime/sessions", self._handle_beta_sessions)
         self._calls.add_routes(app)
-        runner = aioweb.AppRunner(app, access_log=None, handle_signals=False)
+        # aiohttp's keep-alive timer starts when a connection opens and closes it if no
+        # complete request head has arrived by then: the handshake timeout. (While a
+        # request is being handled, a WebSocket session included, it does not run.) The
+        # unread rest of a body answered early (a 408) is drained for no longer than that.
+        runner = aioweb.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            keepalive_timeout=self.handshake_timeout_s,
+            lingering_time=min(10.0, self.handshake_timeout_s),
+        )
         try:
             await runner.setup()
             site = aioweb.TCPSite(runner, self.host, self.port)
@@ -544,13 +567,27 @@ class LocalServer:
             )
         return eph, None
 
+    def _request_timeout(self) -> web.StreamResponse:
+        """The answer to a request whose body did not arrive in time (408, then close)."""
+        response = self._http_error(
+            408,
+            f"The request body did not arrive within {self.handshake_timeout_s:g} seconds.",
+            "request_timeout",
+        )
+        response.force_close()
+        return response
+
     async def _http_body(self, request: web.Request) -> tuple[Any, web.StreamResponse | None]:
         """Authenticate a REST call (a real key, not an ``ek_``) and parse its JSON body."""
         _, failure = self._http_auth(request)
         if failure is not None:
             return None, failure
         try:
-            return orjson.loads(await request.read() or b"{}"), None
+            raw = await asyncio.wait_for(request.read(), self.handshake_timeout_s)
+        except asyncio.TimeoutError:
+            return None, self._request_timeout()
+        try:
+            return orjson.loads(raw or b"{}"), None
         except orjson.JSONDecodeError:
             return None, self._http_error(
                 400, "We could not parse the JSON body of your request.", None

@@ -551,7 +551,12 @@ class CallDesk:
         eph, failure = server._http_auth(request, ephemeral_ok=True)
         if failure is not None:
             return failure
-        sdp, part, failure = await self._read_offer(request)
+        try:
+            sdp, part, failure = await asyncio.wait_for(
+                self._read_offer(request), server.handshake_timeout_s
+            )
+        except asyncio.TimeoutError:
+            return server._request_timeout()
         if failure is not None:
             return failure
         if eph is not None and eph.dialect != "ga":
