@@ -85,6 +85,10 @@ KNOWN_MODELS = frozenset(
 )
 _MODEL_PREFIXES = ("gpt-realtime-", "gpt-4o-realtime-preview-", "gpt-4o-mini-realtime-preview-")
 
+#: How long a close handshake may take before the connection is cut (a peer that does not
+#: read would otherwise hold the closing task forever).
+_CLOSE_TIMEOUT_S = 5.0
+
 _ENV_KEYS = "REALTIME_SERVER_API_KEYS"
 _KEY_PROTOCOL = "openai-insecure-api-key."
 _BETA_PROTOCOL = "openai-beta.realtime-v1"
@@ -182,7 +186,7 @@ class _Connection:
                     code, reason = payload
                     if self.server.recorder is not None:
                         self.server.recorder.record(self.number, "server", close=(code, reason))
-                    await self.ws.close(code=code, message=reason.encode())
+                    await self.close_ws(code, reason)
                     continue
                 event: dict[str, Any] = payload
                 if f.drop_at is not None and event.get("type") == f.drop_at:
@@ -192,6 +196,10 @@ class _Connection:
                     await asyncio.sleep(f.delay_s)
                 await self._send_text(orjson.dumps(event).decode())
                 self.sent += 1
+                if not self._queue.empty():
+                    # Neither a send into a socket with room nor taking a queued event
+                    # suspends: let the other connections run between events.
+                    await asyncio.sleep(0)
                 if f.error_after is not None and self.sent == f.error_after:
                     injected = {
                         "type": "error",
@@ -223,6 +231,28 @@ class _Connection:
                 await self.ws.close(code=1011, message=b"server_error")
             if self.server.recorder is not None:
                 self.server.recorder.record(self.number, "server", close=(1011, "server_error"))
+
+    async def close_ws(self, code: int, reason: str) -> None:
+        """Close the WebSocket; cut the connection if the peer does not let it finish.
+
+        A peer that does not read (its buffers full) or never answers the close would hold
+        the close forever: after :data:`_CLOSE_TIMEOUT_S` the transport is aborted, which
+        ends the close. (A timer, not a cancellation: cancelling a task that is closing
+        could lose a cancellation meant for it.)
+        """
+        cut = asyncio.get_running_loop().call_later(_CLOSE_TIMEOUT_S, self._abort)
+        try:
+            await self.ws.close(code=code, message=reason.encode())
+        except (ConnectionError, RuntimeError) as exc:
+            log.debug("connection %d: close failed (%r); cutting it", self.number, exc)
+            self._abort()
+        finally:
+            cut.cancel()
+
+    def _abort(self) -> None:
+        transport = self.request.transport
+        if transport is not None:
+            transport.abort()
 
     async def _ping_loop(self, interval_s: float) -> None:
         """Send a PING every ``interval_s`` seconds, as the real service does (§1.1).
@@ -290,10 +320,14 @@ class LocalServer:
             time a REST call's body may take, and how long an idle kept-alive HTTP
             connection stays open. A socket that never finishes its upgrade (slowloris) is
             closed after it. An upgraded WebSocket is not affected.
+        max_errors_per_s: Most ``error`` events one connection's client events draw per
+            second, on average (bursts of twice that); past it errors are not sent, and a
+            client that keeps drawing them (ten seconds' worth unsent) is closed with 1008
+            after a ``too_many_invalid_events`` error. ``None``: no limit.
 
     Raises:
         ServerConfigError: A non-loopback ``host`` without ``api_keys``, or a bad value
-            (``speed``, ``audio_delta_ms``, ``handshake_timeout_s``).
+            (``speed``, ``audio_delta_ms``, ``handshake_timeout_s``, ``max_errors_per_s``).
         ResponderError: A bad responder spec (checked at construction).
     """
 
@@ -316,6 +350,7 @@ class LocalServer:
         models: Iterable[str] = (),
         faults: FaultPlan | str | None = None,
         handshake_timeout_s: float = 10.0,
+        max_errors_per_s: float | None = 100.0,
     ) -> None:
         if api_keys is None and os.environ.get(_ENV_KEYS):
             api_keys = [k.strip() for k in os.environ[_ENV_KEYS].split(",") if k.strip()]
@@ -333,6 +368,10 @@ class LocalServer:
             raise ServerConfigError(
                 f"handshake_timeout_s must be a finite number > 0, got {handshake_timeout_s}"
             )
+        if max_errors_per_s is not None and not (0 < max_errors_per_s < math.inf):
+            raise ServerConfigError(
+                f"max_errors_per_s must be a finite number > 0 or None, got {max_errors_per_s}"
+            )
         self.host = host
         self.port = port
         self.responder_spec = responder
@@ -347,6 +386,7 @@ class LocalServer:
         self.max_frame_bytes = max_frame_bytes
         self.max_buffer_ms = max_buffer_ms
         self.handshake_timeout_s = float(handshake_timeout_s)
+        self.max_errors_per_s = max_errors_per_s
         self.models = KNOWN_MODELS | frozenset(models)
         self._faults = self._plan(faults)
         self._next_faults: deque[FaultPlan] = deque()
@@ -461,9 +501,17 @@ class LocalServer:
         await self._calls.close_all()
         for session in list(self.sessions):
             session.close()
-        for conn in list(self._connections):
-            with contextlib.suppress(Exception):
-                await conn.ws.close(code=1001, message=b"server shutting down")
+        # Concurrently, each in its own task: aiohttp's drain waiter is shared by every task
+        # writing to a socket, so one cancelled writer can cancel another's close.
+        closes = [
+            asyncio.ensure_future(conn.close_ws(1001, "server shutting down"))
+            for conn in list(self._connections)
+        ]
+        if closes:
+            await asyncio.wait(closes)
+            for task in closes:
+                if not task.cancelled() and task.exception() is not None:
+                    log.debug("close on stop failed: %r", task.exception())
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -800,6 +848,7 @@ class LocalServer:
             max_buffer_ms=self.max_buffer_ms,
             reorder=faults.reorder,
             rate_limit_tokens=faults.rate_limit_tokens,
+            max_errors_per_s=self.max_errors_per_s,
             seed=None if self.seed is None else self.seed + number,
             initial_session=(
                 eph.session
@@ -831,9 +880,15 @@ class LocalServer:
     async def _read_frames(
         self, ws: web.WebSocketResponse, conn: _Connection, target: _FrameTarget, number: int
     ) -> None:
-        """Hand the socket's frames to ``target`` until it closes or the connection drops."""
+        """Hand the socket's frames to ``target`` until it closes or the connection drops.
+
+        Frames already buffered are read without the loop ever suspending, so this yields
+        to the event loop after every frame: one client sending as fast as it can must not
+        starve the others (a few microseconds a frame).
+        """
         aiohttp = require_extra("aiohttp", "server")
         async for msg in ws:
+            await asyncio.sleep(0)
             if msg.type == aiohttp.WSMsgType.TEXT:
                 if self.recorder is not None:
                     self.recorder.record(number, "client", msg.data)

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
 import socket
+import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+import websockets
 
-from realtime_client.server import LocalServer, ServerConfigError
+from realtime_client.server import LocalServer, ServerConfigError, app
 from realtime_client.server.__main__ import build_parser, main
 
-from .conftest import KEY, open_client
+from .conftest import KEY, Client, open_client
 
 
 def _free_port() -> int:
@@ -127,3 +132,179 @@ def test_a_bad_handshake_timeout_is_refused(bad: float) -> None:
 def test_cli_handshake_timeout_flag() -> None:
     assert build_parser().parse_args(["--handshake-timeout", "2.5"]).handshake_timeout == 2.5
     assert build_parser().parse_args([]).handshake_timeout == 10.0
+
+
+def test_cli_error_budget_flag() -> None:
+    assert build_parser().parse_args(["--max-errors-per-s", "0"]).max_errors_per_s == 0
+    assert build_parser().parse_args([]).max_errors_per_s == 100.0
+
+
+# --- a client flooding garbage ---------------------------------------------------------------
+
+
+async def _upgrade(
+    port: int, rcvbuf: int | None = None
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A raw WebSocket connection (its 101 read, nothing more)."""
+    sock = socket.socket()
+    if rcvbuf is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+    reader, writer = await asyncio.open_connection(sock=sock)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        "GET /v1/realtime?model=gpt-realtime HTTP/1.1\r\nHost: x\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nAuthorization: Bearer {KEY}\r\n\r\n".encode()
+    )
+    await reader.readuntil(b"\r\n\r\n")
+    return reader, writer
+
+
+_GARBAGE = b"{not json" + b"x" * 50
+_GARBAGE_FRAME = bytes([0x81, 0x80 | len(_GARBAGE)]) + b"\0\0\0\0" + _GARBAGE  # masked by 0s
+
+
+async def _flood_once(port: int, stop: asyncio.Event, sent: list[int]) -> None:
+    """Upgrade, then send invalid JSON frames as fast as the server takes them; never read."""
+    writer = None
+    try:
+        _, writer = await _upgrade(port)
+        blob = _GARBAGE_FRAME * 1000
+        while not stop.is_set():
+            writer.write(blob)
+            sent[0] += 1000
+            await writer.drain()
+    except (ConnectionError, asyncio.IncompleteReadError):
+        pass  # the server closed us: come back, as an attacker would
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+async def _flood(port: int, stop: asyncio.Event, sent: list[int]) -> None:
+    while not stop.is_set():
+        await _flood_once(port, stop, sent)
+
+
+async def _text_turn(client: Client) -> float:
+    start = time.perf_counter()
+    await client.send(
+        {
+            "type": "conversation.item.create",
+            "item": {
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": "hello"}],
+            },
+        }
+    )
+    await client.send({"type": "response.create", "response": {"output_modalities": ["text"]}})
+    await client.until("response.done", timeout=30)
+    return time.perf_counter() - start
+
+
+@pytest.mark.parametrize("max_errors_per_s", [100.0, None])
+async def test_a_client_flooding_garbage_does_not_slow_another_clients_turn(
+    max_errors_per_s: float | None,
+) -> None:
+    # Before the fix a turn took ~1.5 s here (2.1 s in the issue) instead of ~3 ms: the
+    # flood's frames and error events were handled without the loop ever suspending.
+    async with LocalServer(speed=0, seed=1, max_errors_per_s=max_errors_per_s) as server:
+        other = await open_client(server)
+        assert (await other.recv())["type"] == "session.created"
+        await _text_turn(other)
+        stop, sent = asyncio.Event(), [0]
+        flood = asyncio.create_task(_flood(server.port, stop, sent))
+        try:
+            await asyncio.sleep(0.3)
+            latencies = [await _text_turn(other) for _ in range(6)]
+        finally:
+            stop.set()
+            await flood
+        await other.ws.close()
+    assert sent[0] >= 10_000  # it did flood
+    assert statistics.median(latencies) < 0.2 and max(latencies) < 0.5, latencies
+
+
+async def _events_until_closed(client: Client) -> tuple[list[dict[str, Any]], int | None, str]:
+    events: list[dict[str, Any]] = []
+    try:
+        while True:
+            events.append(await client.recv(10))
+    except websockets.ConnectionClosed as closed:
+        rcvd = closed.rcvd
+        return events, rcvd.code if rcvd else None, rcvd.reason if rcvd else ""
+
+
+async def test_a_garbage_flood_gets_a_few_errors_then_is_closed_with_1008() -> None:
+    async with LocalServer(speed=0, max_errors_per_s=50) as server:
+        flooder = await open_client(server, max_queue=None)
+        assert (await flooder.recv())["type"] == "session.created"
+        try:
+            for _ in range(3000):
+                await flooder.ws.send("{not json")
+        except websockets.ConnectionClosed:
+            pass
+        events, code, reason = await _events_until_closed(flooder)
+    errors = [e["error"] for e in events if e["type"] == "error"]
+    assert [e["code"] for e in errors[:-1]] == ["invalid_json"] * (len(errors) - 1)
+    assert 100 <= len(errors) - 1 <= 150  # the burst (2 s worth), plus what refilled meanwhile
+    assert errors[-1]["code"] == "too_many_invalid_events"
+    assert "50 errors a second" in errors[-1]["message"]
+    assert (code, reason) == (1008, "invalid_request_error.too_many_invalid_events")
+
+
+async def test_errors_within_the_budget_are_all_answered_and_the_session_goes_on() -> None:
+    async with LocalServer(speed=0) as server:  # 100 errors a second, bursts of 200
+        client = await open_client(server)
+        assert (await client.recv())["type"] == "session.created"
+        for _ in range(150):
+            await client.ws.send("{not json")
+        await client.send({"type": "session.update", "session": {"type": "realtime"}})
+        events = await client.until("session.updated")
+        assert [e["error"]["code"] for e in events[:-1]] == ["invalid_json"] * 150
+        assert server.sessions[0].errors_unsent == 0
+        await client.ws.close()
+
+
+async def test_without_a_budget_every_error_is_sent() -> None:
+    async with LocalServer(speed=0, max_errors_per_s=None) as server:
+        client = await open_client(server, max_queue=None)
+        assert (await client.recv())["type"] == "session.created"
+        for _ in range(1000):
+            await client.ws.send("{not json")
+        await client.send({"type": "session.update", "session": {"type": "realtime"}})
+        events = await client.until("session.updated")
+        assert len(events) == 1001
+        await client.ws.close()
+
+
+@pytest.mark.parametrize("bad", [0, -5, float("inf")])
+def test_a_bad_error_budget_is_refused(bad: float) -> None:
+    with pytest.raises(ServerConfigError, match="max_errors_per_s"):
+        LocalServer(max_errors_per_s=bad)
+
+
+async def test_stop_does_not_hang_on_a_client_that_never_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(app, "_CLOSE_TIMEOUT_S", 0.5)
+    server = LocalServer(speed=0, max_errors_per_s=None)
+    await server.start()
+    _, writer = await _upgrade(server.port, rcvbuf=4096)
+    # 20k error events (~4 MB) the client never reads: the server's writer gets stuck.
+    for _ in range(20):
+        writer.write(_GARBAGE_FRAME * 1000)
+        await writer.drain()
+    (conn,) = server._connections
+    left = -1
+    while conn._queue.qsize() != left:  # until the writer stops making progress
+        left = conn._queue.qsize()
+        await asyncio.sleep(0.2)
+    assert left > 0
+    start = time.monotonic()
+    await asyncio.wait_for(server.stop(), 5)
+    assert time.monotonic() - start < 2
+    writer.close()
