@@ -43,7 +43,7 @@ from .g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
 from .meter import LevelMeter, MeterReading, level_dbfs
 from .pacing import PacingClock
 from .playback import PlaybackBuffer, PlaybackError, PlaybackStats, PlayedPosition
-from .resample import MAX_RATIO_TERM, Resampler, resample
+from .resample import MAX_RATIO_TERM, MAX_SAMPLE_MAGNITUDE, Resampler, resample
 from .vad import EnergyVAD, SpeechStarted, SpeechStopped, VadEvent
 from .virtual import VirtualMicrophone, VirtualSpeaker, block_edge
 from .wav import WavReader, WavWriter, read_wav, read_wav_mono, write_wav
@@ -65,6 +65,7 @@ __all__ = [
     "find_device",
     "list_devices",
     "MAX_RATIO_TERM",
+    "MAX_SAMPLE_MAGNITUDE",
     "PCM16_24K",
     "EnergyVAD",
     "Resampler",

@@ -31,7 +31,7 @@ import numpy.typing as npt
 
 from .errors import AudioFormatError, DeviceError, PortAudioMissingError
 from .formats import as_float32
-from .playback import PlaybackBuffer, PlaybackStats, PlayedPosition
+from .playback import PlaybackBuffer, PlaybackStats, PlayedPosition, _playable
 
 if TYPE_CHECKING:
     from .resample import Resampler
@@ -774,6 +774,10 @@ class Speaker(_Stream):
     def write(self, pcm: npt.ArrayLike, item_id: str, content_index: int = 0) -> int:
         """Queue audio of an item for playback.
 
+        One rule whether or not the device runs at ``sample_rate``: NaN or inf samples are
+        refused, finite ones beyond ±1 are clipped (before resampling, and the resampled
+        audio again).
+
         Args:
             pcm: Mono float32 or int16 samples at ``sample_rate``.
             item_id: The conversation item the audio belongs to.
@@ -783,20 +787,21 @@ class Speaker(_Stream):
             Frames queued, at the device rate (see :meth:`PlaybackBuffer.write`).
 
         Raises:
-            AudioFormatError: Not mono, or neither float nor int16.
+            AudioFormatError: Not mono, neither float nor int16, or NaN / inf samples.
             DeviceError: The speaker is not open (never opened, or closed).
         """
         buffer = self._require_open()
         key = (item_id, content_index)
         written = 0
         if self._resampler is not None:
-            if self._last_key is not None and key != self._last_key:
-                written += self._flush_resampler(buffer)
             samples = as_float32(pcm)
             if samples.ndim == 2 and samples.shape[1] == 1:
                 samples = samples[:, 0]
             if samples.ndim != 1:
                 raise AudioFormatError(f"Speaker input is mono, got shape {samples.shape}")
+            samples = _playable(samples)  # the buffer's rule, before the resampler
+            if self._last_key is not None and key != self._last_key:
+                written += self._flush_resampler(buffer)
             self._last_key = key
             return written + buffer.write(self._resampler.process(samples), item_id, content_index)
         self._last_key = key

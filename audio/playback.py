@@ -80,6 +80,27 @@ class PlaybackError(AudioError, ValueError):
     """An invalid argument to the playback buffer (item id, content index, duration)."""
 
 
+def _playable(samples: Float32Array, *, in_place: bool = False) -> Float32Array:
+    """The one rule for audio going to a device, whatever its rate.
+
+    NaN or inf raise :class:`AudioFormatError`; finite samples beyond ±1 are clipped (as
+    the microphone side does before sending). Returns ``samples`` itself when nothing is
+    beyond ±1, else a clipped copy (or ``samples``, clipped, when ``in_place``).
+    """
+    if samples.size == 0:
+        return samples
+    lo, hi = float(samples.min()), float(samples.max())  # NaN propagates, quietly
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise AudioFormatError("playback samples must be finite: got NaN or inf")
+    if lo < -1.0 or hi > 1.0:
+        if in_place:
+            np.clip(samples, -1.0, 1.0, out=samples)
+            return samples
+        clipped: Float32Array = np.clip(samples, -1.0, 1.0)
+        return clipped
+    return samples
+
+
 @dataclass(frozen=True, slots=True)
 class PlayedPosition:
     """How much of one item's audio was played.
@@ -243,7 +264,8 @@ class PlaybackBuffer:
 
         Args:
             pcm: Mono samples at :attr:`sample_rate`: float32 in [-1, 1] or int16, shaped
-                ``(frames,)`` or ``(frames, 1)``.
+                ``(frames,)`` or ``(frames, 1)``. Finite float samples beyond ±1 are
+                clipped; NaN and inf are refused.
             item_id: The conversation item the audio belongs to.
             content_index: The content part within the item (>= 0).
 
@@ -254,7 +276,8 @@ class PlaybackBuffer:
             in ``discarded_ms``).
 
         Raises:
-            AudioFormatError: Not mono, or not a numeric sample type.
+            AudioFormatError: Not mono, not a numeric sample type, or NaN / inf samples
+                (nothing of the write is queued).
             PlaybackError: Invalid ``item_id`` / ``content_index``, or the item was already
                 marked finished.
         """
@@ -267,7 +290,7 @@ class PlaybackBuffer:
                 f"PlaybackBuffer is mono: expected (frames,) or (frames, 1), got {samples.shape}"
             )
         # Own the data: the caller may reuse its array; done outside the lock.
-        samples = np.array(samples, dtype=np.float32, copy=True)
+        samples = _playable(np.array(samples, dtype=np.float32, copy=True), in_place=True)
         n = len(samples)
         with self._lock:
             item = self._items.get(key)

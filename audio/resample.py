@@ -47,7 +47,7 @@ import numpy.typing as npt
 
 from .errors import AudioFormatError
 
-__all__ = ["MAX_RATIO_TERM", "Resampler", "resample"]
+__all__ = ["MAX_RATIO_TERM", "MAX_SAMPLE_MAGNITUDE", "Resampler", "resample"]
 
 Float32Array = npt.NDArray[np.float32]
 Float64Array = npt.NDArray[np.float64]
@@ -58,6 +58,13 @@ _FLOAT32 = np.dtype(np.float32)
 #: prototype filter and its design time grow with it (11,025 <-> 48,000 Hz, the worst pair
 #: of real device rates, needs 640/147 and 0.5 s once; 999/500 took 3 s and 236 MB).
 MAX_RATIO_TERM = 640
+
+#: Largest sample magnitude accepted: far above any audio (full scale is 1.0), far enough
+#: below float32's 3.4e38 that the filter's sums cannot overflow. Larger finite samples are
+#: refused, not clipped: a resampler that changed its input's values would hide the bug
+#: that produced them.
+MAX_SAMPLE_MAGNITUDE = 1e30
+_MAX_MAGNITUDE_F32 = float(np.float32(MAX_SAMPLE_MAGNITUDE))  # 1e30 as a sample holds it
 
 _ATTENUATION_DB = 105.0  # design target; the minimum-phase conversion keeps >= 104 dB
 _PASSBAND = 0.9  # passband edge as a fraction of the lower Nyquist frequency
@@ -189,6 +196,31 @@ def _design(in_rate: int, out_rate: int) -> _Design:
     )
 
 
+@np.errstate(all="ignore")
+def _sum_of_squares(flat: Float32Array) -> float:
+    """``sum(x * x)`` in float32, without numpy's overflow warning (inf when it overflows)."""
+    return float(np.dot(flat, flat))
+
+
+def _check_values(flat: Float32Array) -> None:
+    """Refuse NaN, inf and samples beyond :data:`MAX_SAMPLE_MAGNITUDE` (no numpy warning).
+
+    One BLAS dot product is the whole check for ordinary audio: a finite sum of squares
+    means every sample is finite and below 1.9e19. Only when it is not finite (or huge)
+    is each sample looked at, to tell non-finite from merely large.
+    """
+    if math.isfinite(_sum_of_squares(flat)):
+        return
+    if not np.isfinite(flat).all():
+        raise AudioFormatError("samples must be finite: got NaN or inf")
+    peak = float(np.max(np.abs(flat)))
+    if peak > _MAX_MAGNITUDE_F32:
+        raise AudioFormatError(
+            f"samples must be at most {MAX_SAMPLE_MAGNITUDE:g} in magnitude (full scale is "
+            f"1.0), got {peak:g}"
+        )
+
+
 def _check_rate(name: str, rate: object) -> int:
     if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)) or rate <= 0:
         raise AudioFormatError(f"{name} must be a positive integer in Hz, got {rate!r}")
@@ -311,7 +343,9 @@ class Resampler:
             raise AudioFormatError(f"samples must be a numpy array, got {type(samples).__name__}")
         if samples.dtype is not _FLOAT32 and samples.dtype != _FLOAT32:
             raise AudioFormatError(
-                f"samples must be float32, got {samples.dtype} (convert with audio.as_float32)"
+                f"samples must be float32, got {samples.dtype}: convert them first, e.g. "
+                "with realtime_client.audio.formats.as_float32 (which scales int16 by "
+                "1/32768) or x.astype(np.float32)"
             )
         if samples.ndim == 1:
             if self.channels != 1:
@@ -327,9 +361,8 @@ class Resampler:
         else:
             flat = samples.reshape(-1)
         # NaN or inf would leak through zero filter weights into neighbouring frames (and
-        # break chunk invariance); one BLAS dot product is the cheapest full check.
-        if not math.isfinite(np.dot(flat, flat)):
-            raise AudioFormatError("samples must be finite (no NaN or inf, |x| < 1e19)")
+        # break chunk invariance); samples near float32's limit would overflow the filter.
+        _check_values(flat)
         return samples
 
     def process(self, samples: Float32Array) -> Float32Array:
@@ -344,8 +377,10 @@ class Resampler:
             instant the input has now reached.
 
         Raises:
-            AudioFormatError: Wrong type, dtype, shape or channel count, or non-finite
-                samples. The stream state is left unchanged.
+            AudioFormatError: Wrong type, dtype, shape or channel count, non-finite samples
+                (NaN, inf), or samples beyond :data:`MAX_SAMPLE_MAGNITUDE` (finite values
+                that large are refused, not clipped). No numpy warning is issued. The
+                stream state is left unchanged.
         """
         x = self._validate(samples)
         self._two_d = x.ndim == 2

@@ -10,8 +10,11 @@ pad byte as RIFF requires, and anything we cannot read raises
 :class:`~realtime_client.audio.errors.UnsupportedFileError` saying why (not RIFF/WAVE,
 truncated, unknown format tag or bit depth, missing ``fmt `` or ``data`` chunk). A
 ``data`` chunk whose size is 0 or 0xFFFFFFFF (a writer that was never closed, or one
-streaming an unknown length) is read up to the end of the file, in whole frames. Opening
-a path that does not exist raises the usual :class:`OSError`.
+streaming an unknown length) is read up to the end of the file, in whole frames, except
+that a size-0 ``data`` chunk followed by well-formed chunks up to the end of the file (a
+closed file with no samples and, say, a ``LIST`` chunk after them) is empty: those chunks
+are not read as samples. Opening a path that does not exist raises the usual
+:class:`OSError`.
 
 Writing uses a plain 16-byte ``fmt `` chunk for PCM up to 16 bits and 2 channels (the same
 bytes Python's :mod:`wave` writes), ``WAVE_FORMAT_EXTENSIBLE`` for deeper PCM or more
@@ -89,6 +92,8 @@ _MAX_RIFF_BYTES = 0xFFFFFFFF
 # data chunk sizes that mean "until the end of the file": 0 from a writer that was never
 # closed, 0xFFFFFFFF from writers that stream without knowing the length.
 _UNSIZED_DATA = (0, 0xFFFFFFFF)
+# Most chunks looked at after a size-0 data chunk to tell whether chunks follow it.
+_MAX_TRAILING_CHUNKS = 1024
 
 
 class _Layout:
@@ -179,6 +184,30 @@ def _read_exact(f: BinaryIO, n: int, what: str) -> bytes:
     return data
 
 
+def _chunks_fill(f: BinaryIO, pos: int, size: int) -> bool:
+    """Whether the bytes from ``pos`` to the end of the file are a chain of whole chunks.
+
+    Each chunk header must have a printable ASCII id and a size that fits in the file, and
+    the last chunk must end at the end of the file (its pad byte may be missing). Samples
+    almost never look like that, so it tells a closed empty ``data`` chunk followed by
+    more chunks from an unclosed one followed by its samples.
+    """
+    for _ in range(_MAX_TRAILING_CHUNKS):
+        if pos == size:
+            return True
+        if pos + 8 > size:
+            return False
+        f.seek(pos)
+        chunk_id, chunk_size = struct.unpack("<4sI", f.read(8))
+        if not all(0x20 <= b <= 0x7E for b in chunk_id):
+            return False
+        end = pos + 8 + chunk_size
+        if end > size:
+            return False
+        pos = end + (chunk_size & 1) if end < size else end
+    return False
+
+
 def _parse_header(f: BinaryIO) -> _Layout:
     """Walk the RIFF chunks up to and including both ``fmt `` and ``data``."""
     f.seek(0, os.SEEK_END)
@@ -208,7 +237,9 @@ def _parse_header(f: BinaryIO) -> _Layout:
                 raise UnsupportedFileError(f"fmt chunk too short ({chunk_size} bytes)")
             fmt = _parse_fmt(_read_exact(f, chunk_size, "the fmt chunk"))
         elif chunk_id == b"data":
-            if chunk_size in _UNSIZED_DATA:
+            if chunk_size == 0 and _chunks_fill(f, body, size):
+                pass  # a closed file with no samples: what follows are chunks, not audio
+            elif chunk_size in _UNSIZED_DATA:
                 # A writer that was never closed (size 0) or one streaming with an unknown
                 # length (0xFFFFFFFF): the samples run to the end of the file. Chunks after
                 # them cannot be told apart from samples, so none are looked for.

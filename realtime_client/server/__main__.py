@@ -67,6 +67,22 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="maximum session length in seconds (default 3600)",
     )
+    p.add_argument(
+        "--handshake-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="close a connection that has not sent a whole request head (the WebSocket "
+        "upgrade) by then (default 10)",
+    )
+    p.add_argument(
+        "--max-errors-per-s",
+        type=float,
+        default=100.0,
+        metavar="N",
+        help="error events a connection's invalid events may draw per second before they "
+        "are dropped and a flood is closed with 1008; 0 = no limit (default 100)",
+    )
     p.add_argument("--record", metavar="FILE", help="record every frame to this JSONL file")
     p.add_argument("--seed", type=int, default=0, help="seed for ids and responders (default 0)")
     p.add_argument(
@@ -123,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             record_path=args.record,
             seed=args.seed,
             faults=args.faults,
+            handshake_timeout_s=args.handshake_timeout,
+            max_errors_per_s=args.max_errors_per_s or None,
         )
         asyncio.run(_serve(server))
     except (ServerConfigError, ResponderError, FaultSpecError, MissingExtraError) as exc:

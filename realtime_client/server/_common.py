@@ -86,6 +86,12 @@ class SessionOptions:
             is left of it fails with ``rate_limit_exceeded`` (protocol.md §7.2, §10).
         audio_via_sink: Hand output audio to ``sink.send_audio`` (WebRTC) instead of
             emitting audio delta events.
+        max_errors_per_s: Most ``error`` events the client's own events draw per second, on
+            average, in bursts of up to twice that; errors past it are not sent. A client
+            that keeps drawing them until ten seconds' worth went unsent (without calming
+            down for two seconds) is flooding: it gets one last ``error``
+            (``too_many_invalid_events``) and the connection closes with 1008. ``None``:
+            every error is sent and nothing is closed.
     """
 
     dialect: Dialect = "ga"
@@ -101,6 +107,7 @@ class SessionOptions:
     initial_session: dict[str, Any] | None = None
     rate_limit_tokens: int | None = None
     audio_via_sink: bool = False
+    max_errors_per_s: float | None = 100.0
 
 
 class SessionHost(Protocol):

@@ -23,6 +23,7 @@ import contextlib
 import ipaddress
 import itertools
 import logging
+import math
 import os
 import secrets
 import time
@@ -83,6 +84,10 @@ KNOWN_MODELS = frozenset(
     }
 )
 _MODEL_PREFIXES = ("gpt-realtime-", "gpt-4o-realtime-preview-", "gpt-4o-mini-realtime-preview-")
+
+#: How long a close handshake may take before the connection is cut (a peer that does not
+#: read would otherwise hold the closing task forever).
+_CLOSE_TIMEOUT_S = 5.0
 
 _ENV_KEYS = "REALTIME_SERVER_API_KEYS"
 _KEY_PROTOCOL = "openai-insecure-api-key."
@@ -181,7 +186,7 @@ class _Connection:
                     code, reason = payload
                     if self.server.recorder is not None:
                         self.server.recorder.record(self.number, "server", close=(code, reason))
-                    await self.ws.close(code=code, message=reason.encode())
+                    await self.close_ws(code, reason)
                     continue
                 event: dict[str, Any] = payload
                 if f.drop_at is not None and event.get("type") == f.drop_at:
@@ -191,6 +196,10 @@ class _Connection:
                     await asyncio.sleep(f.delay_s)
                 await self._send_text(orjson.dumps(event).decode())
                 self.sent += 1
+                if not self._queue.empty():
+                    # Neither a send into a socket with room nor taking a queued event
+                    # suspends: let the other connections run between events.
+                    await asyncio.sleep(0)
                 if f.error_after is not None and self.sent == f.error_after:
                     injected = {
                         "type": "error",
@@ -222,6 +231,28 @@ class _Connection:
                 await self.ws.close(code=1011, message=b"server_error")
             if self.server.recorder is not None:
                 self.server.recorder.record(self.number, "server", close=(1011, "server_error"))
+
+    async def close_ws(self, code: int, reason: str) -> None:
+        """Close the WebSocket; cut the connection if the peer does not let it finish.
+
+        A peer that does not read (its buffers full) or never answers the close would hold
+        the close forever: after :data:`_CLOSE_TIMEOUT_S` the transport is aborted, which
+        ends the close. (A timer, not a cancellation: cancelling a task that is closing
+        could lose a cancellation meant for it.)
+        """
+        cut = asyncio.get_running_loop().call_later(_CLOSE_TIMEOUT_S, self._abort)
+        try:
+            await self.ws.close(code=code, message=reason.encode())
+        except (ConnectionError, RuntimeError) as exc:
+            log.debug("connection %d: close failed (%r); cutting it", self.number, exc)
+            self._abort()
+        finally:
+            cut.cancel()
+
+    def _abort(self) -> None:
+        transport = self.request.transport
+        if transport is not None:
+            transport.abort()
 
     async def _ping_loop(self, interval_s: float) -> None:
         """Send a PING every ``interval_s`` seconds, as the real service does (§1.1).
@@ -284,9 +315,19 @@ class LocalServer:
         max_buffer_ms: Most input audio buffered before appends are refused, in ms.
         models: Extra model names to accept.
         faults: Fault plan for every connection (see :mod:`.faults`).
+        handshake_timeout_s: Time a connection has to send a whole request head (the
+            WebSocket upgrade's, or a REST call's), in seconds from when it opens; also the
+            time a REST call's body may take, and how long an idle kept-alive HTTP
+            connection stays open. A socket that never finishes its upgrade (slowloris) is
+            closed after it. An upgraded WebSocket is not affected.
+        max_errors_per_s: Most ``error`` events one connection's client events draw per
+            second, on average (bursts of twice that); past it errors are not sent, and a
+            client that keeps drawing them (ten seconds' worth unsent) is closed with 1008
+            after a ``too_many_invalid_events`` error. ``None``: no limit.
 
     Raises:
-        ServerConfigError: A non-loopback ``host`` without ``api_keys``.
+        ServerConfigError: A non-loopback ``host`` without ``api_keys``, or a bad value
+            (``speed``, ``audio_delta_ms``, ``handshake_timeout_s``, ``max_errors_per_s``).
         ResponderError: A bad responder spec (checked at construction).
     """
 
@@ -308,6 +349,8 @@ class LocalServer:
         max_buffer_ms: float = 15 * 60 * 1000.0,
         models: Iterable[str] = (),
         faults: FaultPlan | str | None = None,
+        handshake_timeout_s: float = 10.0,
+        max_errors_per_s: float | None = 100.0,
     ) -> None:
         if api_keys is None and os.environ.get(_ENV_KEYS):
             api_keys = [k.strip() for k in os.environ[_ENV_KEYS].split(",") if k.strip()]
@@ -321,6 +364,14 @@ class LocalServer:
             raise ServerConfigError(f"speed must be >= 0, got {speed}")
         if audio_delta_ms <= 0:
             raise ServerConfigError(f"audio_delta_ms must be > 0, got {audio_delta_ms}")
+        if not (0 < handshake_timeout_s < math.inf):
+            raise ServerConfigError(
+                f"handshake_timeout_s must be a finite number > 0, got {handshake_timeout_s}"
+            )
+        if max_errors_per_s is not None and not (0 < max_errors_per_s < math.inf):
+            raise ServerConfigError(
+                f"max_errors_per_s must be a finite number > 0 or None, got {max_errors_per_s}"
+            )
         self.host = host
         self.port = port
         self.responder_spec = responder
@@ -334,6 +385,8 @@ class LocalServer:
         self.ping_interval_s = ping_interval_s
         self.max_frame_bytes = max_frame_bytes
         self.max_buffer_ms = max_buffer_ms
+        self.handshake_timeout_s = float(handshake_timeout_s)
+        self.max_errors_per_s = max_errors_per_s
         self.models = KNOWN_MODELS | frozenset(models)
         self._faults = self._plan(faults)
         self._next_faults: deque[FaultPlan] = deque()
@@ -393,33 +446,72 @@ class LocalServer:
         return key
 
     async def start(self) -> None:
-        """Bind and start serving."""
+        """Bind and start serving.
+
+        Raises:
+            ServerConfigError: ``record_path`` cannot be opened for writing.
+            OSError: The address cannot be bound.
+
+        Nothing is left listening or open when it raises.
+        """
         aioweb = require_extra("aiohttp.web", "server")
+        # The recording first: a path that cannot be opened must fail before the port
+        # listens.
+        if self.record_path is not None:
+            try:
+                self.recorder = Recorder(self.record_path)
+            except OSError as exc:
+                raise ServerConfigError(
+                    f"cannot open the recording file {os.fspath(self.record_path)!r}: {exc}"
+                ) from exc
         app = aioweb.Application(client_max_size=self.max_frame_bytes)
         app.router.add_get("/v1/realtime", self._handle_ws)
         app.router.add_post("/v1/realtime/client_secrets", self._handle_client_secrets)
         app.router.add_post("/v1/realtime/sessions", self._handle_beta_sessions)
         self._calls.add_routes(app)
-        runner = aioweb.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        site = aioweb.TCPSite(runner, self.host, self.port)
-        await site.start()
+        # aiohttp's keep-alive timer starts when a connection opens and closes it if no
+        # complete request head has arrived by then: the handshake timeout. (While a
+        # request is being handled, a WebSocket session included, it does not run.) The
+        # unread rest of a body answered early (a 408) is drained for no longer than that.
+        runner = aioweb.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            keepalive_timeout=self.handshake_timeout_s,
+            lingering_time=min(10.0, self.handshake_timeout_s),
+        )
+        try:
+            await runner.setup()
+            site = aioweb.TCPSite(runner, self.host, self.port)
+            await site.start()
+            if self.port == 0:
+                server = site._server
+                sockets = getattr(server, "sockets", None) or []
+                self.port = sockets[0].getsockname()[1]
+        except BaseException:
+            await runner.cleanup()
+            if self.recorder is not None:
+                self.recorder.close()
+                self.recorder = None
+            raise
         self._runner = runner
-        if self.port == 0:
-            server = site._server
-            sockets = getattr(server, "sockets", None) or []
-            self.port = sockets[0].getsockname()[1]
-        if self.record_path is not None:
-            self.recorder = Recorder(self.record_path)
 
     async def stop(self) -> None:
         """Close every connection and call, and stop serving."""
         await self._calls.close_all()
         for session in list(self.sessions):
             session.close()
-        for conn in list(self._connections):
-            with contextlib.suppress(Exception):
-                await conn.ws.close(code=1001, message=b"server shutting down")
+        # Concurrently, each in its own task: aiohttp's drain waiter is shared by every task
+        # writing to a socket, so one cancelled writer can cancel another's close.
+        closes = [
+            asyncio.ensure_future(conn.close_ws(1001, "server shutting down"))
+            for conn in list(self._connections)
+        ]
+        if closes:
+            await asyncio.wait(closes)
+            for task in closes:
+                if not task.cancelled() and task.exception() is not None:
+                    log.debug("close on stop failed: %r", task.exception())
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -523,13 +615,27 @@ class LocalServer:
             )
         return eph, None
 
+    def _request_timeout(self) -> web.StreamResponse:
+        """The answer to a request whose body did not arrive in time (408, then close)."""
+        response = self._http_error(
+            408,
+            f"The request body did not arrive within {self.handshake_timeout_s:g} seconds.",
+            "request_timeout",
+        )
+        response.force_close()
+        return response
+
     async def _http_body(self, request: web.Request) -> tuple[Any, web.StreamResponse | None]:
         """Authenticate a REST call (a real key, not an ``ek_``) and parse its JSON body."""
         _, failure = self._http_auth(request)
         if failure is not None:
             return None, failure
         try:
-            return orjson.loads(await request.read() or b"{}"), None
+            raw = await asyncio.wait_for(request.read(), self.handshake_timeout_s)
+        except asyncio.TimeoutError:
+            return None, self._request_timeout()
+        try:
+            return orjson.loads(raw or b"{}"), None
         except orjson.JSONDecodeError:
             return None, self._http_error(
                 400, "We could not parse the JSON body of your request.", None
@@ -742,6 +848,7 @@ class LocalServer:
             max_buffer_ms=self.max_buffer_ms,
             reorder=faults.reorder,
             rate_limit_tokens=faults.rate_limit_tokens,
+            max_errors_per_s=self.max_errors_per_s,
             seed=None if self.seed is None else self.seed + number,
             initial_session=(
                 eph.session
@@ -773,9 +880,15 @@ class LocalServer:
     async def _read_frames(
         self, ws: web.WebSocketResponse, conn: _Connection, target: _FrameTarget, number: int
     ) -> None:
-        """Hand the socket's frames to ``target`` until it closes or the connection drops."""
+        """Hand the socket's frames to ``target`` until it closes or the connection drops.
+
+        Frames already buffered are read without the loop ever suspending, so this yields
+        to the event loop after every frame: one client sending as fast as it can must not
+        starve the others (a few microseconds a frame).
+        """
         aiohttp = require_extra("aiohttp", "server")
         async for msg in ws:
+            await asyncio.sleep(0)
             if msg.type == aiohttp.WSMsgType.TEXT:
                 if self.recorder is not None:
                     self.recorder.record(number, "client", msg.data)

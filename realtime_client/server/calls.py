@@ -253,7 +253,7 @@ class Call:
         try:
             validate(schemas.GA_CALL_EVENTS["output_audio_buffer.clear"], event)
         except ValidationError as exc:
-            self.session.error(exc.code, exc.message, exc.param, event_id)
+            self.session.client_error(exc.code, exc.message, exc.param, event_id)
             return
         self._on_clear(event_id)
 
@@ -263,7 +263,7 @@ class Call:
             return
         last = self.buffer.last_response_id
         if last is None:
-            self.session.error(
+            self.session.client_error(
                 "invalid_value",
                 "There is no output audio to clear: no response has played audio yet.",
                 None,
@@ -551,7 +551,12 @@ class CallDesk:
         eph, failure = server._http_auth(request, ephemeral_ok=True)
         if failure is not None:
             return failure
-        sdp, part, failure = await self._read_offer(request)
+        try:
+            sdp, part, failure = await asyncio.wait_for(
+                self._read_offer(request), server.handshake_timeout_s
+            )
+        except asyncio.TimeoutError:
+            return server._request_timeout()
         if failure is not None:
             return failure
         if eph is not None and eph.dialect != "ga":
@@ -612,6 +617,7 @@ class CallDesk:
             seed=None if server.seed is None else server.seed + number,
             initial_session=session or None,
             audio_via_sink=True,
+            max_errors_per_s=server.max_errors_per_s,
         )
         pc = rtc.RTCPeerConnection(configuration=rtc.RTCConfiguration(iceServers=[]))
         call = Call(self, server.ids.new("rtc_u0", 22), number, options, pc)

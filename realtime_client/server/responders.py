@@ -34,10 +34,12 @@ Script file format::
 
 A top-level JSON list is taken as ``turns``. ``reply`` is one output or a list of them (a
 message and a function call may share a response). Audio paths are relative to the
-script file. ``transcript`` is what input transcription reports for the user's audio in
-that turn; matching uses the user's text, or that transcript for audio turns. Rules
-answer user turns only: a response that follows a ``function_call_output`` takes the next
-turn (or the default).
+script file and must stay inside its folder (``../x.wav``, an absolute path elsewhere or a
+symlink out of the folder is refused), and the script and its audio must be regular files
+(a FIFO or a device would block the server). ``transcript`` is what input transcription
+reports for the user's audio in that turn; matching uses the user's text, or that
+transcript for audio turns. Rules answer user turns only: a response that follows a
+``function_call_output`` takes the next turn (or the default).
 
 Everything is deterministic: audio that a responder does not supply is synthesised from
 the text by :func:`placeholder_speech`, and randomness comes from the seeded
@@ -55,11 +57,12 @@ import os
 import random
 import re
 import shutil
+import stat
 import tempfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -89,6 +92,28 @@ SAMPLE_RATE = 24_000
 
 class ResponderError(RealtimeError, ValueError):
     """A responder cannot be built or used (bad script file, espeak-ng missing, …)."""
+
+
+def _open_regular(path: Path, label: str) -> BinaryIO:
+    """Open ``path`` for reading if it is a regular file, else raise :class:`ResponderError`.
+
+    The file is opened without blocking (a FIFO with no writer would otherwise hang the
+    open) and checked on the opened descriptor, so it cannot be swapped after the check.
+    ``label`` starts the error message (``"cannot read script s.json"``).
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise ResponderError(f"{label}: {exc}") from exc
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ResponderError(f"{label}: not a regular file (a FIFO, device or folder)")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 @dataclass(frozen=True)
@@ -278,13 +303,18 @@ class ScriptResponder(Responder):
         path: The script file.
 
     Raises:
-        ResponderError: The file is missing, not JSON, or not in the expected shape.
+        ResponderError: The file is missing, not a regular file, not JSON, or not in the
+            expected shape; or an audio file is unreadable, not a regular file, or outside
+            the script's folder.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
+            with _open_regular(self.path, f"cannot read script {self.path}") as f:
+                data = json.loads(f.read().decode("utf-8"))
+        except ResponderError:
+            raise
         except OSError as exc:
             raise ResponderError(f"cannot read script {self.path}: {exc}") from exc
         except ValueError as exc:
@@ -364,9 +394,17 @@ class ScriptResponder(Responder):
         from realtime_client.audio.formats import float32_to_pcm16
         from realtime_client.audio.wav import read_wav_mono
 
-        path = (self.path.parent / rel).resolve()
+        folder = self.path.parent.resolve()
+        path = (folder / rel).resolve()
+        if not path.is_relative_to(folder):
+            raise ResponderError(
+                f"script {self.path}: audio {rel!r} is outside the script's folder {folder}"
+            )
         try:
-            samples, _ = read_wav_mono(path, SAMPLE_RATE)
+            with _open_regular(path, f"script {self.path}: cannot read audio {path}") as f:
+                samples, _ = read_wav_mono(f, SAMPLE_RATE)
+        except ResponderError:
+            raise
         except (OSError, ValueError) as exc:
             raise ResponderError(f"script {self.path}: cannot read audio {path}: {exc}") from exc
         pcm = float32_to_pcm16(samples)
@@ -420,7 +458,6 @@ class ScriptResponder(Responder):
                 )
             outputs.append(MessageReply(text, audio))
         return Reply(tuple(outputs))
-
 
 
 # --- tts -----------------------------------------------------------------------------------

@@ -28,9 +28,13 @@ here:
 ==========================  =================================================================
 
 Handlers run synchronously and emit in protocol order, so the order of events for one
-client event is exact and testable. Only three things run in the background on the
-event loop: a response's generation (paced output), the idle timer of
-``server_vad.idle_timeout_ms`` and the session-length timer.
+client event is exact and testable. The ``error`` events client events draw are budgeted
+per session (``SessionOptions.max_errors_per_s``), so a client flooding garbage costs the
+server little and is closed (1008) rather than served an error per frame forever.
+
+Only three things run in the background on the event loop: a response's generation
+(paced output), the idle timer of ``server_vad.idle_timeout_ms`` and the session-length
+timer.
 """
 
 from __future__ import annotations
@@ -140,6 +144,15 @@ class ServerSession:
         )
         self.turns = TurnTaking(self, self.buffer, self.conversation, self.responses)
         self._expiry_handle: asyncio.TimerHandle | None = None
+        # The error budget: a token bucket refilled at max_errors_per_s.
+        self._in_client_event = 0  # > 0 while a client event is being handled
+        rate = options.max_errors_per_s
+        self._error_burst = 2.0 * rate if rate is not None else 0.0
+        self._error_tokens = self._error_burst
+        self._error_tokens_at = time.monotonic()
+        self._unsent_run = 0  # errors unsent since the bucket was last full
+        #: ``error`` events not sent because the client drew them past the budget.
+        self.errors_unsent = 0
         #: Called with every client event received (before validation), if set.
         self.on_event_received: Callable[[dict[str, Any]], None] | None = None
         self._handlers: dict[str, _Handler] = {
@@ -234,7 +247,13 @@ class ServerSession:
         event_id: str | None = None,
         type_: str = "invalid_request_error",
     ) -> None:
-        """Send an ``error`` event (``param`` in GA terms; the edge renames it for beta)."""
+        """Send an ``error`` event (``param`` in GA terms; the edge renames it for beta).
+
+        While a client event is handled, the error counts against the session's error
+        budget (``SessionOptions.max_errors_per_s``) and is not sent past it.
+        """
+        if self._in_client_event and not self._error_budget_allows():
+            return
         self.emit(
             "error",
             error={
@@ -245,6 +264,57 @@ class ServerSession:
                 "event_id": event_id,
             },
         )
+
+    def client_error(
+        self,
+        code: str | None,
+        message: str,
+        param: str | None = None,
+        event_id: str | None = None,
+    ) -> None:
+        """An ``error`` answering a client event handled outside :meth:`receive_event`.
+
+        Like :meth:`error`, within the session's error budget (a WebRTC call's own
+        ``output_audio_buffer.clear`` uses it).
+        """
+        self._in_client_event += 1
+        try:
+            self.error(code, message, param, event_id)
+        finally:
+            self._in_client_event -= 1
+
+    def _error_budget_allows(self) -> bool:
+        """Take one error from the budget: whether to send it (a flood closes the session)."""
+        rate = self.options.max_errors_per_s
+        if rate is None:
+            return True
+        now = time.monotonic()
+        burst = self._error_burst
+        tokens = min(burst, self._error_tokens + (now - self._error_tokens_at) * rate)
+        self._error_tokens_at = now
+        if tokens >= burst:
+            self._unsent_run = 0  # the client calmed down: its past is forgiven
+        if tokens >= 1.0:
+            self._error_tokens = tokens - 1.0
+            return True
+        self._error_tokens = tokens
+        self.errors_unsent += 1
+        self._unsent_run += 1
+        if self._unsent_run >= 10.0 * rate and not self.closed:
+            self.emit(
+                "error",
+                error={
+                    "type": "invalid_request_error",
+                    "code": "too_many_invalid_events",
+                    "message": f"Too many invalid events: more than {rate:g} errors a second "
+                    f"for too long ({self._unsent_run} unanswered). Closing the connection.",
+                    "param": None,
+                    "event_id": None,
+                },
+            )
+            self.close()
+            self.sink.close(1008, "invalid_request_error.too_many_invalid_events")
+        return False
 
     # --- config views -------------------------------------------------------------------------
 
@@ -273,19 +343,23 @@ class ServerSession:
 
     def receive_text(self, text: str | bytes) -> None:
         """Handle one text frame: parse it, validate it, dispatch it."""
+        if self.closed:
+            return
         try:
             event = orjson.loads(text)
         except orjson.JSONDecodeError as exc:
-            self.error("invalid_json", f"Invalid event: failed to parse JSON value. {exc}")
+            self.client_error("invalid_json", f"Invalid event: failed to parse JSON value. {exc}")
             return
         if not isinstance(event, dict):
-            self.error("invalid_event", "Invalid event: expected a JSON object.")
+            self.client_error("invalid_event", "Invalid event: expected a JSON object.")
             return
         self.receive_event(event)
 
     def receive_binary(self, data: bytes) -> None:
         """Handle one binary frame: the real service refuses them (non-fatal)."""
-        self.error(
+        if self.closed:
+            return
+        self.client_error(
             "invalid_event", "Expected a text WebSocket message; binary frames are not supported."
         )
 
@@ -293,6 +367,13 @@ class ServerSession:
         """Validate and dispatch one parsed client event."""
         if self.closed:
             return
+        self._in_client_event += 1
+        try:
+            self._receive_event(event)
+        finally:
+            self._in_client_event -= 1
+
+    def _receive_event(self, event: dict[str, Any]) -> None:
         if self.on_event_received is not None:
             self.on_event_received(event)
         raw_id = event.get("event_id")

@@ -463,3 +463,47 @@ def test_bad_input_raises_typed_errors() -> None:
     buf.mark_finished("done")
     with pytest.raises(PlaybackError, match="finished"):
         buf.write(np.zeros(4, dtype=np.float32), "done")
+
+
+# --- one rule for the values, whatever the device's rate (#14 item 22) ---------------------
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_write_refuses_non_finite_samples_and_queues_nothing(bad: float) -> None:
+    buf = PlaybackBuffer(24_000, prebuffer_ms=0)
+    x = np.zeros(480, dtype=np.float32)
+    x[7] = bad
+    with pytest.raises(AudioFormatError, match="finite"):
+        buf.write(x, "item_a")
+    assert buf.stats().buffered_ms == 0.0 and buf.received_ms("item_a") == 0.0
+
+
+def test_write_clips_finite_overshoot_and_leaves_the_callers_array_alone() -> None:
+    buf = PlaybackBuffer(24_000, prebuffer_ms=0)
+    x = np.array([0.5, 3.0, -1e30, -0.25, 1.0], dtype=np.float32)
+    before = x.copy()
+    assert buf.write(x, "item_a") == 5
+    buf.mark_finished("item_a")
+    np.testing.assert_array_equal(buf.read(5), [0.5, 1.0, -1.0, -0.25, 1.0])
+    np.testing.assert_array_equal(x, before)
+
+
+@pytest.mark.parametrize("device_rate", [24_000, 48_000, 44_100])
+async def test_a_speaker_has_one_rule_at_every_device_rate(device_rate: int) -> None:
+    # A 24 kHz device used to play NaN, inf and |x| > 1 as given, while any other rate
+    # refused NaN and inf (in its resampler) and passed overshoot on.
+    from realtime_client.audio import VirtualSpeaker
+
+    async with VirtualSpeaker(speed=None, device_rate=device_rate, prebuffer_ms=0) as speaker:
+        for bad in (np.nan, np.inf):
+            with pytest.raises(AudioFormatError, match="playback samples must be finite"):
+                speaker.write(np.full(480, bad, dtype=np.float32), "item_a")
+        assert speaker.received_ms("item_a") == 0.0
+        t = np.arange(2400) / 24_000
+        loud = (5.0 * np.sin(2 * np.pi * 200.0 * t)).astype(np.float32)  # 5 x full scale
+        speaker.write(loud, "item_a")
+        speaker.mark_finished("item_a")
+        played = np.concatenate([speaker.tick() for _ in range(8)])
+        # Clipped (to a square wave, whose resampled edges ring past 1: clipped again).
+        assert np.isfinite(played).all() and np.abs(played).max() <= 1.0
+        assert np.mean(np.abs(played[: len(played) // 2]) > 0.9) > 0.5

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import numpy.typing as npt
@@ -10,8 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from realtime_client.audio import formats
 from realtime_client.audio.errors import AudioFormatError
-from realtime_client.audio.resample import MAX_RATIO_TERM, Resampler, resample
+from realtime_client.audio.resample import (
+    MAX_RATIO_TERM,
+    MAX_SAMPLE_MAGNITUDE,
+    Resampler,
+    resample,
+)
 
 RATES = [8_000, 16_000, 22_050, 32_000, 44_100, 48_000]
 PAIRS = [(r, 24_000) for r in RATES] + [(24_000, r) for r in RATES]
@@ -377,6 +384,58 @@ def test_bad_samples_raise_and_keep_state(channels: int, samples: object, match:
         r.process(samples)  # type: ignore[arg-type]
     y2 = np.concatenate([y1, r.process(x), r.flush()])
     np.testing.assert_array_equal(y2, resample(np.concatenate([x, x]), 48_000, 24_000))
+
+
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [
+        (np.nan, "must be finite"),
+        (np.inf, "must be finite"),
+        (-np.inf, "must be finite"),
+        (2e30, "at most 1e\\+30"),
+        (3e38, "at most 1e\\+30"),
+    ],
+)
+def test_non_finite_and_huge_samples_are_refused_without_a_numpy_warning(
+    value: float, match: str
+) -> None:
+    # The finiteness check used to leak numpy's "overflow encountered in dot" for
+    # |x| >= ~1e18 (an exception under -W error) and call 1e20 non-finite.
+    r = Resampler(48_000, 24_000)
+    x = np.zeros(960, dtype=np.float32)
+    x[100] = value
+    x[200] = -value if value == value else 0.0  # +inf and -inf together, too
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(AudioFormatError, match=match):
+            r.process(x)
+        with pytest.raises(AudioFormatError, match=match):
+            Resampler(48_000, 24_000, 2).process(np.stack([x, x], axis=1))
+
+
+@pytest.mark.parametrize("scale", [1e18, 1e20, 1e30])
+def test_huge_finite_samples_up_to_the_limit_are_resampled_not_refused(scale: float) -> None:
+    assert MAX_SAMPLE_MAGNITUDE == 1e30
+    x = np.random.default_rng(3).uniform(-1, 1, 4800).astype(np.float32)
+    x[np.argmax(np.abs(x))] = 1.0  # the peak is exactly `scale`
+    big = (x * np.float32(scale)).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        whole = resample(big, 48_000, 24_000)
+        r = Resampler(48_000, 24_000)
+        parts = np.concatenate([r.process(big[:1000]), r.process(big[1000:]), r.flush()])
+    assert np.isfinite(whole).all()
+    np.testing.assert_array_equal(parts, whole)  # chunk invariance holds
+    np.testing.assert_allclose(whole / scale, resample(x, 48_000, 24_000), rtol=1e-4, atol=1e-6)
+
+
+def test_the_dtype_error_names_a_public_conversion() -> None:
+    with pytest.raises(AudioFormatError) as info:
+        Resampler(48_000, 24_000).process(np.zeros(10, dtype=np.int16))  # type: ignore[arg-type]
+    message = str(info.value)
+    assert "realtime_client.audio.formats.as_float32" in message
+    assert "as_float32" in formats.__all__ and callable(formats.as_float32)
+    assert "x.astype(np.float32)" in message
 
 
 @pytest.mark.parametrize(

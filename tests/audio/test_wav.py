@@ -468,6 +468,33 @@ def test_unsized_data_chunk_without_samples_is_empty() -> None:
     assert rate == 8000 and x.shape == (0,)
 
 
+_LIST = _chunk(b"LIST", b"INFOISFT" + struct.pack("<I", 14) + b"Lavf58.76.100\0")
+_ODD = _chunk(b"JUNK", b"\0" * 5)  # 5 bytes and its pad byte
+
+
+@pytest.mark.parametrize(
+    "after",
+    [_LIST, _chunk(b"id3 ", b"ID3\x03" + b"\0" * 6) + _ODD, _LIST + _ODD[:-1]],
+    ids=["LIST", "id3-and-odd-JUNK", "last-pad-byte-missing"],
+)
+def test_an_empty_data_chunk_followed_by_chunks_is_empty(after: bytes) -> None:
+    # A closed file with no samples: its data chunk says 0 bytes and other chunks follow.
+    # They used to be read as samples (a writer never closed also leaves size 0).
+    raw = _riff(_GOOD_FMT, b"data" + struct.pack("<I", 0), after)
+    x, rate = read_wav(io.BytesIO(raw))
+    assert rate == 8000 and x.shape == (0,)
+    with WavReader(io.BytesIO(raw)) as reader:
+        assert reader.frames == 0 and list(reader.blocks(10)) == []
+
+
+def test_an_unclosed_writer_whose_samples_look_like_a_chunk_id_still_reads_them() -> None:
+    # Samples go to the end of the file unless what follows is a chain of whole chunks.
+    samples = b"LIST" + struct.pack("<I", 1000) + b"\x01\x02" * 10  # the size overruns
+    raw = _riff(_GOOD_FMT, b"data" + struct.pack("<I", 0) + samples)
+    x, _ = read_wav(io.BytesIO(raw))
+    assert len(x) == len(samples) // 2
+
+
 # --- read_wav_mono --------------------------------------------------------------------------
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import random
 import shutil
 from pathlib import Path
@@ -117,6 +118,48 @@ async def test_script_rules_turns_and_default(tmp_path: Path) -> None:
 def test_script_errors_are_clear(tmp_path: Path, data: object, message: str) -> None:
     with pytest.raises(ResponderError, match=message):
         ScriptResponder(_write(tmp_path, data))
+
+
+def _script_with_audio(folder: Path, audio: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / "script.json"
+    script.write_text(json.dumps({"turns": [{"reply": {"audio": audio}}]}))
+    return script
+
+
+def test_script_audio_inside_its_folder_is_read(tmp_path: Path) -> None:
+    (tmp_path / "s" / "clips").mkdir(parents=True)
+    write_wav(tmp_path / "s" / "clips" / "a.wav", np.zeros(2400, np.float32), 24_000)
+    ScriptResponder(_script_with_audio(tmp_path / "s", "clips/a.wav"))
+    ScriptResponder(_script_with_audio(tmp_path / "s", str(tmp_path / "s" / "clips" / "a.wav")))
+
+
+@pytest.mark.parametrize("how", ["dotdot", "absolute", "symlink"])
+def test_script_audio_outside_its_folder_is_refused(tmp_path: Path, how: str) -> None:
+    outside = tmp_path / "secret.wav"
+    write_wav(outside, np.zeros(2400, np.float32), 24_000)
+    folder = tmp_path / "s"
+    folder.mkdir()
+    if how == "symlink":
+        (folder / "link.wav").symlink_to(outside)
+    audio = {"dotdot": "../secret.wav", "absolute": str(outside), "symlink": "link.wav"}[how]
+    with pytest.raises(ResponderError, match="outside the script's folder"):
+        ScriptResponder(_script_with_audio(folder, audio))
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+@pytest.mark.timeout(10)
+def test_script_fifos_and_folders_are_refused_without_blocking(tmp_path: Path) -> None:
+    folder = tmp_path / "s"
+    folder.mkdir()
+    os.mkfifo(folder / "pipe.wav")  # nobody ever writes it: opening it blocked forever
+    (folder / "dir.wav").mkdir()
+    for audio in ("pipe.wav", "dir.wav"):
+        with pytest.raises(ResponderError, match="not a regular file"):
+            ScriptResponder(_script_with_audio(folder, audio))
+    os.mkfifo(tmp_path / "script.json")
+    with pytest.raises(ResponderError, match="cannot read script .*not a regular file"):
+        make_responder(f"script:{tmp_path / 'script.json'}")
 
 
 def test_script_not_json(tmp_path: Path) -> None:
