@@ -204,6 +204,8 @@ class InputConverter:
                 raise AudioFormatError(f"cannot resample {rate} Hz audio: {exc}") from exc
 
     def _resample(self, floats: npt.NDArray[np.float32], rate: int) -> Int16Array:
+        if floats.size and (floats.max() > 1.0 or floats.min() < -1.0):
+            floats = np.clip(floats, -1.0, 1.0)  # overshoot is clipped on every path
         try:
             out = resampler_for(self._resamplers, rate, _MODEL_RATE).process(floats)
         except ValueError as exc:
