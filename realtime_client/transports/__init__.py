@@ -1,4 +1,4 @@
-"""Pluggable transports: WebSocket, in-memory (tests); WebRTC in a later release."""
+"""Pluggable transports: WebSocket, WebRTC (``transports.webrtc``, the webrtc extra), in-memory (tests)."""
 
 from __future__ import annotations
 
