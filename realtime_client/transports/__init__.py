@@ -1,4 +1,4 @@
-"""Pluggable transports: WebSocket, WebRTC (``transports.webrtc``, the webrtc extra), in-memory (tests)."""
+"""Pluggable transports: WebSocket, WebRTC (``transports.webrtc``), in-memory (tests)."""
 
 from __future__ import annotations
 
