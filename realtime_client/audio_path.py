@@ -26,6 +26,7 @@ import abc
 import asyncio
 import contextlib
 import logging
+import math
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -160,10 +161,15 @@ class InputConverter:
             raise AudioFormatError(f"audio must be float in [-1, 1] or int16, got {samples.dtype}")
         if samples.ndim == 2 and samples.shape[1] == 0:
             raise AudioFormatError(f"audio has no channels: shape {samples.shape}")
-        if kind == "f" and not np.isfinite(samples).all():
-            raise AudioFormatError("audio holds NaN or infinite samples")
+        overshoot = False
+        if kind == "f" and samples.size:
+            # One pass each, no temporary array; NaN propagates through min/max.
+            lo, hi = float(samples.min()), float(samples.max())
+            if not (math.isfinite(lo) and math.isfinite(hi)):
+                raise AudioFormatError("audio holds NaN or infinite samples")
+            overshoot = lo < -1.0 or hi > 1.0
         if samples.dtype is _F32 and samples.ndim == 1 and rate != _MODEL_RATE and rate > 0:
-            return self._resample(samples, rate)  # a float32 device: checked cheaply
+            return self._resample(samples, rate, overshoot)  # a float32 device
         if samples.ndim == 2:
             samples = (
                 samples.mean(axis=1)
@@ -185,7 +191,7 @@ class InputConverter:
             if samples.dtype == np.int16
             else samples.astype(np.float32, copy=False)
         )
-        return self._resample(floats, rate)
+        return self._resample(floats, rate, overshoot)
 
     def prepare(self, rate: int) -> None:
         """Build the resampler for ``rate`` now (its filter design can take 0.1–0.5 s),
@@ -203,9 +209,9 @@ class InputConverter:
             except ValueError as exc:
                 raise AudioFormatError(f"cannot resample {rate} Hz audio: {exc}") from exc
 
-    def _resample(self, floats: npt.NDArray[np.float32], rate: int) -> Int16Array:
-        if floats.size and (floats.max() > 1.0 or floats.min() < -1.0):
-            floats = np.clip(floats, -1.0, 1.0)  # overshoot is clipped on every path
+    def _resample(self, floats: npt.NDArray[np.float32], rate: int, overshoot: bool) -> Int16Array:
+        if overshoot:
+            floats = np.clip(floats, -1.0, 1.0)  # clipped on every path, as float32_to_pcm16 does
         try:
             out = resampler_for(self._resamplers, rate, _MODEL_RATE).process(floats)
         except ValueError as exc:
@@ -227,7 +233,6 @@ class OutageBuffer:
     def __init__(self, limit_ms: float) -> None:
         self.limit_ms = limit_ms
         self._blocks: deque[Int16Array] = deque()
-        self._sent: list[Int16Array] = []
         #: Audio held, in ms.
         self.held_ms = 0.0
 
@@ -252,24 +257,19 @@ class OutageBuffer:
             keep: Keep the blocks after sending them (else each leaves once it went out,
                 so a failed flush keeps what did not go out for the next attempt).
         """
+        if keep:
+            for pcm in list(self._blocks):
+                await send(pcm)
+            return self.held_ms
         flushed = 0.0
-        self._sent = []
-        for pcm in list(self._blocks) if keep else ():
-            await send(pcm)
-            flushed += len(pcm) / 24.0
-        while self._blocks and not keep:
+        while self._blocks:
             pcm = self._blocks[0]
             await send(pcm)
             self._blocks.popleft()  # only once it went out: a failed send keeps it
-            self._sent.append(pcm)
             ms = len(pcm) / 24.0
             self.held_ms -= ms
             flushed += ms
         return flushed
-
-    def sent_blocks(self) -> list[Int16Array]:
-        """The blocks the last :meth:`flush` sent and let go."""
-        return list(self._sent)
 
     def clear(self) -> None:
         """Forget everything held."""
@@ -372,6 +372,9 @@ class EventAudioPath(AudioPath):
 
     async def send(self, transport: Transport, pcm: Int16Array) -> None:
         step = self.MAX_APPEND_SAMPLES
+        if len(pcm) <= step:  # every captured block
+            await transport.send(ev.build_append(self._encode_input(pcm)))
+            return
         for start in range(0, len(pcm), step):
             await transport.send(ev.build_append(self._encode_input(pcm[start : start + step])))
 

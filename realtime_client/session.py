@@ -894,11 +894,14 @@ class Session(EventDelivery, ReconnectMixin):
         # Re-sent audio stays uncommitted on the new session until it commits: kept.
         resent = await self._uncommitted.flush(send, keep=True)
         self.stats.resent_audio_ms += resent
-        flushed = await self._outage.flush(send)
+
+        async def send_outage(pcm: Int16Array) -> None:
+            await send(pcm)  # now uncommitted on the new session too
+            if self._uncommitted.limit_ms > 0:
+                self._uncommitted_overflow_ms += self._uncommitted.keep(pcm)
+
+        flushed = await self._outage.flush(send_outage)
         self.stats.audio_sent_ms += flushed
-        if self._uncommitted.limit_ms > 0:
-            for block in self._outage.sent_blocks():
-                self._uncommitted_overflow_ms += self._uncommitted.keep(block)
         return resent + flushed
 
     def _committed(self) -> None:
