@@ -7,7 +7,12 @@ the tests need are the library's own (:class:`realtime_client.audio.VirtualMicro
 
 from __future__ import annotations
 
+import asyncio
 import os
+import shutil
+import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +20,10 @@ import numpy.typing as npt
 
 from realtime_client.audio import write_wav
 
-__all__ = ["clean_env", "speech_wav", "voiced"]
+__all__ = ["CHROMIUM", "chromium", "clean_env", "fake_microphone", "speech_wav", "voiced"]
+
+#: Headless Chromium for the browser tests (``.ci/run`` installs it), or ``None``.
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 #: Variables that point a program at a server or hold a key: a test sets what it needs.
 _ENDPOINT_VARS = ("REALTIME_URL", "REALTIME_SERVER_API_KEYS")
@@ -78,3 +86,59 @@ def clean_env(**extra: str) -> dict[str, str]:
     }
     env.update(extra)
     return env
+
+
+def fake_microphone(path: Path, silence_s: float) -> Path:
+    """A WAV for Chromium's fake microphone: 1.2 s of 440 Hz, then ``silence_s`` of
+    silence (Chromium loops it), 48 kHz mono."""
+    rate = 48_000
+    t = np.arange(int(rate * 1.2)) / rate
+    tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    write_wav(path, np.concatenate([tone, np.zeros(int(rate * silence_s), np.float32)]), rate)
+    return path
+
+
+@asynccontextmanager
+async def chromium(url: str, microphone: Path, profile: Path) -> AsyncIterator[None]:
+    """Headless Chromium on ``url`` with ``microphone`` as its fake capture device.
+
+    The flags are shared/webrtc-notes.md's: no sandbox or GPU, fake media UI and device,
+    loopback allowed in peer connections, no background networking. Stopped (and killed
+    after 5 s) on exit, with its child processes.
+    """
+    assert CHROMIUM is not None, "Chromium is not installed"
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={microphone}",
+        "--autoplay-policy=no-user-gesture-required",
+        "--allow-loopback-in-peer-connection",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--no-default-browser-check",
+        "--disable-quic",
+        f"--user-data-dir={profile}",
+    ]
+    proc = await asyncio.create_subprocess_exec(
+        CHROMIUM,
+        *flags,
+        url,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        yield
+    finally:
+        proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), 5)
+        except asyncio.TimeoutError:
+            proc.kill()
+            await proc.wait()

@@ -44,8 +44,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from .conftest import CHROMIUM, chromium, fake_microphone
+
 pytest.importorskip("aiortc", reason="the webrtc extra is not installed")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 NPM = shutil.which("npm")
 pytestmark = [
     pytest.mark.skipif(
@@ -56,7 +57,6 @@ pytestmark = [
 
 from aiohttp import web  # noqa: E402
 
-from realtime_client.audio import write_wav  # noqa: E402
 from realtime_client.client_secrets import mint_ephemeral_key  # noqa: E402
 from realtime_client.server import LocalServer  # noqa: E402
 from realtime_client.server.calls import Call  # noqa: E402
@@ -109,14 +109,6 @@ def sdk_bundle(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     return bundle
 
 
-def _fake_microphone(path: Path) -> None:
-    """1.2 s of 440 Hz, then 3.8 s of silence (Chromium loops it): one turn per 5 s."""
-    rate = 48_000
-    t = np.arange(int(rate * 1.2)) / rate
-    tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-    write_wav(path, np.concatenate([tone, np.zeros(int(rate * 3.8), np.float32)]), rate)
-
-
 def dominant_hz(pcm: np.ndarray, rate: int = 24_000) -> float:
     x = pcm.astype(np.float64)
     spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x))))
@@ -162,7 +154,7 @@ async def test_the_agents_sdk_calls_the_local_server_over_webrtc(
     sdk_bundle: Path, tmp_path: Path
 ) -> None:
     wav = tmp_path / "mic.wav"
-    _fake_microphone(wav)
+    fake_microphone(wav, silence_s=3.8)  # one turn per 5 s
     results: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     calls: dict[str, Call] = {}
     async with LocalServer(responder="echo", speed=1) as server:
@@ -170,51 +162,20 @@ async def test_the_agents_sdk_calls_the_local_server_over_webrtc(
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", 0).start()
         port = runner.addresses[0][1]
-        assert CHROMIUM is not None
-        proc = await asyncio.create_subprocess_exec(
-            *[
-                CHROMIUM,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--use-fake-ui-for-media-stream",
-                "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-audio-capture={wav}",
-                "--autoplay-policy=no-user-gesture-required",
-                "--allow-loopback-in-peer-connection",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                "--no-default-browser-check",
-                "--disable-quic",
-                f"--user-data-dir={tmp_path / 'profile'}",
-                f"http://127.0.0.1:{port}/",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
         waiting = asyncio.ensure_future(results.get())
         try:
-            # Keep each call the server answers: the SDK's close() ends it.
-            deadline = time.monotonic() + 45
-            while not waiting.done():
-                assert time.monotonic() < deadline, "the page posted no results"
-                calls.update(server.calls)
-                await asyncio.wait({waiting}, timeout=0.05)
-            got = waiting.result()
-            # The SDK closed the session: the server saw the data channel close and hung up.
-            await until(lambda: not server.calls)
+            async with chromium(f"http://127.0.0.1:{port}/", wav, tmp_path / "profile"):
+                # Keep each call the server answers: the SDK's close() ends it.
+                deadline = time.monotonic() + 45
+                while not waiting.done():
+                    assert time.monotonic() < deadline, "the page posted no results"
+                    calls.update(server.calls)
+                    await asyncio.wait({waiting}, timeout=0.05)
+                got = waiting.result()
+                # The SDK closed the session: the server saw the channel close and hung up.
+                await until(lambda: not server.calls)
         finally:
             waiting.cancel()
-            proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), 5)
-            except asyncio.TimeoutError:
-                proc.kill()
-                await proc.wait()
             await runner.cleanup()
 
     # The page: connect() resolved, on the server's answer to the SDK's session.update.

@@ -12,24 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
+from .conftest import CHROMIUM, chromium, fake_microphone
+
 pytest.importorskip("aiortc", reason="the webrtc extra is not installed")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)"
 )
 
 from aiohttp import web  # noqa: E402
 
-from realtime_client.audio import write_wav  # noqa: E402
 from realtime_client.server import LocalServer  # noqa: E402
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "browser" / "server.py"
@@ -44,16 +41,9 @@ def _example() -> Any:
     return module
 
 
-def _fake_microphone(path: Path) -> None:
-    rate = 48_000
-    t = np.arange(int(rate * 1.2)) / rate
-    tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-    write_wav(path, np.concatenate([tone, np.zeros(int(rate * 1.8), np.float32)]), rate)
-
-
 async def test_the_page_talks_to_the_local_server_over_webrtc(tmp_path: Path) -> None:
     wav = tmp_path / "mic.wav"
-    _fake_microphone(wav)
+    fake_microphone(wav, silence_s=1.8)
     results: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     example = _example()
     async with LocalServer(responder="echo", speed=1) as server:
@@ -63,42 +53,11 @@ async def test_the_page_talks_to_the_local_server_over_webrtc(tmp_path: Path) ->
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         port = runner.addresses[0][1]
-        profile = tmp_path / "profile"
-        assert CHROMIUM is not None
-        proc = await asyncio.create_subprocess_exec(
-            *[
-                CHROMIUM,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--use-fake-ui-for-media-stream",
-                "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-audio-capture={wav}",
-                "--autoplay-policy=no-user-gesture-required",
-                "--allow-loopback-in-peer-connection",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                "--no-default-browser-check",
-                "--disable-quic",
-                f"--user-data-dir={profile}",
-                f"http://127.0.0.1:{port}/?raw=1&auto=1&secs=7",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        page = f"http://127.0.0.1:{port}/?raw=1&auto=1&secs=7"
         try:
-            got = await asyncio.wait_for(results.get(), 60)
+            async with chromium(page, wav, tmp_path / "profile"):
+                got = await asyncio.wait_for(results.get(), 60)
         finally:
-            proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), 5)
-            except asyncio.TimeoutError:
-                proc.kill()
-                await proc.wait()
             await runner.cleanup()
     assert got["callId"].startswith("rtc_"), got
     assert "session.created" in got["events"]
