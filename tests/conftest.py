@@ -11,7 +11,7 @@ import asyncio
 import os
 import shutil
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -20,7 +20,16 @@ import numpy.typing as npt
 
 from realtime_client.audio import write_wav
 
-__all__ = ["CHROMIUM", "chromium", "clean_env", "fake_microphone", "speech_wav", "voiced"]
+__all__ = [
+    "CHROMIUM",
+    "chromium",
+    "clean_env",
+    "dominant_hz",
+    "fake_microphone",
+    "speech_wav",
+    "until",
+    "voiced",
+]
 
 #: Headless Chromium for the browser tests (``.ci/run`` installs it), or ``None``.
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -142,3 +151,18 @@ async def chromium(url: str, microphone: Path, profile: Path) -> AsyncIterator[N
         except asyncio.TimeoutError:
             proc.kill()
             await proc.wait()
+
+
+def dominant_hz(pcm: npt.NDArray[np.generic], rate: int = 24_000) -> float:
+    """The strongest frequency in ``pcm`` (Hann window), in Hz."""
+    x = np.asarray(pcm, dtype=np.float64)
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+    return float(np.argmax(spectrum) * rate / len(x))
+
+
+async def until(predicate: Callable[[], object], timeout: float = 10.0) -> None:
+    """Wait until ``predicate()`` is true (fails the test after ``timeout`` s)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
+        await asyncio.sleep(0.005)

@@ -37,14 +37,12 @@ import subprocess
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
-from .conftest import CHROMIUM, chromium, fake_microphone
+from .conftest import CHROMIUM, chromium, dominant_hz, fake_microphone, until
 
 pytest.importorskip("aiortc", reason="the webrtc extra is not installed")
 NPM = shutil.which("npm")
@@ -107,19 +105,6 @@ def sdk_bundle(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
             part.write_bytes(member.read())
         part.replace(bundle)  # atomic: a half-written bundle is never used
     return bundle
-
-
-def dominant_hz(pcm: np.ndarray, rate: int = 24_000) -> float:
-    x = pcm.astype(np.float64)
-    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x))))
-    return float(np.argmax(spectrum) * rate / len(x))
-
-
-async def until(predicate: Callable[[], Any], timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
-        await asyncio.sleep(0.02)
 
 
 def _app(

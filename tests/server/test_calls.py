@@ -12,7 +12,7 @@ import asyncio
 import json
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,8 @@ from realtime_client.server import LocalServer  # noqa: E402
 from realtime_client.server._playout import Cut  # noqa: E402
 from realtime_client.session import Session  # noqa: E402
 
+from ..conftest import dominant_hz, until  # noqa: E402
+
 KEY = "sk-test-calls-0123456789"
 BLOCK = 480  # 20 ms at 24 kHz
 
@@ -43,19 +45,6 @@ BLOCK = 480  # 20 ms at 24 kHz
 def tone(ms: int, hz: float = 440.0, amplitude: float = 0.3, rate: int = 24_000) -> np.ndarray:
     t = np.arange(rate * ms // 1000) / rate
     return (amplitude * np.sin(2 * np.pi * hz * t)).astype(np.float32)
-
-
-def dominant_hz(pcm: np.ndarray, rate: int = 24_000) -> float:
-    x = pcm.astype(np.float64)
-    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x))))
-    return float(np.argmax(spectrum) * rate / len(x))
-
-
-async def until(predicate: Callable[[], Any], timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
-        await asyncio.sleep(0.01)
 
 
 async def speak(session: Session, ms: int, hz: float = 440.0) -> None:

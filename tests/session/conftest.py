@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 from realtime_client import connect, memory_pair
 from realtime_client.transports import MemoryTransport
+
+from ..conftest import until
+
+__all__ = ["open_pair", "recv", "until"]
 
 
 async def open_pair(*, media: bool = False, **kwargs: Any) -> tuple[Any, MemoryTransport]:
@@ -23,11 +26,3 @@ async def open_pair(*, media: bool = False, **kwargs: Any) -> tuple[Any, MemoryT
 async def recv(server_end: MemoryTransport) -> dict[str, Any]:
     """The next event the session sent (2 s at most)."""
     return await asyncio.wait_for(server_end.recv_event(), 2)
-
-
-async def until(predicate: Callable[[], object], timeout: float = 5.0) -> None:
-    """Wait until ``predicate()`` is true (fails the test after ``timeout`` s)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
-        await asyncio.sleep(0.005)

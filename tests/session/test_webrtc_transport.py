@@ -28,18 +28,13 @@ from realtime_client.audio import PlaybackBuffer  # noqa: E402
 from realtime_client.errors import AuthenticationError, ConnectError, InvalidModelError  # noqa: E402
 from realtime_client.transports.webrtc import calls_url  # noqa: E402
 
+from ..conftest import dominant_hz  # noqa: E402
 from .conftest import until  # noqa: E402
 
 
 def tone(rate: int, ms: int, hz: float, amplitude: float = 0.3) -> np.ndarray:
     t = np.arange(rate * ms // 1000) / rate
     return (amplitude * np.sin(2 * np.pi * hz * t)).astype(np.float32)
-
-
-def dominant_hz(pcm: np.ndarray, rate: int) -> float:
-    x = pcm.astype(np.float64)
-    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x))))
-    return float(np.argmax(spectrum) * rate / len(x))
 
 
 class Answerer:
