@@ -161,15 +161,12 @@ class InputConverter:
             raise AudioFormatError(f"audio must be float in [-1, 1] or int16, got {samples.dtype}")
         if samples.ndim == 2 and samples.shape[1] == 0:
             raise AudioFormatError(f"audio has no channels: shape {samples.shape}")
-        overshoot = False
-        if kind == "f" and samples.size:
-            # One pass each, no temporary array; NaN propagates through min/max.
-            lo, hi = float(samples.min()), float(samples.max())
-            if not (math.isfinite(lo) and math.isfinite(hi)):
-                raise AudioFormatError("audio holds NaN or infinite samples")
-            overshoot = lo < -1.0 or hi > 1.0
+        # One summing pass, no temporary array: NaN and inf propagate into the sum (as do
+        # samples so huge that it overflows, which the resampler would refuse anyway).
+        if kind == "f" and not math.isfinite(float(np.add.reduce(samples, axis=None))):
+            raise AudioFormatError("audio holds NaN, infinite or absurdly large samples")
         if samples.dtype is _F32 and samples.ndim == 1 and rate != _MODEL_RATE and rate > 0:
-            return self._resample(samples, rate, overshoot)  # a float32 device
+            return self._resample(samples, rate)  # a float32 device
         if samples.ndim == 2:
             samples = (
                 samples.mean(axis=1)
@@ -191,7 +188,7 @@ class InputConverter:
             if samples.dtype == np.int16
             else samples.astype(np.float32, copy=False)
         )
-        return self._resample(floats, rate, overshoot)
+        return self._resample(floats, rate)
 
     def prepare(self, rate: int) -> None:
         """Build the resampler for ``rate`` now (its filter design can take 0.1–0.5 s),
@@ -209,9 +206,8 @@ class InputConverter:
             except ValueError as exc:
                 raise AudioFormatError(f"cannot resample {rate} Hz audio: {exc}") from exc
 
-    def _resample(self, floats: npt.NDArray[np.float32], rate: int, overshoot: bool) -> Int16Array:
-        if overshoot:
-            floats = np.clip(floats, -1.0, 1.0)  # clipped on every path, as float32_to_pcm16 does
+    def _resample(self, floats: npt.NDArray[np.float32], rate: int) -> Int16Array:
+        # Overshoot beyond ±1 is clipped after resampling (float32_to_pcm16), as at 24 kHz.
         try:
             out = resampler_for(self._resamplers, rate, _MODEL_RATE).process(floats)
         except ValueError as exc:
