@@ -162,30 +162,13 @@ def ulaw_decode(codes: bytes | bytearray | memoryview | UInt8Array) -> Int16Arra
 def alaw_encode(pcm: Int16Array) -> UInt8Array:
     """Encode PCM16 samples to G.711 A-law codes (even bits inverted, as on the wire).
 
-    Args:
-        pcm: int16 samples of any shape (the 13 most significant bits are used).
-
-    Returns:
-        uint8 codes with the same shape; ``.tobytes()`` gives the wire payload.
-
-    Raises:
-        AudioFormatError: ``pcm`` is not an int16 array.
+    As :func:`ulaw_encode`, from the 13 most significant bits of each sample.
     """
     out: UInt8Array = _ALAW_ENCODE[_pcm_indices(pcm)]
     return out
 
 
 def alaw_decode(codes: bytes | bytearray | memoryview | UInt8Array) -> Int16Array:
-    """Decode G.711 A-law codes to PCM16 (16-bit scale, ±32256).
-
-    Args:
-        codes: One byte per sample, as bytes or a uint8 array of any shape.
-
-    Returns:
-        int16 samples with the same shape as ``codes`` (1-D for bytes input).
-
-    Raises:
-        AudioFormatError: ``codes`` is neither bytes-like nor a uint8 array.
-    """
+    """Decode G.711 A-law codes to PCM16 (16-bit scale, ±32256); as :func:`ulaw_decode`."""
     out: Int16Array = _ALAW_DECODE[_code_array(codes)]
     return out

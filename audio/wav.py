@@ -33,7 +33,6 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Iterator
-from types import TracebackType
 from typing import BinaryIO, Literal
 
 import numpy as np
@@ -429,12 +428,7 @@ class WavReader:
     def __enter__(self) -> WavReader:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
 
@@ -576,12 +570,7 @@ class WavWriter:
     def __enter__(self) -> WavWriter:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
 

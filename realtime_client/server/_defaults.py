@@ -9,6 +9,7 @@ implies, and the modality of a response when the session lists none.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,10 +20,13 @@ from ._common import Dialect, SessionKind
 __all__ = [
     "DEFAULT_INSTRUCTIONS",
     "DEFAULTS",
+    "MODEL_DEFAULTS",
+    "ModelDefaults",
     "SessionDefaults",
     "beta_default_session",
     "ga_default_session",
     "merge_session",
+    "model_defaults",
     "normalize_beta_session",
     "normalize_ga_session",
 ]
@@ -34,7 +38,50 @@ DEFAULT_INSTRUCTIONS = (
 )
 
 
-def _ga_turn_detection_defaults(kind: SessionKind, vad_type: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ModelDefaults:
+    """What one model's ``session.created`` says by default (protocol.md §16.1).
+
+    Attributes:
+        voice: ``audio.output.voice``.
+        silence_duration_ms: ``server_vad``'s silence that ends a turn.
+        phase: Assistant messages carry ``phase`` (``commentary`` / ``final_answer``).
+        reasoning: ``response.done`` usage reports ``reasoning_tokens``.
+    """
+
+    voice: str = "alloy"
+    silence_duration_ms: int = 200
+    phase: bool = False
+    reasoning: bool = False
+
+
+#: Defaults by model-name prefix; the longest matching prefix wins, anything else gets
+#: ``ModelDefaults()`` (``gpt-realtime``, the preview models). Add a row for a new model.
+MODEL_DEFAULTS: dict[str, ModelDefaults] = {
+    "gpt-realtime-2": ModelDefaults(
+        voice="marin", silence_duration_ms=500, phase=True, reasoning=True
+    ),
+}
+
+
+def model_defaults(model: str | None) -> ModelDefaults:
+    """The defaults of ``model`` (by the longest prefix in :data:`MODEL_DEFAULTS`)."""
+    best = ""
+    for prefix in MODEL_DEFAULTS:
+        if (model or "").startswith(prefix) and len(prefix) > len(best):
+            best = prefix
+    return MODEL_DEFAULTS[best] if best else ModelDefaults()
+
+
+def _turn_detection_defaults(
+    vad_type: str, *, silence_ms: int = 200, idle_timeout: bool = True, responds: bool = True
+) -> dict[str, Any]:
+    """A VAD config's defaults in the real key order.
+
+    ``idle_timeout``: the GA realtime session's ``idle_timeout_ms``; ``responds``: the
+    ``create_response`` / ``interrupt_response`` pair (not in a GA transcription session's
+    ``server_vad``).
+    """
     if vad_type == "semantic_vad":
         return {
             "type": "semantic_vad",
@@ -42,33 +89,40 @@ def _ga_turn_detection_defaults(kind: SessionKind, vad_type: str) -> dict[str, A
             "create_response": True,
             "interrupt_response": True,
         }
-    base: dict[str, Any] = {
+    out: dict[str, Any] = {
         "type": "server_vad",
         "threshold": 0.5,
         "prefix_padding_ms": 300,
-        "silence_duration_ms": 200,
+        "silence_duration_ms": silence_ms,
     }
-    if kind == "realtime":
-        base.update(idle_timeout_ms=None, create_response=True, interrupt_response=True)
-    return base
+    if idle_timeout:
+        out["idle_timeout_ms"] = None
+    if responds:
+        out.update(create_response=True, interrupt_response=True)
+    return out
+
+
+def _ga_turn_detection_defaults(
+    kind: SessionKind, vad_type: str, model: str | None = None
+) -> dict[str, Any]:
+    realtime = kind == "realtime"
+    return _turn_detection_defaults(
+        vad_type,
+        silence_ms=model_defaults(model).silence_duration_ms,
+        idle_timeout=realtime,
+        responds=realtime,
+    )
 
 
 def _beta_turn_detection_defaults(vad_type: str) -> dict[str, Any]:
-    if vad_type == "semantic_vad":
-        return {
-            "type": "semantic_vad",
-            "eagerness": "auto",
-            "create_response": True,
-            "interrupt_response": True,
-        }
-    return {
-        "type": "server_vad",
-        "threshold": 0.5,
-        "prefix_padding_ms": 300,
-        "silence_duration_ms": 200,
-        "create_response": True,
-        "interrupt_response": True,
-    }
+    return _turn_detection_defaults(vad_type, idle_timeout=False)
+
+
+def _fill_turn_detection(holder: dict[str, Any], defaults: Callable[[str], dict[str, Any]]) -> None:
+    """Fill ``holder["turn_detection"]`` (when an object) from ``defaults(vad_type)``."""
+    td = holder.get("turn_detection")
+    if isinstance(td, dict):
+        holder["turn_detection"] = _fill(defaults(td.get("type", "server_vad")), td)
 
 
 def ga_default_session(
@@ -111,9 +165,9 @@ def ga_default_session(
                 "format": dict(pcm),
                 "transcription": None,
                 "noise_reduction": None,
-                "turn_detection": _ga_turn_detection_defaults(kind, "server_vad"),
+                "turn_detection": _ga_turn_detection_defaults(kind, "server_vad", model),
             },
-            "output": {"format": dict(pcm), "voice": "alloy", "speed": 1.0},
+            "output": {"format": dict(pcm), "voice": model_defaults(model).voice, "speed": 1.0},
         },
         "include": None,
     }
@@ -179,6 +233,11 @@ def normalize_ga_session(state: dict[str, Any], kind: SessionKind) -> dict[str, 
     audio = state.get("audio")
     if not isinstance(audio, dict):
         return state
+    model = state.get("model")
+
+    def ga_vad(vad_type: str) -> dict[str, Any]:
+        return _ga_turn_detection_defaults(kind, vad_type, model)
+
     for side in ("input", "output"):
         part = audio.get(side)
         if not isinstance(part, dict):
@@ -186,21 +245,13 @@ def normalize_ga_session(state: dict[str, Any], kind: SessionKind) -> dict[str, 
         fmt = part.get("format")
         if isinstance(fmt, dict) and fmt.get("type", "audio/pcm") == "audio/pcm":
             part["format"] = {"type": "audio/pcm", "rate": fmt.get("rate", 24000)}
-        td = part.get("turn_detection")
-        if isinstance(td, dict):
-            part["turn_detection"] = _fill(
-                _ga_turn_detection_defaults(kind, td.get("type", "server_vad")), td
-            )
+        _fill_turn_detection(part, ga_vad)
     return state
 
 
 def normalize_beta_session(state: dict[str, Any]) -> dict[str, Any]:
     """Fill the defaults a partial beta session implies (flat shape)."""
-    td = state.get("turn_detection")
-    if isinstance(td, dict):
-        state["turn_detection"] = _fill(
-            _beta_turn_detection_defaults(td.get("type", "server_vad")), td
-        )
+    _fill_turn_detection(state, _beta_turn_detection_defaults)
     return state
 
 
@@ -239,11 +290,8 @@ class SessionDefaults:
         if self.dialect == "ga":
             return normalize_ga_session(state, kind)
         audio_in = (state.get("audio") or {}).get("input")
-        if isinstance(audio_in, dict) and isinstance(audio_in.get("turn_detection"), dict):
-            td = audio_in["turn_detection"]
-            audio_in["turn_detection"] = _fill(
-                _beta_turn_detection_defaults(td.get("type", "server_vad")), td
-            )
+        if isinstance(audio_in, dict):
+            _fill_turn_detection(audio_in, _beta_turn_detection_defaults)
         return state
 
 

@@ -389,24 +389,33 @@ _GA_RESPONSE = Obj(
     }
 )
 
+
+
+def _dialect_events(item: Spec, response: Spec) -> dict[str, Obj]:
+    """The client events both dialects share, with each dialect's item and response."""
+    return {
+        "input_audio_buffer.append": _event({"audio": Str()}, ("audio",)),
+        "input_audio_buffer.commit": _event(),
+        "input_audio_buffer.clear": _event(),
+        "conversation.item.create": _event(
+            {"item": item, "previous_item_id": Nullable(Str())}, ("item",)
+        ),
+        "conversation.item.truncate": _event(
+            {"item_id": Str(), "content_index": Int(min=0), "audio_end_ms": Int(min=0)},
+            ("item_id", "content_index", "audio_end_ms"),
+        ),
+        "conversation.item.delete": _event({"item_id": Str()}, ("item_id",)),
+        "conversation.item.retrieve": _event({"item_id": Str()}, ("item_id",)),
+        "response.create": _event({"response": response}),
+        "response.cancel": _event({"response_id": Str()}),
+    }
+
+
 GA_EVENTS: dict[str, Obj] = {
     "session.update": _event({"session": Any_()}, ("session",)),
     "session.close": _event(),
-    "input_audio_buffer.append": _event({"audio": Str()}, ("audio",)),
     "session.input_audio_buffer.append": _event({"audio": Str()}, ("audio",)),
-    "input_audio_buffer.commit": _event(),
-    "input_audio_buffer.clear": _event(),
-    "conversation.item.create": _event(
-        {"item": GA_ITEM, "previous_item_id": Nullable(Str())}, ("item",)
-    ),
-    "conversation.item.truncate": _event(
-        {"item_id": Str(), "content_index": Int(min=0), "audio_end_ms": Int(min=0)},
-        ("item_id", "content_index", "audio_end_ms"),
-    ),
-    "conversation.item.delete": _event({"item_id": Str()}, ("item_id",)),
-    "conversation.item.retrieve": _event({"item_id": Str()}, ("item_id",)),
-    "response.create": _event({"response": _GA_RESPONSE}),
-    "response.cancel": _event({"response_id": Str()}),
+    **_dialect_events(GA_ITEM, _GA_RESPONSE),
 }
 
 #: Client events a WebRTC or SIP call accepts besides :data:`GA_EVENTS` (protocol.md §1.2).
@@ -527,18 +536,5 @@ BETA_TRANSCRIPTION_SESSION = Obj(
 BETA_EVENTS: dict[str, Obj] = {
     "session.update": _event({"session": BETA_SESSION}, ("session",)),
     "transcription_session.update": _event({"session": BETA_TRANSCRIPTION_SESSION}, ("session",)),
-    "input_audio_buffer.append": _event({"audio": Str()}, ("audio",)),
-    "input_audio_buffer.commit": _event(),
-    "input_audio_buffer.clear": _event(),
-    "conversation.item.create": _event(
-        {"item": BETA_ITEM, "previous_item_id": Nullable(Str())}, ("item",)
-    ),
-    "conversation.item.truncate": _event(
-        {"item_id": Str(), "content_index": Int(min=0), "audio_end_ms": Int(min=0)},
-        ("item_id", "content_index", "audio_end_ms"),
-    ),
-    "conversation.item.delete": _event({"item_id": Str()}, ("item_id",)),
-    "conversation.item.retrieve": _event({"item_id": Str()}, ("item_id",)),
-    "response.create": _event({"response": _BETA_RESPONSE}),
-    "response.cancel": _event({"response_id": Str()}),
+    **_dialect_events(BETA_ITEM, _BETA_RESPONSE),
 }

@@ -103,19 +103,39 @@ def _type_error(path: str, expected: str, value: Any) -> ValidationError:
     )
 
 
+def _too_long(path: str, kind: str, limit: int, length: int) -> ValidationError:
+    # The API's message for a string or array over its maximum length.
+    return ValidationError(
+        f"{kind}_above_max_length",
+        f"Invalid '{path}': {kind} too long. Expected {_article(kind)} {kind} with maximum "
+        f"length {limit}, but got {_article(kind)} {kind} with length {length} instead.",
+        path,
+    )
+
+
+def _article(kind: str) -> str:
+    return "an" if kind[0] in "aeiou" else "a"
+
+
 class Spec:
-    """A schema node. Subclasses implement :meth:`check`."""
+    """A schema node: a JSON type test (:meth:`accepts_type`), then :meth:`refine`."""
 
     #: How the node is named in an ``invalid_type`` message.
     expected: str = "a value"
 
-    def check(self, value: Any, path: str) -> Any:  # pragma: no cover - abstract
+    def check(self, value: Any, path: str) -> Any:
         """Validate ``value`` found at ``path``; return the cleaned value."""
-        raise NotImplementedError
+        if not self.accepts_type(value):
+            raise _type_error(path, self.expected, value)
+        return self.refine(value, path)
 
     def accepts_type(self, value: Any) -> bool:
         """Whether ``value`` has this node's JSON type (used by :class:`OneOf`)."""
         return True
+
+    def refine(self, value: Any, path: str) -> Any:
+        """Check a value of the right JSON type further; return the cleaned value."""
+        return value
 
 
 @dataclass
@@ -123,9 +143,6 @@ class Any_(Spec):
     """Anything (used for free-form JSON such as tool ``parameters``)."""
 
     expected: str = "a value"
-
-    def check(self, value: Any, path: str) -> Any:
-        return value
 
 
 @dataclass
@@ -139,18 +156,11 @@ class Str(Spec):
     def accepts_type(self, value: Any) -> bool:
         return isinstance(value, str)
 
-    def check(self, value: Any, path: str) -> Any:
-        if not isinstance(value, str):
-            raise _type_error(path, self.expected, value)
+    def refine(self, value: Any, path: str) -> Any:
         if self.enum is not None and value not in self.enum:
             raise ValidationError("invalid_value", enum_message(value, self.enum), path)
         if self.max_length is not None and len(value) > self.max_length:
-            raise ValidationError(
-                "string_above_max_length",
-                f"Invalid '{path}': string too long. Expected a string with maximum length "
-                f"{self.max_length}, but got a string with length {len(value)} instead.",
-                path,
-            )
+            raise _too_long(path, "string", self.max_length, len(value))
         return value
 
 
@@ -167,9 +177,7 @@ class Const(Spec):
     def accepts_type(self, value: Any) -> bool:
         return isinstance(value, str)
 
-    def check(self, value: Any, path: str) -> Any:
-        if not isinstance(value, str):
-            raise _type_error(path, "a string", value)
+    def refine(self, value: Any, path: str) -> Any:
         if value != self.value:
             raise ValidationError("invalid_value", enum_message(value, [self.value]), path)
         return value
@@ -183,11 +191,6 @@ class Bool(Spec):
 
     def accepts_type(self, value: Any) -> bool:
         return isinstance(value, bool)
-
-    def check(self, value: Any, path: str) -> Any:
-        if not isinstance(value, bool):
-            raise _type_error(path, self.expected, value)
-        return value
 
 
 #: Largest integer a JSON number carries exactly (2**53 - 1); the default bound of :class:`Int`.
@@ -252,9 +255,7 @@ class Num(Spec):
     def accepts_type(self, value: Any) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
 
-    def check(self, value: Any, path: str) -> Any:
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise _type_error(path, self.expected, value)
+    def refine(self, value: Any, path: str) -> Any:
         _range_check("decimal", float(value), self.min, self.max, path)
         return value
 
@@ -289,16 +290,9 @@ class List(Spec):
     def accepts_type(self, value: Any) -> bool:
         return isinstance(value, list)
 
-    def check(self, value: Any, path: str) -> Any:
-        if not isinstance(value, list):
-            raise _type_error(path, self.expected, value)
+    def refine(self, value: Any, path: str) -> Any:
         if self.max_items is not None and len(value) > self.max_items:
-            raise ValidationError(
-                "array_above_max_length",
-                f"Invalid '{path}': array too long. Expected an array with maximum length "
-                f"{self.max_items}, but got an array with length {len(value)} instead.",
-                path,
-            )
+            raise _too_long(path, "array", self.max_items, len(value))
         return [self.item.check(v, f"{path}[{i}]") for i, v in enumerate(value)]
 
 
@@ -320,9 +314,7 @@ class Obj(Spec):
     def accepts_type(self, value: Any) -> bool:
         return isinstance(value, Mapping)
 
-    def check(self, value: Any, path: str) -> Any:
-        if not isinstance(value, Mapping):
-            raise _type_error(path, self.expected, value)
+    def refine(self, value: Any, path: str) -> Any:
         out: dict[str, Any] = {}
         for key, sub in value.items():
             sub_path = _join(path, key)
@@ -335,13 +327,7 @@ class Obj(Spec):
                 if self.max_key_length is not None and len(key) > self.max_key_length:
                     # The key itself is the string too long; the API's length message,
                     # pointed at the object that holds it.
-                    raise ValidationError(
-                        "string_above_max_length",
-                        f"Invalid '{path}': string too long. Expected a string with maximum "
-                        f"length {self.max_key_length}, but got a string with length "
-                        f"{len(key)} instead.",
-                        path,
-                    )
+                    raise _too_long(path, "string", self.max_key_length, len(key))
                 out[key] = self.values.check(sub, sub_path) if self.values else sub
                 continue
             out[key] = spec.check(sub, sub_path)
@@ -377,9 +363,7 @@ class Union(Spec):
     def accepts_type(self, value: Any) -> bool:
         return isinstance(value, Mapping)
 
-    def check(self, value: Any, path: str) -> Any:
-        if not isinstance(value, Mapping):
-            raise _type_error(path, self.expected, value)
+    def refine(self, value: Any, path: str) -> Any:
         tag = value.get(self.key, self.default)
         key_path = _join(path, self.key)
         if tag is None:

@@ -51,6 +51,14 @@ class Client:
         except (asyncio.TimeoutError, TimeoutError):
             return out
 
+    async def say(self, text: str, response: dict[str, Any] | None = None) -> None:
+        """A user text message, then ``response.create`` (with ``response`` when given)."""
+        await self.send(user_text(text))
+        create: dict[str, Any] = {"type": "response.create"}
+        if response is not None:
+            create["response"] = response
+        await self.send(create)
+
     async def append(self, samples: np.ndarray, chunk_ms: int = 100) -> None:
         step = 24 * chunk_ms
         for i in range(0, len(samples), step):
@@ -58,6 +66,18 @@ class Client:
             await self.send(
                 {"type": "input_audio_buffer.append", "audio": base64.b64encode(chunk).decode()}
             )
+
+
+def user_text(text: str) -> dict[str, Any]:
+    """The ``conversation.item.create`` event for a user text message."""
+    return {
+        "type": "conversation.item.create",
+        "item": {
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_text", "text": text}],
+        },
+    }
 
 
 def speech(ms: int, *, freq: float = 300.0, amp: float = 0.3, rate: int = 24000) -> np.ndarray:

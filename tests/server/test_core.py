@@ -266,17 +266,7 @@ async def test_custom_responders_and_a_failing_one() -> None:
     async with LocalServer(speed=0, responder=_Fixed()) as srv:
         c = await open_client(srv)
         await c.recv()
-        await c.send(
-            {
-                "type": "conversation.item.create",
-                "item": {
-                    "type": "message",
-                    "role": "user",
-                    "content": [{"type": "input_text", "text": "yo"}],
-                },
-            }
-        )
-        await c.send({"type": "response.create", "response": {"output_modalities": ["text"]}})
+        await c.say("yo", response={"output_modalities": ["text"]})
         done = (await c.until("response.done"))[-1]["response"]
         assert done["output"][0]["content"][0]["text"] == "turn 0: yo"
         await c.ws.close()

@@ -37,24 +37,10 @@ def test_fault_spec_parsing() -> None:
         FaultPlan.parse("drop_after=soon")
 
 
-async def _text_turn(c) -> None:  # type: ignore[no-untyped-def]
-    await c.send(
-        {
-            "type": "conversation.item.create",
-            "item": {
-                "type": "message",
-                "role": "user",
-                "content": [{"type": "input_text", "text": "hi"}],
-            },
-        }
-    )
-    await c.send({"type": "response.create", "response": {"output_modalities": ["text"]}})
-
-
 async def test_drop_after_n_events_cuts_without_close_frame(server: LocalServer) -> None:
     server.push_faults("drop_after=3")
     c = await open_client(server)
-    await _text_turn(c)
+    await c.say("hi", response={"output_modalities": ["text"]})
     got = []
     with pytest.raises(websockets.ConnectionClosed) as info:
         while True:
@@ -64,7 +50,7 @@ async def test_drop_after_n_events_cuts_without_close_frame(server: LocalServer)
     # the queue applied to one connection only
     c2 = await open_client(server)
     assert (await c2.recv())["type"] == "session.created"
-    await _text_turn(c2)
+    await c2.say("hi", response={"output_modalities": ["text"]})
     await c2.until("response.done")
     await c2.ws.close()
 
@@ -74,7 +60,7 @@ async def test_drop_at_type_with_close_code_from_query(server: LocalServer) -> N
         server, query="model=gpt-realtime&fault=drop_at=response.done,close_code=1011"
     )
     await c.recv()
-    await _text_turn(c)
+    await c.say("hi", response={"output_modalities": ["text"]})
     got = []
     with pytest.raises(websockets.ConnectionClosed) as info:
         while True:
@@ -100,7 +86,7 @@ async def test_injected_error_delay_and_stall(server: LocalServer) -> None:
     err = await c.recv()
     assert created["type"] == "session.created"
     assert err["error"]["type"] == "server_error" and err["error"]["code"] is None
-    await _text_turn(c)
+    await c.say("hi", response={"output_modalities": ["text"]})
     await c.recv()  # item.added: the 2nd event; the stall follows it
     t1 = time.monotonic()
     await c.recv()

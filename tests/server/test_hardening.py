@@ -190,17 +190,7 @@ async def _flood(port: int, stop: asyncio.Event, sent: list[int]) -> None:
 
 async def _text_turn(client: Client) -> float:
     start = time.perf_counter()
-    await client.send(
-        {
-            "type": "conversation.item.create",
-            "item": {
-                "type": "message",
-                "role": "user",
-                "content": [{"type": "input_text", "text": "hello"}],
-            },
-        }
-    )
-    await client.send({"type": "response.create", "response": {"output_modalities": ["text"]}})
+    await client.say("hello", response={"output_modalities": ["text"]})
     await client.until("response.done", timeout=30)
     return time.perf_counter() - start
 

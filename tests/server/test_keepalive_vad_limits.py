@@ -68,23 +68,8 @@ def test_default_ping_interval_is_the_real_services() -> None:
 # --- rate_limit_exceeded: a failed response.done, as the real service sends it ----------
 
 
-async def _say(c: Client, text: str) -> None:
-    """A user text message, then ``response.create``."""
-    await c.send(
-        {
-            "type": "conversation.item.create",
-            "item": {
-                "type": "message",
-                "role": "user",
-                "content": [{"type": "input_text", "text": text}],
-            },
-        }
-    )
-    await c.send({"type": "response.create"})
-
-
 async def _text_turn(c: Client, text: str) -> list[dict[str, Any]]:
-    await _say(c, text)
+    await c.say(text)
     return await c.until("rate_limits.updated")
 
 
@@ -366,7 +351,7 @@ async def test_alaw_input(client: Client) -> None:
 
 
 async def test_audio_transcript_deltas_carry_obfuscation(client: Client) -> None:
-    await _say(client, "say something")
+    await client.say("say something")
     events = await client.until("response.done")
     deltas = [e for e in events if e["type"] == "response.output_audio_transcript.delta"]
     assert len(deltas) > 1
@@ -399,7 +384,7 @@ async def test_beta_dialect_function_call_order(tmp_path: Path) -> None:
         await c.recv()
         await c.send({"type": "session.update", "session": {"modalities": ["text"]}})
         await c.until("session.updated")
-        await _say(c, "What's the weather?")
+        await c.say("What's the weather?")
         events = await c.until("response.done")
         # protocol.md §9.5, beta: conversation.item.created, no conversation.item.done,
         # rate_limits.updated right after response.created

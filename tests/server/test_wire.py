@@ -12,7 +12,7 @@ import websockets
 
 from realtime_client.server import LocalServer, ServerConfigError
 
-from .conftest import KEY, Client, open_client, silence, speech, types
+from .conftest import KEY, Client, open_client, silence, speech, types, user_text
 
 ID_RE = re.compile(r"^(event|item|resp|sess|conv)_[0-9A-Za-z]{21}$")
 
@@ -471,17 +471,7 @@ async def test_text_turn_has_the_exact_ga_order(client: Client) -> None:
         {"type": "session.update", "session": {"type": "realtime", "output_modalities": ["text"]}}
     )
     await client.until("session.updated")
-    await client.send(
-        {
-            "type": "conversation.item.create",
-            "item": {
-                "type": "message",
-                "role": "user",
-                "content": [{"type": "input_text", "text": "hello world"}],
-            },
-        }
-    )
-    await client.send({"type": "response.create"})
+    await client.say("hello world")
     events = await client.until("rate_limits.updated")
     assert types(events) == GA_TEXT_TURN
     deltas = [e for e in events if e["type"] == "response.output_text.delta"]
@@ -751,17 +741,7 @@ async def test_second_response_is_refused_while_one_is_active() -> None:
     async with LocalServer(speed=1.0) as srv:
         c = await open_client(srv)
         await c.recv()
-        await c.send(
-            {
-                "type": "conversation.item.create",
-                "item": {
-                    "type": "message",
-                    "role": "user",
-                    "content": [{"type": "input_text", "text": "a long enough text"}],
-                },
-            }
-        )
-        await c.send({"type": "response.create"})
+        await c.say("a long enough text")
         created = (await c.until("response.created"))[-1]["response"]
         await c.send({"type": "response.create", "event_id": "second"})
         err = await c.until("error")
@@ -882,16 +862,7 @@ async def test_idle_timeout_triggers_a_response(client: Client) -> None:
 
 
 async def test_max_output_tokens_makes_the_response_incomplete(client: Client) -> None:
-    await client.send(
-        {
-            "type": "conversation.item.create",
-            "item": {
-                "type": "message",
-                "role": "user",
-                "content": [{"type": "input_text", "text": "one two three four five"}],
-            },
-        }
-    )
+    await client.send(user_text("one two three four five"))
     await client.send(
         {
             "type": "response.create",
@@ -921,17 +892,7 @@ async def test_beta_dialect_text_turn(server: LocalServer) -> None:
     assert err["code"] == "unknown_parameter" and err["param"] == "session.bogus"
     await c.send({"type": "session.update", "session": {"modalities": ["text"]}})
     await c.until("session.updated")
-    await c.send(
-        {
-            "type": "conversation.item.create",
-            "item": {
-                "type": "message",
-                "role": "user",
-                "content": [{"type": "input_text", "text": "hi"}],
-            },
-        }
-    )
-    await c.send({"type": "response.create"})
+    await c.say("hi")
     events = await c.until("response.done")
     assert types(events) == [
         "conversation.item.created",
