@@ -129,21 +129,19 @@ def ga_default_session(
     session_id: str, model: str, expires_at: int, kind: SessionKind = "realtime"
 ) -> dict[str, Any]:
     """The GA ``session.created`` payload, keys in the real order (protocol.md §5.2)."""
-    pcm = {"type": "audio/pcm", "rate": 24000}
+    audio_in = {
+        "format": {"type": "audio/pcm", "rate": 24000},
+        "transcription": None,
+        "noise_reduction": None,
+        "turn_detection": _ga_turn_detection_defaults(kind, "server_vad", model),
+    }
     if kind == "transcription":
         return {
             "type": "transcription",
             "object": "realtime.transcription_session",
             "id": session_id,
             "expires_at": expires_at,
-            "audio": {
-                "input": {
-                    "format": dict(pcm),
-                    "transcription": None,
-                    "noise_reduction": None,
-                    "turn_detection": _ga_turn_detection_defaults(kind, "server_vad"),
-                }
-            },
+            "audio": {"input": audio_in},
             "include": None,
         }
     return {
@@ -161,13 +159,12 @@ def ga_default_session(
         "prompt": None,
         "expires_at": expires_at,
         "audio": {
-            "input": {
-                "format": dict(pcm),
-                "transcription": None,
-                "noise_reduction": None,
-                "turn_detection": _ga_turn_detection_defaults(kind, "server_vad", model),
+            "input": audio_in,
+            "output": {
+                "format": {"type": "audio/pcm", "rate": 24000},
+                "voice": model_defaults(model).voice,
+                "speed": 1.0,
             },
-            "output": {"format": dict(pcm), "voice": model_defaults(model).voice, "speed": 1.0},
         },
         "include": None,
     }

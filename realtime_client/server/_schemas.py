@@ -57,35 +57,6 @@ GA_VOICES = (
 BETA_VOICES = ("alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse")
 
 #: The GA server's accepted ``type`` list, in the order of its ``invalid_value`` text [PROBE].
-GA_CLIENT_EVENT_TYPES = (
-    "session.update",
-    "session.close",
-    "input_audio_buffer.append",
-    "session.input_audio_buffer.append",
-    "input_audio_buffer.commit",
-    "input_audio_buffer.clear",
-    "conversation.item.create",
-    "conversation.item.truncate",
-    "conversation.item.delete",
-    "conversation.item.retrieve",
-    "response.create",
-    "response.cancel",
-)
-
-BETA_CLIENT_EVENT_TYPES = (
-    "session.update",
-    "transcription_session.update",
-    "input_audio_buffer.append",
-    "input_audio_buffer.commit",
-    "input_audio_buffer.clear",
-    "conversation.item.create",
-    "conversation.item.truncate",
-    "conversation.item.delete",
-    "conversation.item.retrieve",
-    "response.create",
-    "response.cancel",
-)
-
 _EVENT_ID = Str()
 
 
@@ -391,10 +362,12 @@ _GA_RESPONSE = Obj(
 
 
 
-def _dialect_events(item: Spec, response: Spec) -> dict[str, Obj]:
+def _dialect_events(
+    item: Spec, response: Spec, appends: tuple[str, ...] = ("input_audio_buffer.append",)
+) -> dict[str, Obj]:
     """The client events both dialects share, with each dialect's item and response."""
     return {
-        "input_audio_buffer.append": _event({"audio": Str()}, ("audio",)),
+        **{name: _event({"audio": Str()}, ("audio",)) for name in appends},
         "input_audio_buffer.commit": _event(),
         "input_audio_buffer.clear": _event(),
         "conversation.item.create": _event(
@@ -414,9 +387,14 @@ def _dialect_events(item: Spec, response: Spec) -> dict[str, Obj]:
 GA_EVENTS: dict[str, Obj] = {
     "session.update": _event({"session": Any_()}, ("session",)),
     "session.close": _event(),
-    "session.input_audio_buffer.append": _event({"audio": Str()}, ("audio",)),
-    **_dialect_events(GA_ITEM, _GA_RESPONSE),
+    **_dialect_events(
+        GA_ITEM,
+        _GA_RESPONSE,
+        ("input_audio_buffer.append", "session.input_audio_buffer.append"),
+    ),
 }
+#: The GA client event types in the order the service's error message lists them.
+GA_CLIENT_EVENT_TYPES = tuple(GA_EVENTS)
 
 #: Client events a WebRTC or SIP call accepts besides :data:`GA_EVENTS` (protocol.md §1.2).
 GA_CALL_EVENTS: dict[str, Obj] = {
@@ -538,3 +516,5 @@ BETA_EVENTS: dict[str, Obj] = {
     "transcription_session.update": _event({"session": BETA_TRANSCRIPTION_SESSION}, ("session",)),
     **_dialect_events(BETA_ITEM, _BETA_RESPONSE),
 }
+#: The beta client event types in the order the beta service's error message lists them.
+BETA_CLIENT_EVENT_TYPES = tuple(BETA_EVENTS)

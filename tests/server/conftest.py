@@ -51,6 +51,13 @@ class Client:
         except (asyncio.TimeoutError, TimeoutError):
             return out
 
+    async def update(self, session: dict[str, Any]) -> dict[str, Any]:
+        """Send ``session.update``; return the session of the ``session.updated`` it gets."""
+        await self.send({"type": "session.update", "session": session})
+        updated = await self.until("session.updated")
+        session_out: dict[str, Any] = updated[-1]["session"]
+        return session_out
+
     async def say(self, text: str, response: dict[str, Any] | None = None) -> None:
         """A user text message, then ``response.create`` (with ``response`` when given)."""
         await self.send(user_text(text))

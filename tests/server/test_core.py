@@ -231,13 +231,7 @@ async def test_output_audio_is_paced(speed: float) -> None:
     async with LocalServer(speed=speed, audio_delta_ms=100) as srv:
         c = await open_client(srv)
         await c.recv()
-        await c.send(
-            {
-                "type": "session.update",
-                "session": {"type": "realtime", "audio": {"input": {"turn_detection": None}}},
-            }
-        )
-        await c.until("session.updated")
+        await c.update({"type": "realtime", "audio": {"input": {"turn_detection": None}}})
         await c.append(speech(1000))
         await c.send({"type": "input_audio_buffer.commit"})
         await c.send({"type": "response.create"})

@@ -101,18 +101,12 @@ async def test_reorder_sends_transcription_after_the_response(server: LocalServe
 
     c = await open_client(server, query="model=gpt-realtime&fault=reorder")
     await c.recv()
-    await c.send(
+    await c.update(
         {
-            "type": "session.update",
-            "session": {
-                "type": "realtime",
-                "audio": {
-                    "input": {"transcription": {"model": "whisper-1"}, "turn_detection": None}
-                },
-            },
+            "type": "realtime",
+            "audio": {"input": {"transcription": {"model": "whisper-1"}, "turn_detection": None}},
         }
     )
-    await c.until("session.updated")
     await c.append(speech(300))
     await c.send({"type": "input_audio_buffer.commit"})
     await c.send({"type": "response.create"})

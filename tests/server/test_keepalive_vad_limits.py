@@ -78,17 +78,13 @@ async def test_a_response_over_the_token_budget_fails_with_rate_limit_exceeded(
 ) -> None:
     c = await open_client(server, query="model=gpt-realtime&fault=rate_limit_tokens=20")
     await c.recv()
-    await c.send(
+    await c.update(
         {
-            "type": "session.update",
-            "session": {
-                "type": "realtime",
-                "instructions": "Be brief.",
-                "output_modalities": ["text"],
-            },
+            "type": "realtime",
+            "instructions": "Be brief.",
+            "output_modalities": ["text"],
         }
     )
-    await c.until("session.updated")
     first = await _text_turn(c, "hello world")
     done = first[-2]["response"]
     assert done["status"] == "completed"
@@ -302,16 +298,12 @@ async def test_an_event_without_type_gets_the_documented_error(client: Client) -
 async def test_alaw_input(client: Client) -> None:
     from realtime_client.audio.g711 import alaw_encode
 
-    await client.send(
+    await client.update(
         {
-            "type": "session.update",
-            "session": {
-                "type": "realtime",
-                "audio": {"input": {"format": {"type": "audio/pcma"}, "turn_detection": None}},
-            },
+            "type": "realtime",
+            "audio": {"input": {"format": {"type": "audio/pcma"}, "turn_detection": None}},
         }
     )
-    await client.until("session.updated")
 
     async def append_alaw(pcm8k: np.ndarray) -> None:
         codes = alaw_encode(pcm8k)

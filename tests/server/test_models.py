@@ -37,16 +37,12 @@ async def test_session_created_has_the_models_defaults(
     assert created["session"]["model"] == model
     assert _voice_and_silence(created["session"]) == (voice, silence)
     # A partial VAD update fills in the model's silence, not the generic one.
-    await c.send(
+    updated = await c.update(
         {
-            "type": "session.update",
-            "session": {
-                "type": "realtime",
-                "audio": {"input": {"turn_detection": {"type": "server_vad", "threshold": 0.7}}},
-            },
+            "type": "realtime",
+            "audio": {"input": {"turn_detection": {"type": "server_vad", "threshold": 0.7}}},
         }
     )
-    updated = (await c.until("session.updated"))[-1]["session"]
     td = updated["audio"]["input"]["turn_detection"]
     assert td["threshold"] == 0.7 and td["silence_duration_ms"] == silence
     await c.ws.close()

@@ -519,13 +519,7 @@ def _audio_of(events: list[dict]) -> np.ndarray:
 
 
 async def test_push_to_talk_audio_turn_echoes_the_audio(client: Client) -> None:
-    await client.send(
-        {
-            "type": "session.update",
-            "session": {"type": "realtime", "audio": {"input": {"turn_detection": None}}},
-        }
-    )
-    await client.until("session.updated")
+    await client.update({"type": "realtime", "audio": {"input": {"turn_detection": None}}})
     sent = speech(700)
     await client.append(sent)
     await client.send({"type": "input_audio_buffer.commit"})
@@ -599,22 +593,18 @@ async def test_server_vad_turn(client: Client) -> None:
 async def test_semantic_vad_and_g711(client: Client) -> None:
     from realtime_client.audio.g711 import ulaw_encode
 
-    await client.send(
+    s = await client.update(
         {
-            "type": "session.update",
-            "session": {
-                "type": "realtime",
-                "audio": {
-                    "input": {
-                        "format": {"type": "audio/pcmu"},
-                        "turn_detection": {"type": "semantic_vad", "eagerness": "high"},
-                    },
-                    "output": {"format": {"type": "audio/pcma"}},
+            "type": "realtime",
+            "audio": {
+                "input": {
+                    "format": {"type": "audio/pcmu"},
+                    "turn_detection": {"type": "semantic_vad", "eagerness": "high"},
                 },
+                "output": {"format": {"type": "audio/pcma"}},
             },
         }
     )
-    s = (await client.until("session.updated"))[-1]["session"]
     assert s["audio"]["input"]["turn_detection"] == {
         "type": "semantic_vad",
         "eagerness": "high",
@@ -644,21 +634,17 @@ async def test_semantic_vad_and_g711(client: Client) -> None:
 
 
 async def test_input_transcription_events(client: Client) -> None:
-    await client.send(
+    await client.update(
         {
-            "type": "session.update",
-            "session": {
-                "type": "realtime",
-                "audio": {
-                    "input": {
-                        "transcription": {"model": "gpt-4o-mini-transcribe"},
-                        "turn_detection": None,
-                    }
-                },
+            "type": "realtime",
+            "audio": {
+                "input": {
+                    "transcription": {"model": "gpt-4o-mini-transcribe"},
+                    "turn_detection": None,
+                }
             },
         }
     )
-    await client.until("session.updated")
     await client.append(speech(500))
     await client.send({"type": "input_audio_buffer.commit"})
     events = await client.until("conversation.item.input_audio_transcription.completed")
@@ -685,16 +671,12 @@ async def test_transcription_session(server: LocalServer) -> None:
         "prefix_padding_ms",
         "silence_duration_ms",
     ]
-    await c.send(
+    await c.update(
         {
-            "type": "session.update",
-            "session": {
-                "type": "transcription",
-                "audio": {"input": {"transcription": {"model": "whisper-1"}}},
-            },
+            "type": "transcription",
+            "audio": {"input": {"transcription": {"model": "whisper-1"}}},
         }
     )
-    await c.until("session.updated")
     await c.send({"type": "response.create"})
     assert (await c.recv())["type"] == "error"
     await c.append(np.concatenate([speech(600), silence(400)]))
@@ -819,19 +801,13 @@ async def test_barge_in_cancels_and_truncate_cuts_the_audio() -> None:
 
 
 async def test_idle_timeout_triggers_a_response(client: Client) -> None:
-    await client.send(
+    await client.update(
         {
-            "type": "session.update",
-            "session": {
-                "type": "realtime",
-                "output_modalities": ["text"],
-                "audio": {
-                    "input": {"turn_detection": {"type": "server_vad", "idle_timeout_ms": 150}}
-                },
-            },
+            "type": "realtime",
+            "output_modalities": ["text"],
+            "audio": {"input": {"turn_detection": {"type": "server_vad", "idle_timeout_ms": 150}}},
         }
     )
-    await client.until("session.updated")
     await client.send({"type": "response.create"})
     await client.until("response.done")
     await client.append(silence(200))
@@ -847,18 +823,12 @@ async def test_idle_timeout_triggers_a_response(client: Client) -> None:
     assert (trig["audio_start_ms"], trig["audio_end_ms"]) == (0, 200)
     assert trig["item_id"] == events[-4]["item_id"]
     # the timeout re-arms after each response: switch it off before leaving
-    await client.send(
+    await client.update(
         {
-            "type": "session.update",
-            "session": {
-                "type": "realtime",
-                "audio": {
-                    "input": {"turn_detection": {"type": "server_vad", "idle_timeout_ms": None}}
-                },
-            },
+            "type": "realtime",
+            "audio": {"input": {"turn_detection": {"type": "server_vad", "idle_timeout_ms": None}}},
         }
     )
-    await client.until("session.updated")
 
 
 async def test_max_output_tokens_makes_the_response_incomplete(client: Client) -> None:
@@ -933,13 +903,7 @@ async def test_frame_and_buffer_limits() -> None:
     async with LocalServer(speed=0, max_frame_bytes=64 * 1024, max_buffer_ms=500) as srv:
         c = await open_client(srv)
         await c.recv()
-        await c.send(
-            {
-                "type": "session.update",
-                "session": {"type": "realtime", "audio": {"input": {"turn_detection": None}}},
-            }
-        )
-        await c.until("session.updated")
+        await c.update({"type": "realtime", "audio": {"input": {"turn_detection": None}}})
         await c.append(silence(400))
         await c.append(silence(200))
         err = (await c.recv())["error"]
