@@ -8,6 +8,7 @@ the tests need are the library's own (:class:`realtime_client.audio.VirtualMicro
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -81,6 +82,23 @@ def speech_wav(
         ]
     )
     write_wav(path, samples, rate)
+    return path
+
+
+def weather_script(folder: Path, city: str, answer: str, *, answer_key: str = "default") -> Path:
+    """A responder script: "weather" calls ``get_weather(city)``; otherwise ``answer``.
+
+    ``answer_key="turns"`` gives the answer as the script's first scripted turn instead of
+    its default reply.
+    """
+    reply = {"text": answer}
+    path = folder / "script.json"
+    rule = {
+        "match": "weather",
+        "reply": {"function_call": {"name": "get_weather", "arguments": {"city": city}}},
+    }
+    fallback: object = [{"reply": reply}] if answer_key == "turns" else reply
+    path.write_text(json.dumps({"rules": [rule], answer_key: fallback}))
     return path
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from realtime_client.server import LocalServer, ServerSession
 
-from .conftest import clean_env
+from .conftest import clean_env, weather_script
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -34,22 +34,7 @@ def test_the_example_is_about_ten_lines() -> None:
 
 
 async def test_embedding_example_runs_its_tool_against_the_local_server(tmp_path: Path) -> None:
-    script = tmp_path / "script.json"
-    script.write_text(
-        json.dumps(
-            {
-                "rules": [
-                    {
-                        "match": "weather",
-                        "reply": {
-                            "function_call": {"name": "get_weather", "arguments": {"city": "Paris"}}
-                        },
-                    }
-                ],
-                "default": {"text": "Eighteen degrees in Paris."},
-            }
-        )
-    )
+    script = weather_script(tmp_path, "Paris", "Eighteen degrees in Paris.")
     example = tmp_path / "embedding.py"
     example.write_text(embedding_example(), encoding="utf-8")
     sessions: list[ServerSession] = []

@@ -15,6 +15,8 @@ from realtime_client.protocol import RealtimeProtocol
 from realtime_client.recording import read_recording, server_events
 from realtime_client.server import ServerSession, SessionOptions, make_responder
 
+from ..server.conftest import ListSink
+
 SESSIONS = Path(__file__).parent / "sessions"
 
 
@@ -568,20 +570,9 @@ def test_beta_transcription_session_update_uses_the_beta_names() -> None:
     assert ev.parse_client_event(wire, dialect="beta").to_dict() == update.to_dict()
 
 
-class _ListSink:
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-
-    def send_event(self, event: dict[str, Any]) -> None:
-        self.events.append(event)
-
-    def close(self, code: int, reason: str) -> None:
-        pass
-
-
 async def test_beta_transcription_update_is_accepted_by_the_local_server_core() -> None:
     # In process, no socket: the local server's session core in the beta dialect.
-    sink = _ListSink()
+    sink = ListSink()
     server = ServerSession(
         SessionOptions(dialect="beta", kind="transcription", speed=0, seed=3),
         make_responder("echo"),

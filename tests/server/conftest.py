@@ -75,6 +75,24 @@ class Client:
             )
 
 
+class ListSink:
+    """A :class:`ServerSession` sink that keeps what the session sends, for in-process tests."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.closed: tuple[int, str] | None = None
+
+    def send_event(self, event: dict[str, Any]) -> None:
+        self.events.append(event)
+
+    def close(self, code: int, reason: str) -> None:
+        self.closed = (code, reason)
+
+    def of(self, type_: str) -> list[dict[str, Any]]:
+        """The events of one type, in order."""
+        return [e for e in self.events if e["type"] == type_]
+
+
 def user_text(text: str) -> dict[str, Any]:
     """The ``conversation.item.create`` event for a user text message."""
     return {

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
-from typing import Any
 
 import numpy as np
 import pytest
@@ -34,19 +33,7 @@ from realtime_client.server.validation import (
     validate,
 )
 
-from .conftest import open_client, speech, types
-
-
-class ListSink:
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-        self.closed: tuple[int, str] | None = None
-
-    def send_event(self, event: dict[str, Any]) -> None:
-        self.events.append(event)
-
-    def close(self, code: int, reason: str) -> None:
-        self.closed = (code, reason)
+from .conftest import ListSink, open_client, speech, types
 
 
 def test_ids_have_the_real_shape_and_are_seeded() -> None:

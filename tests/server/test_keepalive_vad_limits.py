@@ -16,6 +16,7 @@ import pytest
 
 from realtime_client.server import LocalServer
 
+from ..conftest import weather_script
 from .conftest import KEY, Client, open_client, silence, speech, types
 
 # --- keepalive pings arrive on schedule, even while the client streams audio ------------
@@ -353,22 +354,7 @@ async def test_audio_transcript_deltas_carry_obfuscation(client: Client) -> None
 
 
 async def test_beta_dialect_function_call_order(tmp_path: Path) -> None:
-    script = tmp_path / "script.json"
-    script.write_text(
-        json.dumps(
-            {
-                "rules": [
-                    {
-                        "match": "weather",
-                        "reply": {
-                            "function_call": {"name": "get_weather", "arguments": {"city": "Oslo"}}
-                        },
-                    }
-                ],
-                "default": {"text": "It is 3 degrees in Oslo."},
-            }
-        )
-    )
+    script = weather_script(tmp_path, "Oslo", "It is 3 degrees in Oslo.")
     async with LocalServer(speed=0, responder=f"script:{script}") as srv:
         c = await open_client(
             srv, headers={"OpenAI-Beta": "realtime=v1"}, query="model=gpt-4o-realtime-preview"

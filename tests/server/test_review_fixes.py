@@ -20,22 +20,7 @@ from realtime_client.server import LocalServer, ServerSession, SessionOptions, m
 from realtime_client.server.responders import TTSResponder
 from realtime_client.server.validation import Int, ValidationError, validate
 
-from .conftest import Client, open_client, silence, speech, types
-
-
-class ListSink:
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-        self.closed: tuple[int, str] | None = None
-
-    def send_event(self, event: dict[str, Any]) -> None:
-        self.events.append(event)
-
-    def close(self, code: int, reason: str) -> None:
-        self.closed = (code, reason)
-
-    def of(self, type_: str) -> list[dict[str, Any]]:
-        return [e for e in self.events if e["type"] == type_]
+from .conftest import Client, ListSink, open_client, silence, speech, types
 
 
 def _session(sink: ListSink, **options: Any) -> ServerSession:

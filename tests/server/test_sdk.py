@@ -22,6 +22,7 @@ from pydantic import TypeAdapter
 
 from realtime_client.server import LocalServer
 
+from ..conftest import weather_script
 from .conftest import KEY, speech
 
 GA_EVENTS: TypeAdapter[Any] = TypeAdapter(RealtimeServerEvent)
@@ -107,23 +108,7 @@ async def test_sdk_audio_turn_append_commit_response(fast: LocalServer) -> None:
 
 
 def _script(tmp_path: Path) -> Path:
-    path = tmp_path / "script.json"
-    path.write_text(
-        json.dumps(
-            {
-                "rules": [
-                    {
-                        "match": "weather",
-                        "reply": {
-                            "function_call": {"name": "get_weather", "arguments": {"city": "Paris"}}
-                        },
-                    }
-                ],
-                "turns": [{"reply": {"text": "It is 18 degrees in Paris."}}],
-            }
-        )
-    )
-    return path
+    return weather_script(tmp_path, "Paris", "It is 18 degrees in Paris.", answer_key="turns")
 
 
 async def test_sdk_function_call_round_trip(tmp_path: Path) -> None:

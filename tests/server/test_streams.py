@@ -31,7 +31,7 @@ from realtime_client.server import (
     SessionOptions,
 )
 
-from .conftest import open_client, silence, speech
+from .conftest import ListSink, open_client, silence, speech
 
 _DECODE = {"audio/pcmu": ulaw_decode, "audio/pcma": alaw_decode}
 _ENCODE = {"audio/pcmu": ulaw_encode, "audio/pcma": alaw_encode}
@@ -205,21 +205,10 @@ async def test_vad_cuts_g711_input_the_same_whatever_the_appends() -> None:
     assert 0.9 * 24 * (300 + 600 + 200) <= whole.size <= 1.1 * 24 * (300 + 600 + 200)
 
 
-class _Sink:
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-
-    def send_event(self, event: dict[str, Any]) -> None:
-        self.events.append(event)
-
-    def close(self, code: int, reason: str) -> None:
-        pass
-
-
 async def _session_heard(steps: list[Any], fmt: str = "audio/pcm") -> list[Any]:
     """Run ``steps`` on an in-process session (VAD off); return the items' user audio."""
     heard = _Heard()
-    sink = _Sink()
+    sink = ListSink()
     session = ServerSession(SessionOptions(speed=0, seed=1), heard, sink)
     session.start()
     audio_in = {"format": {"type": fmt}, "turn_detection": None}
