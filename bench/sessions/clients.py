@@ -111,11 +111,7 @@ class _TimedTransport(WebSocketTransport):
         self._probe.hook_arrivals(self._ws)
 
     async def send(self, data: bytes | str) -> None:
-        ws = self._conn()
-        try:
-            await ws.send(data, text=True)
-        except ConnectionClosed as exc:
-            raise self._closed(exc) from exc
+        await super().send(data)
         if type(data) is bytes and data.startswith(_APPEND_HEAD):
             self._probe.sent()
 

@@ -232,18 +232,20 @@ class Conversation:
             )
             return
         live = self.live_audio.get(item_id)
-        if live is not None and content_index == 0:
+        if live is not None and content_index == 0 and live.audio_samples_sent > 0:
             self._truncate_live(live, audio_end_ms, event_id)
             return
         content = item.get("content") or []
         if (
-            item.get("type") != "message"
+            live is not None
+            or item.get("type") != "message"
             or item.get("role") != "assistant"
             or content_index >= len(content)
             or content[content_index].get("type") != "output_audio"
         ):
+            # Also an assistant item none of whose audio was sent yet (protocol.md §16.3).
             self.host.error(
-                "invalid_value",
+                "unsupported_content_type",
                 "Only model output audio messages can be truncated",
                 "item_id",
                 event_id,
@@ -251,13 +253,7 @@ class Conversation:
             return
         audio = self.item_audio.get(item_id, np.zeros(0, dtype=np.int16))
         duration_ms = audio.size * 1000 // MODEL_RATE
-        if audio_end_ms > duration_ms:
-            self.host.error(
-                "invalid_value",
-                f"Audio content of {duration_ms}ms is already shorter than {audio_end_ms}ms",
-                "audio_end_ms",
-                event_id,
-            )
+        if self._past_the_audio(duration_ms, audio_end_ms, event_id):
             return
         keep = audio_end_ms * MODEL_RATE // 1000
         self.item_audio[item_id] = audio[:keep].copy()
@@ -271,6 +267,18 @@ class Conversation:
             audio_end_ms=audio_end_ms,
         )
 
+    def _past_the_audio(self, duration_ms: int, audio_end_ms: int, event_id: str | None) -> bool:
+        """Refuse (``invalid_value``) a cut past the audio the item has; whether it did."""
+        if audio_end_ms <= duration_ms:
+            return False
+        self.host.error(
+            "invalid_value",
+            f"Audio content of {duration_ms}ms is already shorter than {audio_end_ms}ms",
+            "audio_end_ms",
+            event_id,
+        )
+        return True
+
     def _truncate_live(self, stream: LiveAudio, audio_end_ms: int, event_id: str | None) -> None:
         """Truncate an assistant audio item that is still streaming.
 
@@ -280,13 +288,7 @@ class Conversation:
         duration_ms = stream.audio_samples_sent * 1000 // MODEL_RATE
         if stream.cut_ms is not None:
             duration_ms = min(duration_ms, stream.cut_ms)
-        if audio_end_ms > duration_ms:
-            self.host.error(
-                "invalid_value",
-                f"Audio content of {duration_ms}ms is already shorter than {audio_end_ms}ms",
-                "audio_end_ms",
-                event_id,
-            )
+        if self._past_the_audio(duration_ms, audio_end_ms, event_id):
             return
         stream.cut_ms = audio_end_ms
         self.host.emit(

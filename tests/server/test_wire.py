@@ -399,7 +399,7 @@ async def test_item_operations_and_their_errors(client: Client) -> None:
                 "content_index": 0,
                 "audio_end_ms": 0,
             },
-            "invalid_value",
+            "unsupported_content_type",
             "Only model output audio messages can be truncated",
         ),
         (

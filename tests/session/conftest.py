@@ -10,7 +10,7 @@ from realtime_client.transports import MemoryTransport
 
 from ..conftest import until
 
-__all__ = ["open_pair", "recv", "until"]
+__all__ = ["next_event", "open_pair", "recv", "until"]
 
 
 async def open_pair(*, media: bool = False, **kwargs: Any) -> tuple[Any, MemoryTransport]:
@@ -26,3 +26,15 @@ async def open_pair(*, media: bool = False, **kwargs: Any) -> tuple[Any, MemoryT
 async def recv(server_end: MemoryTransport) -> dict[str, Any]:
     """The next event the session sent (2 s at most)."""
     return await asyncio.wait_for(server_end.recv_event(), 2)
+
+
+async def next_event(session: Any, cls: type[Any], timeout: float = 10.0) -> Any:
+    """The session's next event of class ``cls`` (skipping others); fails if it ends first."""
+
+    async def wait() -> Any:
+        async for event in session:
+            if isinstance(event, cls):
+                return event
+        raise AssertionError(f"session ended before {cls.__name__}")
+
+    return await asyncio.wait_for(wait(), timeout)

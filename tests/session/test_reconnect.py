@@ -20,6 +20,8 @@ from realtime_client import events as ev
 from realtime_client.errors import ConnectError, ConnectionClosedError, InvalidStateError
 from realtime_client.transports import MemoryTransport, Transport
 
+from .conftest import next_event
+
 FAST = ReconnectPolicy(base_delay_s=0.01, max_delay_s=0.05, recycle_before_expiry_s=0)
 SESSION_CREATED = {"type": "session.created", "event_id": "e0", "session": {"type": "realtime"}}
 
@@ -63,16 +65,6 @@ async def nothing_sent(server: MemoryTransport) -> bool:
     return server._inbox.empty()
 
 
-async def until(session: Session, cls: type[Any], timeout: float = 2.0) -> Any:
-    async def wait() -> Any:
-        async for event in session:
-            if isinstance(event, cls):
-                return event
-        raise AssertionError(f"session ended before {cls.__name__}")
-
-    return await asyncio.wait_for(wait(), timeout)
-
-
 # --- the backoff ------------------------------------------------------------------------
 
 
@@ -104,10 +96,10 @@ async def test_restart_and_try_again_later_closes_are_retried(code: int) -> None
     session = await connect(transport=servers, reconnect=FAST)
     first = await servers.next()
     await first.close(code, "service restart" if code == 1012 else "try again later")
-    reconnecting = await until(session, Reconnecting)
+    reconnecting = await next_event(session, Reconnecting, 2.0)
     assert reconnecting.attempt == 1 and f"code {code}" in reconnecting.error
     second = await servers.next()
-    reconnected = await until(session, Reconnected)
+    reconnected = await next_event(session, Reconnected, 2.0)
     assert reconnected.attempt == 1 and servers.made == 2
     sending = asyncio.ensure_future(session.send_text("still there?", respond=False))
     create = await recv(second)
@@ -201,7 +193,7 @@ async def test_push_to_talk_survives_reconnects() -> None:
     resent = (await answer_update(second))["session"]
     assert resent["audio"]["input"] == {"turn_detection": None}
     assert resent["instructions"] == "Be brief."
-    await until(session, Reconnected)
+    await next_event(session, Reconnected, 2.0)
     await session.close()
 
 
@@ -324,7 +316,7 @@ async def test_item_ids_the_server_changes_on_restore_are_mapped() -> None:
             "item": creates[3]["item"],
         }
     )
-    reconnected = await until(session, Reconnected)
+    reconnected = await next_event(session, Reconnected, 2.0)
     assert reconnected.items == 3
     assert session.item_id_map == {user_a: "srv_a", "item_x": "srv_x", user_b: None}
     # The server's copies take the old items' places (the refused one stays local).
@@ -394,7 +386,7 @@ async def test_item_ids_the_server_changes_on_restore_are_mapped() -> None:
                 "item": {**create["item"], "id": new_id},
             }
         )
-    await until(session, Reconnected)
+    await next_event(session, Reconnected, 2.0)
     assert session.item_id_map == {user_a: "srv_a", "item_x": "srv_x2", "srv_x": "srv_x2"}
     retrieving = asyncio.ensure_future(session.retrieve_item("item_x"))
     assert (await recv(third))["item_id"] == "srv_x2"
@@ -433,7 +425,7 @@ async def test_a_server_that_numbers_its_items_may_reuse_an_old_id_on_restore() 
             }
         )
         previous = new_id
-    reconnected = await until(session, Reconnected)
+    reconnected = await next_event(session, Reconnected, 2.0)
     assert reconnected.items == 2
     assert [i.id for i in session.conversation] == ["item_new", one]
     assert [i.text for i in session.conversation] == ["one", "two"]
@@ -477,7 +469,7 @@ async def test_speech_the_lost_server_had_not_committed_is_sent_again() -> None:
     second = await servers.next()
     # The new server session gets the 600 ms again before anything else.
     assert await _appended_ms(second, 600) == 600
-    reconnected = await until(session, Reconnected)
+    reconnected = await next_event(session, Reconnected, 2.0)
     assert reconnected.flushed_audio_ms == 600
     assert session.stats.resent_audio_ms == 600
     assert session.stats.dropped_audio_ms == 0
@@ -506,7 +498,7 @@ async def test_committed_speech_is_not_sent_again() -> None:
     await asyncio.sleep(0.05)
     await first.close(1006)
     second = await servers.next()
-    reconnected = await until(session, Reconnected)
+    reconnected = await next_event(session, Reconnected, 2.0)
     assert reconnected.flushed_audio_ms == 0
     assert await nothing_sent(second)
     await session.close()
@@ -528,7 +520,7 @@ async def test_response_creates_survive_a_drop_other_requests_fail_clearly() -> 
     with pytest.raises(ConnectionClosedError):
         await asyncio.wait_for(committing, 2)
     second = await servers.next()
-    await until(session, Reconnected)
+    await next_event(session, Reconnected, 2.0)
     # The unanswered create is asked again on the new connection, and answered there.
     again = await recv(second)
     assert again["type"] == "response.create"

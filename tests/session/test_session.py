@@ -31,6 +31,8 @@ from realtime_client.errors import (
 )
 from realtime_client.server import LocalServer
 
+from .conftest import next_event
+
 FAST = ReconnectPolicy(base_delay_s=0.05, max_delay_s=0.2, recycle_before_expiry_s=0)
 
 
@@ -50,16 +52,6 @@ async def send_blocks(session: Session, samples: np.ndarray, rate: int, block_ms
     step = rate * block_ms // 1000
     for start in range(0, len(samples), step):
         await session.send_audio(samples[start : start + step], rate)
-
-
-async def until(session: Session, cls: type[Any], timeout: float = 10.0) -> Any:
-    async def wait() -> Any:
-        async for event in session:
-            if isinstance(event, cls):
-                return event
-        raise AssertionError(f"session ended before {cls.__name__}")
-
-    return await asyncio.wait_for(wait(), timeout)
 
 
 def errors_of(session: Session) -> list[ev.Error]:
@@ -89,7 +81,7 @@ async def test_text_turn(server: LocalServer) -> None:
         assert isinstance(created, ev.ConversationItemAdded)
         response = await session.create_response()
         assert isinstance(response, ev.ResponseCreated)
-        done = await until(session, ev.ResponseDone)
+        done = await next_event(session, ev.ResponseDone)
         assert done.response.status == "completed"
         texts = [(item.role, item.text) for item in session.conversation]
         assert texts == [("user", "Hello there"), ("assistant", "Echo: Hello there")]
@@ -110,8 +102,8 @@ async def test_audio_turn_with_server_vad_plays_into_the_sink(server: LocalServe
             np.concatenate([silence(0.3, 48_000), speech_like(1.0, 48_000), silence(0.8, 48_000)]),
             48_000,
         )
-        stopped = await until(session, ev.InputAudioBufferSpeechStopped)
-        done = await until(session, ev.ResponseDone)
+        stopped = await next_event(session, ev.InputAudioBufferSpeechStopped)
+        done = await next_event(session, ev.ResponseDone)
         assistant = session.conversation.get(done.response.output[0].id)
         assert assistant is not None and assistant.role == "assistant"
         user = session.conversation.get(stopped.item_id)
@@ -159,9 +151,9 @@ async def test_tools_several_calls_in_one_response(tmp_path: Path) -> None:
             tools = session.server_session.tools  # type: ignore[union-attr]
             assert tools is not None and {t.name for t in tools} == {"get_weather", "add"}
             await session.send_text("Weather in Paris, and 2 + 40?")
-            first = await until(session, ev.ResponseDone)
+            first = await next_event(session, ev.ResponseDone)
             assert [o.type for o in first.response.output] == ["function_call", "function_call"]
-            second = await until(session, ev.ResponseDone)
+            second = await next_event(session, ev.ResponseDone)
             assert second.response.status == "completed"
             assert sorted(calls) == [("add", (2, 40)), ("get_weather", "Paris")]
             outputs = [i.output for i in session.conversation if i.type == "function_call_output"]
@@ -189,8 +181,8 @@ async def test_tool_error_is_sent_as_output_not_fatal(tmp_path: Path) -> None:
     async with LocalServer(responder=spec, speed=0) as server:
         async with connect(url=server.url, tools=[boom]) as session:
             await session.send_text("go")
-            await until(session, ev.ResponseDone)
-            await until(session, ev.ResponseDone)
+            await next_event(session, ev.ResponseDone)
+            await next_event(session, ev.ResponseDone)
             output = next(i for i in session.conversation if i.type == "function_call_output")
             assert "kaput" in (output.output or "")
             assert session.stats.tool_errors == 1
@@ -204,7 +196,7 @@ async def test_concurrent_creates_are_queued_not_errors(server: LocalServer) -> 
         ids = {r.response.id for r in results}
         assert len(ids) == 3
         for _ in range(3):
-            await until(session, ev.ResponseDone)
+            await next_event(session, ev.ResponseDone)
         assert errors == []
 
 
@@ -214,9 +206,9 @@ async def test_cancel_is_a_noop_when_idle_and_cancels_when_active() -> None:
             errors = errors_of(session)
             assert await session.cancel_response() is False
             await session.send_text("a reasonably long sentence to speak slowly")
-            await until(session, ev.ResponseOutputAudioDelta)
+            await next_event(session, ev.ResponseOutputAudioDelta)
             assert await session.cancel_response() is True
-            done = await until(session, ev.ResponseDone)
+            done = await next_event(session, ev.ResponseDone)
             assert done.response.status == "cancelled"
             assert done.response.status_details is not None
             assert done.response.status_details.reason == "client_cancelled"
@@ -233,13 +225,13 @@ async def test_barge_in_at_random_moments_never_errors(seed: int) -> None:
             errors = errors_of(session)
             session.attach(sink=sink, iterate_audio=True)  # to wait for the audio
             await session.send_text("please say something long enough to interrupt it")
-            await until(session, ev.ResponseOutputAudioDelta)
+            await next_event(session, ev.ResponseOutputAudioDelta)
             await asyncio.sleep(rng.uniform(0.0, 0.3))
             sink.read(int(24 * rng.uniform(0, 400)))  # the "device" plays a random amount
             position = sink.position()
             await send_blocks(session, np.concatenate([speech_like(0.6), silence(0.6)]), 24_000)
-            await until(session, ev.InputAudioBufferSpeechStarted)
-            await until(session, ev.InputAudioBufferCommitted)
+            await next_event(session, ev.InputAudioBufferSpeechStarted)
+            await next_event(session, ev.InputAudioBufferCommitted)
             await asyncio.sleep(0.1)
             truncated = [
                 i
@@ -264,7 +256,7 @@ async def test_push_to_talk_commit_and_respond(server: LocalServer) -> None:
         await send_blocks(session, speech_like(0.5), 24_000)
         committed = await session.push_to_talk_release()
         assert isinstance(committed, ev.InputAudioBufferCommitted)
-        done = await until(session, ev.ResponseDone)
+        done = await next_event(session, ev.ResponseDone)
         assert done.response.status == "completed"
         assert errors == []
 
@@ -277,8 +269,8 @@ async def test_late_transcription_reaches_the_user_item(tmp_path: Path) -> None:
         config = {"audio": {"input": {"transcription": {"model": "gpt-4o-mini-transcribe"}}}}
         async with connect(url=server.url, session=config) as session:
             await send_blocks(session, np.concatenate([speech_like(0.8), silence(0.8)]), 24_000)
-            committed = await until(session, ev.InputAudioBufferCommitted)
-            await until(session, ev.ConversationItemInputAudioTranscriptionCompleted)
+            committed = await next_event(session, ev.InputAudioBufferCommitted)
+            await next_event(session, ev.ConversationItemInputAudioTranscriptionCompleted)
             user = session.conversation.get(committed.item_id)
             assert user is not None and user.input_transcript == "turn on the lights"
 
@@ -292,11 +284,11 @@ async def test_connection_drop_mid_response_restores_state_and_audio() -> None:
             added = await session.send_text("first turn", respond=False)
             created = await session.create_response()
             assert isinstance(created, ev.ResponseCreated)
-            reconnecting = await until(session, Reconnecting)
+            reconnecting = await next_event(session, Reconnecting)
             assert reconnecting.attempt == 1
             # Audio captured during the outage is kept and flushed afterwards.
             await session.send_audio(silence(0.2))
-            reconnected = await until(session, Reconnected)
+            reconnected = await next_event(session, Reconnected)
             assert reconnected.items >= 1
             assert reconnected.flushed_audio_ms == pytest.approx(200, abs=1)
             # The restored items exist on the new server session under the same ids.
@@ -304,7 +296,7 @@ async def test_connection_drop_mid_response_restores_state_and_audio() -> None:
             assert got.item.id == added.item.id
             assert got.item.content[0].text == "first turn"
             await session.send_text("third turn")
-            await until(session, ev.ResponseDone)
+            await next_event(session, ev.ResponseDone)
             assert session.conversation.last().text == "Echo: third turn"
             assert session.stats.dropped_audio_ms == 0
             assert session.stats.reconnects == 1
@@ -319,14 +311,14 @@ async def test_outage_overflow_is_counted_and_reported() -> None:
         server.push_faults("drop_at=conversation.item.added")
         async with connect(url=server.url, reconnect=policy) as session:
             text = asyncio.ensure_future(session.send_text("cut", respond=False))
-            await until(session, Reconnecting)
+            await next_event(session, Reconnecting)
             with pytest.raises(ConnectionClosedError):
                 await text  # the request in flight fails; the session goes on
             await send_blocks(session, silence(0.3), 24_000)
-            dropped = await until(session, AudioDropped)
+            dropped = await next_event(session, AudioDropped)
             assert dropped.dropped_ms == pytest.approx(20, abs=1)  # one block at a time
             assert session.stats.dropped_audio_ms == pytest.approx(200, abs=1)
-            reconnected = await until(session, Reconnected)
+            reconnected = await next_event(session, Reconnected)
             assert reconnected.flushed_audio_ms == pytest.approx(100, abs=1)
 
 
@@ -345,9 +337,9 @@ async def test_session_expiry_reconnects_with_a_policy() -> None:
     async with LocalServer(responder="echo", speed=0, session_limit_s=0.7) as server:
         async with connect(url=server.url, reconnect=FAST) as session:
             await session.send_text("remember me", respond=False)
-            await until(session, Reconnected, timeout=5)
+            await next_event(session, Reconnected, timeout=5)
             await session.send_text("still here?")
-            await until(session, ev.ResponseDone)
+            await next_event(session, ev.ResponseDone)
 
 
 async def test_bad_key_and_bad_model_fail_fast() -> None:
@@ -370,7 +362,7 @@ async def test_beta_dialect_speaks_canonical_events(server: LocalServer) -> None
         deltas: list[ev.ResponseOutputAudioDelta] = []
         session.on(ev.ResponseOutputAudioDelta, deltas.append)
         await session.send_text("hello beta")
-        await until(session, ev.ResponseDone)
+        await next_event(session, ev.ResponseDone)
         assert deltas and all(isinstance(d, ev.ResponseOutputAudioDelta) for d in deltas)
         assert deltas[0].raw["type"] == "response.audio.delta"  # the beta wire name
         assert session.conversation.last().text == "Echo: hello beta"
@@ -420,7 +412,7 @@ async def test_g711_session_round_trip(server: LocalServer) -> None:
         await send_blocks(
             session, np.concatenate([speech_like(0.8, 8_000), silence(0.8, 8_000)]), 8_000
         )
-        done = await until(session, ev.ResponseDone)
+        done = await next_event(session, ev.ResponseDone)
         item_id = done.response.output[0].id
         assert session.protocol.audio_received_ms(item_id) > 600
         assert sink.received_ms(item_id) == pytest.approx(
@@ -435,11 +427,11 @@ async def test_connection_is_recycled_before_the_session_expires() -> None:
         async with connect(url=server.url, reconnect=policy) as session:
             errors = errors_of(session)
             await session.send_text("keep this", respond=False)
-            reconnected = await until(session, Reconnected, timeout=3.5)
+            reconnected = await next_event(session, Reconnected, timeout=3.5)
             assert reconnected.items == 1
             assert server.connection_count == 2
             await session.send_text("after the recycle")
-            await until(session, ev.ResponseDone)
+            await next_event(session, ev.ResponseDone)
             assert session.conversation.last().text == "Echo: after the recycle"
             assert errors == []
 
@@ -451,12 +443,12 @@ async def test_a_drop_during_the_reconnect_is_retried_by_one_loop() -> None:
         async with connect(url=server.url, reconnect=FAST) as session:
             errors = errors_of(session)
             await session.send_text("first turn")
-            reconnected = await until(session, Reconnected)
+            reconnected = await next_event(session, Reconnected)
             assert reconnected.attempt == 2
             assert server.connection_count == 3
             assert session.stats.reconnects == 2
             await session.send_text("after")
-            await until(session, ev.ResponseDone)
+            await next_event(session, ev.ResponseDone)
             assert session.conversation.last().text == "Echo: after"
             assert errors == []
 
@@ -479,7 +471,7 @@ async def test_transcription_session(tmp_path: Path) -> None:
             errors = errors_of(session)
             assert isinstance(session.server_session, ev.TranscriptionSession)
             await send_blocks(session, np.concatenate([speech_like(1.0), silence(0.8)]), 24_000)
-            done = await until(session, ev.ConversationItemInputAudioTranscriptionCompleted)
+            done = await next_event(session, ev.ConversationItemInputAudioTranscriptionCompleted)
             assert done.transcript == "book a table for two"
             item = session.conversation.get(done.item_id)
             assert item is not None and item.input_transcript == "book a table for two"
@@ -507,10 +499,10 @@ async def test_reconnect_restores_every_item_in_order(tmp_path: Path) -> None:
     async with LocalServer(responder=spec, speed=0) as server:
         async with connect(url=server.url, tools=[add], reconnect=FAST) as session:
             await session.send_text("hi")
-            await until(session, ev.ResponseDone)
+            await next_event(session, ev.ResponseDone)
             await session.send_text("1 + 2?")
-            await until(session, ev.ResponseDone)  # the function call
-            await until(session, ev.ResponseDone)  # the answer after the tool output
+            await next_event(session, ev.ResponseDone)  # the function call
+            await next_event(session, ev.ResponseDone)  # the answer after the tool output
             before = [(i.id, i.type, i.role) for i in session.conversation]
             assert [t for _, t, _ in before] == [
                 "message",
@@ -521,7 +513,7 @@ async def test_reconnect_restores_every_item_in_order(tmp_path: Path) -> None:
                 "message",
             ]
             server.sessions[-1].sink.close(1011, "server restart")  # cut the live connection
-            reconnected = await until(session, Reconnected)
+            reconnected = await next_event(session, Reconnected)
             assert reconnected.items == len(before)
             assert server.connection_count == 2
             restored = server.sessions[-1]
