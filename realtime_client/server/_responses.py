@@ -16,7 +16,7 @@ import copy
 import logging
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -37,7 +37,7 @@ from ._common import (
     tokens,
 )
 from ._conversation import Conversation
-from ._defaults import SessionDefaults
+from ._defaults import SessionDefaults, model_defaults
 from ._dialect import DialectEdge, RateBudget
 from .responders import FunctionCallReply, MessageReply, Reply, ResponseContext
 from .validation import ValidationError, enum_message
@@ -96,7 +96,7 @@ class ResponseRun:
     index: int
     created_at: float
     items: list[ItemStream] = field(default_factory=list)
-    current: ItemStream | None = None
+    open: list[ItemStream] = field(default_factory=list)  # items not closed yet, in order
     status: str = "in_progress"
     finished: bool = False
     task: asyncio.Task[None] | None = None
@@ -256,7 +256,6 @@ class Responses:
         if config.conversation == "auto":
             self.default_run = run
         host.emit("response.created", response=self._response_object(run))
-        self._emit_rate_limits("created")
         run.task = loop.create_task(self._generate(run))
 
     def finish(self, run: ResponseRun, status: str, reason: str | None = None) -> None:
@@ -266,8 +265,8 @@ class Responses:
         run.finished = True
         run.status = status
         run.cancel_reason = reason
-        if run.current is not None:
-            self._close_item(run, run.current, "incomplete")
+        for stream in list(run.open):
+            self._close_item(run, stream, "incomplete")
         usage = self._usage(run)
         if self.host.options.rate_limit_tokens is not None:
             self._rate_window()  # a window that has ended starts afresh
@@ -398,15 +397,38 @@ class Responses:
 
     async def _stream_reply(self, run: ResponseRun, reply: Reply) -> None:
         budget = _token_budget(run.config.max_output_tokens)
-        for out in reply.outputs:
+        phased = model_defaults(self.host.options.model).phase
+        outputs = _with_preambles(reply.outputs) if phased else list(reply.outputs)
+        calls_opened: set[int] = set()
+        for i, out in enumerate(outputs):
             if run.finished:
                 return
             if isinstance(out, FunctionCallReply):
-                await self._stream_function_call(run, out)
+                if i not in calls_opened:
+                    await self._stream_function_call(run, out)
             elif isinstance(out, MessageReply):
-                await self._stream_message(run, out, budget)
+                following = outputs[i + 1] if i + 1 < len(outputs) else None
+                call = following if isinstance(following, FunctionCallReply) else None
+                phase: str | None = None
+                if phased:
+                    phase = out.phase or ("commentary" if call is not None else "final_answer")
+                midway = None
+                if phased and call is not None:
+                    # 2.x: the call's item opens while the preamble is still streaming,
+                    # and closes after it (protocol.md §16.2).
+                    calls_opened.add(i + 1)
+                    midway = self._call_opener(run, call)
+                await self._stream_message(run, out, budget, phase, midway)
             if run.status == "incomplete":
                 return
+
+    def _call_opener(
+        self, run: ResponseRun, call: FunctionCallReply
+    ) -> Callable[[], Awaitable[ItemStream | None]]:
+        async def open_call() -> ItemStream | None:
+            return await self._stream_function_call(run, call, close=False)
+
+        return open_call
 
     def _open_item(
         self, run: ResponseRun, kind: Literal["message", "function_call"], item: dict[str, Any]
@@ -421,8 +443,12 @@ class Responses:
             previous_item_id=previous,
             in_conversation=in_conv,
         )
+        if not run.items:
+            # Beta sends rate limits after response.created, but only for a response
+            # that produces output (protocol.md §16, beta recordings): so at its first item.
+            self._emit_rate_limits("created")
         run.items.append(stream)
-        run.current = stream
+        run.open.append(stream)
         self.host.emit(
             "response.output_item.added",
             response_id=run.id,
@@ -436,7 +462,13 @@ class Responses:
             )
         return stream
 
-    async def _stream_function_call(self, run: ResponseRun, out: FunctionCallReply) -> None:
+    async def _stream_function_call(
+        self, run: ResponseRun, out: FunctionCallReply, *, close: bool = True
+    ) -> ItemStream | None:
+        """Stream a function call's item and arguments; closed unless ``close`` is false.
+
+        Returns the open item when ``close`` is false (``None`` once the run finished).
+        """
         host = self.host
         call_id = out.call_id or host.ids.call()
         item = self.conversation.new_item(
@@ -464,15 +496,30 @@ class Responses:
             run.out_text_tokens += tokens(chunk)
             await self._pace(run, host.options.text_token_ms / 1000)
             if run.finished:
-                return
-        self._close_item(run, stream, "completed")
+                return None
+        if close:
+            self._close_item(run, stream, "completed")
+        return stream
 
-    async def _stream_message(self, run: ResponseRun, out: MessageReply, budget: int) -> None:
+    async def _stream_message(
+        self,
+        run: ResponseRun,
+        out: MessageReply,
+        budget: int,
+        phase: str | None = None,
+        midway: Callable[[], Awaitable[ItemStream | None]] | None = None,
+    ) -> None:
+        """Stream an assistant message; ``midway`` streams another item before it closes.
+
+        ``phase`` is the message's ``phase`` (only for models that have it). The item
+        ``midway`` returns is closed right after this message (the 2.x preamble order).
+        """
         host = self.host
         options = host.options
         audio_mode = "audio" in run.config.modalities
+        extra = {"phase": phase} if phase is not None else {}
         item = self.conversation.new_item(
-            host.ids.item(), "message", status="in_progress", role="assistant", content=[]
+            host.ids.item(), "message", status="in_progress", role="assistant", content=[], **extra
         )
         text = out.text
         samples: Int16Array | None = None
@@ -541,7 +588,12 @@ class Responses:
                 await self._pace(run, options.text_token_ms / 1000)
                 if run.finished:
                     return
+        call = await midway() if midway is not None else None
+        if run.finished:
+            return
         self._close_item(run, stream, "incomplete" if run.status == "incomplete" else "completed")
+        if call is not None:
+            self._close_item(run, call, "completed")
 
     def _transcript_deltas(
         self, run: ResponseRun, stream: ItemStream, words: list[str], sent: int, due: int
@@ -654,8 +706,8 @@ class Responses:
             output_index=stream.output_index,
             item=copy.deepcopy(item),
         )
-        if run.current is stream:
-            run.current = None
+        if stream in run.open:
+            run.open.remove(stream)
 
     # --- usage and rate limits -------------------------------------------------------------
 
@@ -704,8 +756,12 @@ class Responses:
             in_audio = round(run.in_audio_ms / 100)  # 10 tokens per second of input audio
             out_text = run.out_text_tokens
             out_audio = round(run.out_audio_ms / 50)  # 20 tokens per second of output audio
+        # 2.x models reason before they answer (protocol.md §16.3): a few tokens an item.
+        reasoning = 8 * len(run.items) if model_defaults(self.host.options.model).reasoning else 0
+        if run.status in ("cancelled", "failed") and not produced:
+            reasoning = 0
         input_tokens = in_text + in_audio
-        output_tokens = out_text + out_audio
+        output_tokens = out_text + out_audio + reasoning
         cached = min(self._last_input_tokens, input_tokens) // 64 * 64 if input_tokens else 0
         cached_text = min(cached, in_text)
         return {
@@ -723,7 +779,11 @@ class Responses:
                     "image_tokens": 0,
                 },
             },
-            "output_token_details": {"text_tokens": out_text, "audio_tokens": out_audio},
+            "output_token_details": {
+                "text_tokens": out_text,
+                "audio_tokens": out_audio,
+                **({"reasoning_tokens": reasoning} if reasoning else {}),
+            },
         }
 
     def _emit_rate_limits(self, moment: Literal["created", "done"], total: int = 0) -> None:
@@ -740,3 +800,19 @@ class Responses:
 
 def _token_budget(max_output_tokens: Any) -> int:
     return 1_000_000_000 if max_output_tokens in (None, "inf") else int(max_output_tokens)
+
+
+#: What a 2.x model says before a function call when the responder gives no words.
+DEFAULT_PREAMBLE = "Let me check that."
+
+
+def _with_preambles(
+    outputs: Sequence[MessageReply | FunctionCallReply],
+) -> list[MessageReply | FunctionCallReply]:
+    """The outputs, opened by a commentary message when a function call comes first."""
+    out: list[MessageReply | FunctionCallReply] = []
+    for reply in outputs:
+        if isinstance(reply, FunctionCallReply) and not out:
+            out.append(MessageReply(reply.preamble or DEFAULT_PREAMBLE, phase="commentary"))
+        out.append(reply)
+    return out

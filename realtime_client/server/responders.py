@@ -32,6 +32,10 @@ Script file format::
       "default": {"text": "I have nothing scripted for that."}
     }
 
+An output may also say ``"phase": "commentary"`` or ``"final_answer"`` (a message), or
+``"preamble": "Let me check."`` (a function call: the words of the commentary message a
+gpt-realtime-2.x model opens with; protocol.md §16.2).
+
 A top-level JSON list is taken as ``turns``. ``reply`` is one output or a list of them (a
 message and a function call may share a response). Audio paths are relative to the
 script file and must stay inside its folder (``../x.wav``, an absolute path elsewhere or a
@@ -124,10 +128,15 @@ class MessageReply:
         text: The words (the text, or the transcript of the audio).
         audio: 24 kHz mono PCM16 to speak, or ``None`` to let the server synthesise it
             from ``text`` when the response wants audio.
+        phase: ``"commentary"`` or ``"final_answer"`` for models whose messages carry a
+            phase (gpt-realtime-2.x, protocol.md §16.2); ``None`` lets the server choose
+            (commentary before a function call, else the final answer). Other models
+            send no phase whatever this says.
     """
 
     text: str
     audio: Int16Array | None = None
+    phase: str | None = None
 
 
 @dataclass(frozen=True)
@@ -138,11 +147,14 @@ class FunctionCallReply:
         name: The function's name.
         arguments: The arguments as a JSON string.
         call_id: A fixed ``call_…`` id, or ``None`` to have one generated.
+        preamble: The words of the spoken preamble a 2.x model opens with when nothing
+            precedes the call (``None``: a default line).
     """
 
     name: str
     arguments: str
     call_id: str | None = None
+    preamble: str | None = None
 
 
 @dataclass(frozen=True)
@@ -370,7 +382,7 @@ class ScriptResponder(Responder):
             if not isinstance(out, dict):
                 raise ResponderError(f"script {self.path}: {w} must be an object")
             kinds = {"text", "audio", "tone", "function_call"} & set(out)
-            unknown = set(out) - {"text", "audio", "tone", "function_call"}
+            unknown = set(out) - {"text", "audio", "tone", "function_call", "phase", "preamble"}
             if unknown or not kinds:
                 raise ResponderError(
                     f"script {self.path}: {w} needs one of text, audio, tone, function_call"
@@ -380,6 +392,12 @@ class ScriptResponder(Responder):
                 fc = out["function_call"]
                 if not isinstance(fc, dict) or not isinstance(fc.get("name"), str):
                     raise ResponderError(f"script {self.path}: {w}.function_call needs a name")
+            if out.get("phase", "commentary") not in ("commentary", "final_answer"):
+                raise ResponderError(
+                    f"script {self.path}: {w}.phase must be 'commentary' or 'final_answer'"
+                )
+            if not isinstance(out.get("preamble", ""), str):
+                raise ResponderError(f"script {self.path}: {w}.preamble must be a string")
             if "tone" in out and not isinstance(out["tone"], dict):
                 raise ResponderError(f"script {self.path}: {w}.tone must be an object")
             outs.append(out)
@@ -443,7 +461,9 @@ class ScriptResponder(Responder):
                 fc = out["function_call"]
                 args = fc.get("arguments", {})
                 arguments = args if isinstance(args, str) else json.dumps(args)
-                outputs.append(FunctionCallReply(fc["name"], arguments, fc.get("call_id")))
+                outputs.append(
+                    FunctionCallReply(fc["name"], arguments, fc.get("call_id"), out.get("preamble"))
+                )
                 continue
             text = str(out.get("text", ""))
             audio: Int16Array | None = None
@@ -456,7 +476,7 @@ class ScriptResponder(Responder):
                     float(t.get("duration_ms", 500)),
                     amplitude=float(t.get("amplitude", 0.3)),
                 )
-            outputs.append(MessageReply(text, audio))
+            outputs.append(MessageReply(text, audio, out.get("phase")))
         return Reply(tuple(outputs))
 
 
@@ -512,7 +532,7 @@ class TTSResponder(Responder):
         outputs: list[MessageReply | FunctionCallReply] = []
         for out in reply.outputs:
             if isinstance(out, MessageReply) and out.audio is None and out.text:
-                out = MessageReply(out.text, await self.synthesize(out.text))
+                out = MessageReply(out.text, await self.synthesize(out.text), out.phase)
             outputs.append(out)
         return Reply(tuple(outputs))
 

@@ -66,6 +66,7 @@ from ._defaults import (
     beta_default_session,
     ga_default_session,
     merge_session,
+    model_defaults,
     normalize_beta_session,
     normalize_ga_session,
 )
@@ -153,6 +154,11 @@ class ServerSession:
         self._unsent_run = 0  # errors unsent since the bucket was last full
         #: ``error`` events not sent because the client drew them past the budget.
         self.errors_unsent = 0
+        # 2.x models acknowledge a function output sent during a response only after it
+        # is done, with the client's next event (protocol.md §16.2).
+        self._phased = model_defaults(options.model).phase
+        self._held_items: list[tuple[dict[str, Any], str | None]] = []
+        self._release_handle: asyncio.TimerHandle | None = None
         #: Called with every client event received (before validation), if set.
         self.on_event_received: Callable[[dict[str, Any]], None] | None = None
         self._handlers: dict[str, _Handler] = {
@@ -163,7 +169,7 @@ class ServerSession:
             "session.input_audio_buffer.append": self.turns.on_append,
             "input_audio_buffer.commit": self.turns.on_commit,
             "input_audio_buffer.clear": self.turns.on_clear,
-            "conversation.item.create": self.conversation.on_create,
+            "conversation.item.create": self._on_item_create,
             "conversation.item.retrieve": self.conversation.on_retrieve,
             "conversation.item.delete": self.conversation.on_delete,
             "conversation.item.truncate": self.conversation.on_truncate,
@@ -218,8 +224,9 @@ class ServerSession:
             return
         self.closed = True
         self.turns.close()
-        if self._expiry_handle is not None:
-            self._expiry_handle.cancel()
+        for handle in (self._expiry_handle, self._release_handle):
+            if handle is not None:
+                handle.cancel()
         self.responses.close()
 
     async def aclose(self) -> None:
@@ -376,6 +383,7 @@ class ServerSession:
     def _receive_event(self, event: dict[str, Any]) -> None:
         if self.on_event_received is not None:
             self.on_event_received(event)
+        self._release_held_items()
         raw_id = event.get("event_id")
         event_id = raw_id if isinstance(raw_id, str) else None
         etype = event.get("type")
@@ -477,6 +485,36 @@ class ServerSession:
 
     def _on_response_finished(self, run: ResponseRun) -> None:
         self.turns.arm_idle_timer(run)
+        if self._held_items and self._release_handle is None:
+            loop = asyncio.get_running_loop()
+            self._release_handle = loop.call_later(HELD_ITEM_GRACE_S, self._release_held_items)
+
+    def _on_item_create(self, event: dict[str, Any], event_id: str | None) -> None:
+        item = event.get("item") or {}
+        if (
+            self._phased
+            and self.responses.default_run is not None
+            and item.get("type") == "function_call_output"
+        ):
+            self._held_items.append((event, event_id))
+            return
+        self.conversation.on_create(event, event_id)
+
+    def _release_held_items(self) -> None:
+        """Add the function outputs held during a response, once it is done."""
+        if not self._held_items or self.responses.default_run is not None or self.closed:
+            return
+        if self._release_handle is not None:
+            self._release_handle.cancel()
+            self._release_handle = None
+        held, self._held_items = self._held_items, []
+        for event, event_id in held:
+            self.conversation.on_create(event, event_id)
+
+
+#: How long a held function output waits for the client's next event after the response
+#: ends before it is acknowledged anyway, in seconds.
+HELD_ITEM_GRACE_S = 0.25
 
 
 #: The former name of :class:`ServerSession`, kept for existing code. (Not to be confused

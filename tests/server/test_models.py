@@ -5,14 +5,22 @@ from __future__ import annotations
 import asyncio
 import json
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from realtime_client.server import LocalServer
+from realtime_client.server import (
+    LocalServer,
+    ResponderError,
+    ServerSession,
+    SessionOptions,
+    make_responder,
+)
 from realtime_client.server._defaults import MODEL_DEFAULTS, ModelDefaults, model_defaults
 
-from .conftest import KEY, open_client
+from ..conftest import until
+from .conftest import KEY, ListSink, open_client, types, user_text
 
 
 def _voice_and_silence(session: dict[str, Any]) -> tuple[str, int]:
@@ -83,3 +91,226 @@ async def test_client_secrets_carry_the_models_defaults(server: LocalServer) -> 
         {"session": {"type": "realtime", "model": "gpt-realtime"}},
     )
     assert _voice_and_silence(plain["session"]) == ("alloy", 200)
+
+
+# --- gpt-realtime-2.x: preambles, interleaved items, phase (protocol.md §16.2) ----------
+
+
+def _tool_script(folder: Path, preamble: str | None) -> Path:
+    call: dict[str, Any] = {"function_call": {"name": "get_weather", "arguments": {"city": "Oslo"}}}
+    if preamble is not None:
+        call["preamble"] = preamble
+    path = folder / "script.json"
+    path.write_text(
+        json.dumps(
+            {
+                "rules": [{"match": "weather", "reply": call}],
+                "default": {"text": "It is 3 degrees in Oslo."},
+            }
+        )
+    )
+    return path
+
+
+RECORDED_2X_TOOL_TURN = [
+    "response.created",
+    "response.output_item.added",
+    "conversation.item.added",
+    "response.content_part.added",
+    "response.output_text.delta*",
+    "response.output_item.added",
+    "conversation.item.added",
+    "response.function_call_arguments.delta*",
+    "response.output_text.done",
+    "response.content_part.done",
+    "conversation.item.done",
+    "response.output_item.done",
+    "response.function_call_arguments.done",
+    "conversation.item.done",
+    "response.output_item.done",
+    "response.done",
+]
+
+
+async def test_a_2x_tool_turn_opens_with_a_preamble_and_interleaves_the_call(
+    tmp_path: Path,
+) -> None:
+    script = _tool_script(tmp_path, "Let me look that up.")
+    async with LocalServer(speed=1.0, seed=2, responder=f"script:{script}") as srv:
+        c = await open_client(srv, query="model=gpt-realtime-2.1")
+        await c.recv()
+        await c.update({"type": "realtime", "output_modalities": ["text"]})
+        await c.say("What's the weather?")
+        await c.until("conversation.item.done")  # the user's message
+        events = []
+        call: dict[str, Any] = {}
+        while not events or events[-1]["type"] != "response.done":
+            events.append(await c.recv())
+            ev = events[-1]
+            if ev["type"] == "response.output_item.added" and ev["item"]["type"] == "function_call":
+                call = ev["item"]
+                # Sent while the response still streams, as the recorded client did.
+                await c.send(
+                    {
+                        "type": "conversation.item.create",
+                        "item": {
+                            "type": "function_call_output",
+                            "call_id": call["call_id"],
+                            "output": '{"celsius": 3}',
+                        },
+                    }
+                )
+        assert types(events) == RECORDED_2X_TOOL_TURN
+        added = [e["item"] for e in events if e["type"] == "response.output_item.added"]
+        assert added[0]["phase"] == "commentary" and added[0]["role"] == "assistant"
+        assert "phase" not in added[1]
+        text = "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta")
+        assert text == "Let me look that up."
+        done = events[-1]["response"]
+        assert [o["type"] for o in done["output"]] == ["message", "function_call"]
+        assert done["output"][0]["phase"] == "commentary"
+        assert done["usage"]["output_token_details"]["reasoning_tokens"] > 0
+        # The function output is acknowledged only with the client's next event.
+        assert (await c.recv())["type"] == "rate_limits.updated"
+        assert await c.quiet(0.1) == []
+        await c.send({"type": "response.create"})
+        answer = await c.until("response.done")
+        assert types(answer)[:3] == [
+            "conversation.item.added",
+            "conversation.item.done",
+            "response.created",
+        ]
+        assert answer[0]["item"]["call_id"] == call["call_id"]
+        final = answer[-1]["response"]["output"]
+        assert [(o["type"], o.get("phase")) for o in final] == [("message", "final_answer")]
+        await c.ws.close()
+
+
+async def test_a_held_function_output_is_acknowledged_after_a_grace_without_a_next_event(
+    tmp_path: Path,
+) -> None:
+    script = _tool_script(tmp_path, None)
+    async with LocalServer(speed=1.0, seed=2, responder=f"script:{script}") as srv:
+        c = await open_client(srv, query="model=gpt-realtime-2.1")
+        await c.recv()
+        await c.update({"type": "realtime", "output_modalities": ["text"]})
+        await c.say("weather?")
+        events = []
+        while (
+            not events
+            or events[-1]["type"] != "response.output_item.added"
+            or (events[-1]["item"]["type"] != "function_call")
+        ):
+            events.append(await c.recv())
+        call_id = events[-1]["item"]["call_id"]
+        await c.send(
+            {
+                "type": "conversation.item.create",
+                "item": {"type": "function_call_output", "call_id": call_id, "output": "{}"},
+            }
+        )
+        streamed = await c.until("response.done", timeout=3)
+        assert "function_call_output" not in {
+            e["item"]["type"] for e in streamed if e["type"] == "conversation.item.added"
+        }
+        rest = await c.until("conversation.item.done", timeout=3)
+        assert [e["type"] for e in rest] == [
+            "rate_limits.updated",
+            "conversation.item.added",
+            "conversation.item.done",
+        ]
+        assert rest[-1]["item"]["type"] == "function_call_output"
+        preamble = next(e for e in events if e["type"] == "response.output_item.added")
+        assert preamble["item"]["phase"] == "commentary"
+        await c.ws.close()
+
+
+async def test_gpt_realtime_has_no_phase_and_no_preamble(tmp_path: Path) -> None:
+    script = _tool_script(tmp_path, "Unused words.")
+    async with LocalServer(speed=0, seed=2, responder=f"script:{script}") as srv:
+        c = await open_client(srv, query="model=gpt-realtime")
+        await c.recv()
+        await c.update({"type": "realtime", "output_modalities": ["text"]})
+        await c.say("What's the weather?")
+        done = (await c.until("response.done"))[-1]["response"]
+        assert [o["type"] for o in done["output"]] == ["function_call"]
+        assert "reasoning_tokens" not in done["usage"]["output_token_details"]
+        await c.send(
+            {
+                "type": "conversation.item.create",
+                "item": {
+                    "type": "function_call_output",
+                    "call_id": done["output"][0]["call_id"],
+                    "output": "{}",
+                },
+            }
+        )
+        await c.until("conversation.item.done")
+        await c.send({"type": "response.create"})
+        answer = (await c.until("response.done"))[-1]["response"]["output"]
+        assert all("phase" not in o for o in answer)
+        await c.ws.close()
+
+
+async def test_a_script_mixes_several_items_and_sets_their_phase(tmp_path: Path) -> None:
+    path = tmp_path / "script.json"
+    reply = [
+        {"text": "First, some context.", "phase": "commentary"},
+        {"tone": {"frequency_hz": 300, "duration_ms": 200}, "text": "beep"},
+        {"function_call": {"name": "a", "arguments": {}}},
+        {"function_call": {"name": "b", "arguments": {}}},
+        {"text": "Done."},
+    ]
+    path.write_text(json.dumps({"turns": [{"reply": reply}]}))
+    async with LocalServer(speed=0, seed=2, responder=f"script:{path}") as srv:
+        c = await open_client(srv, query="model=gpt-realtime-2.1")
+        await c.recv()
+        await c.say("go")
+        done = (await c.until("response.done"))[-1]["response"]
+        shape = [(o["type"], o.get("phase"), o.get("name")) for o in done["output"]]
+        assert shape == [
+            ("message", "commentary", None),
+            ("message", "commentary", None),
+            ("function_call", None, "a"),
+            ("function_call", None, "b"),
+            ("message", "final_answer", None),
+        ]
+        assert all(o["content"][0]["type"] == "output_audio" for o in done["output"][::4])
+        await c.ws.close()
+
+
+async def test_a_bad_phase_in_a_script_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "script.json"
+    path.write_text(json.dumps({"default": {"text": "x", "phase": "thinking"}}))
+    with pytest.raises(ResponderError, match="phase must be"):
+        make_responder(f"script:{path}")
+
+
+async def test_beta_sends_no_rate_limits_for_a_response_cancelled_before_output() -> None:
+    sink = ListSink()
+    session = ServerSession(
+        SessionOptions(dialect="beta", model="gpt-4o-realtime-preview", speed=0, seed=2),
+        make_responder("echo"),
+        sink,
+    )
+    session.start()
+    session.receive_event({"type": "response.create"})
+    session.receive_event({"type": "response.cancel"})  # before the task ever ran
+    await asyncio.sleep(0.05)
+    assert [e["type"] for e in sink.events] == [
+        "session.created",
+        "response.created",
+        "response.done",
+    ]
+    assert sink.events[-1]["response"]["status"] == "cancelled"
+    session.receive_event(user_text("hello"))
+    session.receive_event({"type": "response.create"})
+    await until(lambda: sink.of("response.done")[1:])
+    after = [e["type"] for e in sink.events[3:]]
+    assert after[:4] == [
+        "conversation.item.created",
+        "response.created",
+        "rate_limits.updated",
+        "response.output_item.added",
+    ]
+    await session.aclose()

@@ -180,6 +180,35 @@ async def test_sdk_function_call_round_trip(tmp_path: Path) -> None:
             assert text == "It is 18 degrees in Paris."
 
 
+async def test_sdk_validates_a_2x_spoken_tool_turn_with_its_preamble(tmp_path: Path) -> None:
+    # gpt-realtime-2.1: a spoken commentary message, the call interleaved, then the final
+    # answer; every event passes the SDK's strict types (``phase`` is an extra field there).
+    async with LocalServer(speed=0, responder=f"script:{_script(tmp_path)}") as srv:
+        async with _client(srv).realtime.connect(model="gpt-realtime-2.1") as conn:
+            r = Recv(conn, GA_EVENTS)
+            created = (await r.until("session.created"))[-1]["session"]
+            assert created["audio"]["output"]["voice"] == "marin"
+            await conn.conversation.item.create(
+                item={
+                    "type": "message",
+                    "role": "user",
+                    "content": [{"type": "input_text", "text": "What's the weather?"}],
+                }
+            )
+            await conn.response.create()
+            done = (await r.until("response.done"))[-1]["response"]
+            message, call = done["output"]
+            assert message["phase"] == "commentary" and message["content"][0]["transcript"]
+            assert done["usage"]["output_token_details"]["reasoning_tokens"] > 0
+            await conn.conversation.item.create(
+                item={"type": "function_call_output", "call_id": call["call_id"], "output": "{}"}
+            )
+            await conn.response.create()
+            answer = (await r.until("response.done"))[-1]["response"]["output"]
+            assert [o["phase"] for o in answer] == ["final_answer"]
+            assert any(e["type"] == "response.output_audio.delta" for e in r.events)
+
+
 async def test_sdk_cancel() -> None:
     async with LocalServer(speed=1.0) as srv:
         async with _client(srv).realtime.connect(model="gpt-realtime") as conn:
