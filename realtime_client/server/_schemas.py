@@ -384,6 +384,11 @@ def _dialect_events(
     }
 
 
+#: Client events a WebRTC or SIP call accepts besides :data:`GA_EVENTS` (protocol.md §1.2).
+GA_CALL_EVENTS: dict[str, Obj] = {
+    "output_audio_buffer.clear": _event(),
+}
+
 GA_EVENTS: dict[str, Obj] = {
     "session.update": _event({"session": Any_()}, ("session",)),
     "session.close": _event(),
@@ -392,14 +397,12 @@ GA_EVENTS: dict[str, Obj] = {
         _GA_RESPONSE,
         ("input_audio_buffer.append", "session.input_audio_buffer.append"),
     ),
+    **GA_CALL_EVENTS,
 }
-#: The GA client event types in the order the service's error message lists them.
-GA_CLIENT_EVENT_TYPES = tuple(GA_EVENTS)
+#: The GA client event types in the order the service's error message lists them (the
+#: call-only events are known but not listed there).
+GA_CLIENT_EVENT_TYPES = tuple(t for t in GA_EVENTS if t not in GA_CALL_EVENTS)
 
-#: Client events a WebRTC or SIP call accepts besides :data:`GA_EVENTS` (protocol.md §1.2).
-GA_CALL_EVENTS: dict[str, Obj] = {
-    "output_audio_buffer.clear": _event(),
-}
 
 CLIENT_SECRET_REQUEST = Obj(
     {
@@ -515,6 +518,7 @@ BETA_EVENTS: dict[str, Obj] = {
     "session.update": _event({"session": BETA_SESSION}, ("session",)),
     "transcription_session.update": _event({"session": BETA_TRANSCRIPTION_SESSION}, ("session",)),
     **_dialect_events(BETA_ITEM, _BETA_RESPONSE),
+    **GA_CALL_EVENTS,
 }
 #: The beta client event types in the order the beta service's error message lists them.
-BETA_CLIENT_EVENT_TYPES = tuple(BETA_EVENTS)
+BETA_CLIENT_EVENT_TYPES = tuple(t for t in BETA_EVENTS if t not in GA_CALL_EVENTS)

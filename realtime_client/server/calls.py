@@ -117,6 +117,7 @@ class Call:
         # queues them, so no backpressure here.
         self.track = PcmTrack(max_backlog_ms=_MAX_QUEUED_MS, on_frame=self._on_frame)
         self.session = ServerSession(options, make_responder(desk.server.responder_spec), self)
+        self.session.on_output_audio_buffer_clear = self._on_clear
         self.channel: Any = None
         #: Sideband WebSockets joined to the call.
         self.sidebands: list[SessionSink] = []
@@ -237,25 +238,7 @@ class Call:
         if isinstance(frame, bytes):  # a binary message: refused, as on a WebSocket
             self.session.receive_binary(frame)
             return
-        try:
-            event = orjson.loads(frame)
-        except orjson.JSONDecodeError:
-            self.session.receive_text(frame)  # the session's invalid_json error
-            return
-        if not isinstance(event, dict):
-            self.session.receive_text(frame)  # not an object: the session's error
-            return
-        if event.get("type") != "output_audio_buffer.clear":
-            self.session.receive_event(event)
-            return
-        raw_id = event.get("event_id")
-        event_id = raw_id if isinstance(raw_id, str) else None
-        try:
-            validate(schemas.GA_CALL_EVENTS["output_audio_buffer.clear"], event)
-        except ValidationError as exc:
-            self.session.client_error(exc.code, exc.message, exc.param, event_id)
-            return
-        self._on_clear(event_id)
+        self.session.receive_text(frame)
 
     def _on_clear(self, event_id: str | None) -> None:
         """``output_audio_buffer.clear``: stop the playout; ``cleared`` either way."""

@@ -159,6 +159,9 @@ class ServerSession:
         self._phased = model_defaults(options.model).phase
         self._held_items: list[tuple[dict[str, Any], str | None]] = []
         self._release_handle: asyncio.TimerHandle | None = None
+        #: Handles ``output_audio_buffer.clear`` (with its event id) on a call; ``None``
+        #: on a WebSocket, where the event is refused with an error.
+        self.on_output_audio_buffer_clear: Callable[[str | None], None] | None = None
         #: Called with every client event received (before validation), if set.
         self.on_event_received: Callable[[dict[str, Any]], None] | None = None
         self._handlers: dict[str, _Handler] = {
@@ -175,6 +178,7 @@ class ServerSession:
             "conversation.item.truncate": self.conversation.on_truncate,
             "response.create": self.responses.on_create,
             "response.cancel": self.responses.on_cancel,
+            "output_audio_buffer.clear": self._on_output_audio_buffer_clear,
         }
 
     # --- the conversation, as before the split ---------------------------------------------
@@ -488,6 +492,18 @@ class ServerSession:
         if self._held_items and self._release_handle is None:
             loop = asyncio.get_running_loop()
             self._release_handle = loop.call_later(HELD_ITEM_GRACE_S, self._release_held_items)
+
+    def _on_output_audio_buffer_clear(self, event: dict[str, Any], event_id: str | None) -> None:
+        if self.on_output_audio_buffer_clear is not None:
+            self.on_output_audio_buffer_clear(event_id)
+            return
+        self.error(
+            "invalid_value",
+            "output_audio_buffer.clear is only supported for WebRTC and SIP connections; "
+            "on a WebSocket, stop playback locally and send conversation.item.truncate.",
+            "type",
+            event_id,
+        )
 
     def _on_item_create(self, event: dict[str, Any], event_id: str | None) -> None:
         item = event.get("item") or {}

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from realtime_client import events as ev
+from realtime_client._ids import IdGenerator
 from realtime_client.server import (
     LocalServer,
     ResponderError,
@@ -18,9 +20,11 @@ from realtime_client.server import (
     make_responder,
 )
 from realtime_client.server._defaults import MODEL_DEFAULTS, ModelDefaults, model_defaults
+from realtime_client.server._dialect import make_edge
 
 from ..conftest import until
-from .conftest import KEY, ListSink, open_client, types, user_text
+from ..events.samples import CLIENT_SAMPLES
+from .conftest import KEY, Client, ListSink, open_client, types, user_text
 
 
 def _voice_and_silence(session: dict[str, Any]) -> tuple[str, int]:
@@ -314,3 +318,37 @@ async def test_beta_sends_no_rate_limits_for_a_response_cancelled_before_output(
         "response.output_item.added",
     ]
     await session.aclose()
+
+
+# --- every client event the library builds is known to the server (protocol.md §16.3) ---
+
+
+def _kind(sample: dict[str, Any]) -> str:
+    return (
+        "transcription" if sample.get("session", {}).get("type") == "transcription" else "realtime"
+    )
+
+
+@pytest.mark.parametrize("dialect", ["ga", "beta"])
+def test_every_client_event_the_library_builds_passes_the_servers_validator(
+    dialect: str,
+) -> None:
+    covered = set()
+    for sample in CLIENT_SAMPLES:
+        event = ev.parse_client_event(sample)
+        covered.add(event.type)
+        wire = json.loads(ev.dumps(event, dialect=dialect))  # type: ignore[arg-type]
+        edge = make_edge(dialect, IdGenerator(1), _kind(sample))  # type: ignore[arg-type]
+        ga = edge.read(wire)  # raises ValidationError if the server does not know it
+        beta_transcription = dialect == "beta" and _kind(sample) == "transcription"
+        assert ga["type"] == ("transcription_session.update" if beta_transcription else event.type)
+    assert covered == set(ev.CLIENT_EVENT_CLASSES)
+
+
+async def test_output_audio_buffer_clear_on_a_websocket_is_refused_with_a_reason(
+    client: Client,
+) -> None:
+    await client.send({"type": "output_audio_buffer.clear", "event_id": "oc1"})
+    err = (await client.recv())["error"]
+    assert (err["code"], err["param"], err["event_id"]) == ("invalid_value", "type", "oc1")
+    assert "only supported for WebRTC" in err["message"]
