@@ -17,6 +17,7 @@ an alias; :class:`realtime_client.events.RealtimeSession` is the unrelated sessi
 
 from __future__ import annotations
 
+from ._common import TIMINGS, TimingProfile
 from .app import KNOWN_MODELS, LocalServer, ServerConfigError
 from .faults import FaultPlan, FaultSpecError
 from .recording import Recorder, read_recording
@@ -38,6 +39,7 @@ from .session import RealtimeSession, ServerSession, SessionOptions, SessionSink
 
 __all__ = [
     "KNOWN_MODELS",
+    "TIMINGS",
     "EchoResponder",
     "FaultPlan",
     "FaultSpecError",
@@ -56,6 +58,7 @@ __all__ = [
     "SessionOptions",
     "SessionSink",
     "TTSResponder",
+    "TimingProfile",
     "make_responder",
     "placeholder_speech",
     "read_recording",

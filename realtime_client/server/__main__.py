@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import MissingExtraError
+from ._common import TIMINGS
 from .app import _ENV_KEYS, LocalServer, ServerConfigError
 from .faults import FaultSpecError
 from .responders import ResponderError
@@ -41,6 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=1.0,
         help="output pacing: 1 real time, 10 ten times faster, 0 unpaced (default 1)",
+    )
+    p.add_argument(
+        "--timing",
+        choices=sorted(TIMINGS),
+        default="instant",
+        help="instant (default) or realistic: response.created ~250 ms after a turn, first "
+        "audio ~200 ms later, audio generated 3x faster than real time",
     )
     p.add_argument(
         "--audio-delta-ms",
@@ -132,6 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.port,
             responder=args.responder,
             speed=args.speed,
+            timing=args.timing,
             audio_delta_ms=args.audio_delta_ms,
             api_keys=keys,
             strict_ga=args.strict_ga,

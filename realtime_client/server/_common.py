@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
@@ -30,6 +30,8 @@ __all__ = [
     "SessionKind",
     "SessionOptions",
     "SessionSink",
+    "TIMINGS",
+    "TimingProfile",
     "cut_transcript",
     "item_text",
     "split_words",
@@ -60,6 +62,40 @@ class SessionSink(Protocol):
         """Close the connection after every event queued so far."""
 
 
+@dataclass(frozen=True)
+class TimingProfile:
+    """How long the "model" takes, in content time (divided by ``SessionOptions.speed``).
+
+    Attributes:
+        response_created_ms: From the commit or ``response.create`` to ``response.created``.
+        first_output_ms: From ``response.created`` to the first output item.
+        session_updated_ms: From ``session.update`` to ``session.updated``.
+        jitter: Each delay varies by up to this fraction either way (seeded).
+        generation_speed: Output is generated this many times faster than real time
+            (the real service's audio arrives ahead of playback).
+    """
+
+    response_created_ms: float = 0.0
+    first_output_ms: float = 0.0
+    session_updated_ms: float = 0.0
+    jitter: float = 0.0
+    generation_speed: float = 1.0
+
+
+#: The named timing profiles: ``instant`` (the default, for tests) and ``realistic`` (what
+#: the real service's recordings show: protocol.md §16; the demo and replay can pick it).
+TIMINGS: dict[str, TimingProfile] = {
+    "instant": TimingProfile(),
+    "realistic": TimingProfile(
+        response_created_ms=250.0,
+        first_output_ms=200.0,
+        session_updated_ms=250.0,
+        jitter=0.2,
+        generation_speed=3.0,
+    ),
+}
+
+
 @dataclass
 class SessionOptions:
     """How one session behaves.
@@ -81,6 +117,8 @@ class SessionOptions:
         seed: Seed for ids, obfuscation and responder randomness (``None``: random).
         initial_session: A validated session config to start from (ephemeral keys), in
             the session's dialect.
+        timing: How long the "model" takes (:data:`TIMINGS`); delays scale with ``speed``
+            (none at speed 0).
         rate_limit_tokens: Tokens-per-minute budget (``None``: the real service's
             practically unlimited default). A response whose input would overrun what
             is left of it fails with ``rate_limit_exceeded`` (protocol.md §7.2, §10).
@@ -106,6 +144,7 @@ class SessionOptions:
     seed: int | None = 0
     initial_session: dict[str, Any] | None = None
     rate_limit_tokens: int | None = None
+    timing: TimingProfile = field(default_factory=TimingProfile)
     audio_via_sink: bool = False
     max_errors_per_s: float | None = 100.0
 
@@ -122,6 +161,9 @@ class SessionHost(Protocol):
     state: dict[str, Any]
     conversation_id: str
     closed: bool
+
+    def delay_s(self, ms: float) -> float:
+        """A timing-profile delay of ``ms`` content milliseconds, jittered, in seconds."""
 
     def emit(self, type_: str, **fields: Any) -> None:
         """Send one server event (GA vocabulary; the edge maps it to the dialect)."""

@@ -102,6 +102,7 @@ class ResponseRun:
     task: asyncio.Task[None] | None = None
     clock_s: float = 0.0  # content time already streamed, in seconds
     pacing: PacingClock | None = None  # real-time pacing, from the first delta
+    announced: bool = False  # response.created sent (the timing profile may delay it)
     out_text_tokens: int = 0
     out_audio_ms: float = 0.0
     in_text_tokens: int = 0
@@ -255,13 +256,22 @@ class Responses:
         self.runs[run.id] = run
         if config.conversation == "auto":
             self.default_run = run
-        host.emit("response.created", response=self._response_object(run))
-        run.task = loop.create_task(self._generate(run))
+        delay = host.delay_s(host.options.timing.response_created_ms)
+        if delay <= 0:
+            self._announce(run)
+        run.task = loop.create_task(self._generate(run, delay))
+
+    def _announce(self, run: ResponseRun) -> None:
+        """``response.created``, once."""
+        if not run.announced:
+            run.announced = True
+            self.host.emit("response.created", response=self._response_object(run))
 
     def finish(self, run: ResponseRun, status: str, reason: str | None = None) -> None:
         """End a response now: close its open item, emit ``response.done`` (+ rate limits)."""
         if run.finished:
             return
+        self._announce(run)  # a response cancelled while "thinking" was still created
         run.finished = True
         run.status = status
         run.cancel_reason = reason
@@ -369,8 +379,18 @@ class Responses:
             rng=random.Random(self.host.rng.random()),
         )
 
-    async def _generate(self, run: ResponseRun) -> None:
+    async def _generate(self, run: ResponseRun, created_delay: float = 0.0) -> None:
         try:
+            if created_delay > 0:
+                await asyncio.sleep(created_delay)
+                if run.finished:
+                    return
+                self._announce(run)
+            first = self.host.delay_s(self.host.options.timing.first_output_ms)
+            if first > 0:
+                await asyncio.sleep(first)
+                if run.finished:
+                    return
             context = self._context(run)
             if self._rate_limited(run):
                 return
@@ -390,7 +410,8 @@ class Responses:
     async def _pace(self, run: ResponseRun, content_s: float) -> None:
         """Wait until ``content_s`` more seconds of content may have been sent."""
         if run.pacing is None:
-            run.pacing = PacingClock(max(0.0, self.host.options.speed))
+            options = self.host.options
+            run.pacing = PacingClock(max(0.0, options.speed * options.timing.generation_speed))
             run.pacing.start()
         run.clock_s += content_s
         await run.pacing.wait(run.clock_s)

@@ -37,6 +37,7 @@ import orjson
 from .._ids import IdGenerator
 from ..errors import RealtimeError, require_extra
 from . import _schemas as schemas
+from ._common import TIMINGS, TimingProfile
 from ._defaults import (
     beta_default_session,
     ga_default_session,
@@ -324,10 +325,16 @@ class LocalServer:
             second, on average (bursts of twice that); past it errors are not sent, and a
             client that keeps drawing them (ten seconds' worth unsent) is closed with 1008
             after a ``too_many_invalid_events`` error. ``None``: no limit.
+        timing: How long the "model" takes: ``"instant"`` (the default, for tests),
+            ``"realistic"`` (``response.created`` ~250 ms after a commit or create, first
+            output ~200 ms later, audio generated 3x faster than real time,
+            ``session.updated`` ~250 ms; seeded jitter) or a :class:`TimingProfile`.
+            Delays scale with ``speed`` like the output does.
 
     Raises:
         ServerConfigError: A non-loopback ``host`` without ``api_keys``, or a bad value
-            (``speed``, ``audio_delta_ms``, ``handshake_timeout_s``, ``max_errors_per_s``).
+            (``speed``, ``audio_delta_ms``, ``handshake_timeout_s``, ``max_errors_per_s``,
+            ``timing``).
         ResponderError: A bad responder spec (checked at construction).
     """
 
@@ -351,7 +358,15 @@ class LocalServer:
         faults: FaultPlan | str | None = None,
         handshake_timeout_s: float = 10.0,
         max_errors_per_s: float | None = 100.0,
+        timing: str | TimingProfile = "instant",
     ) -> None:
+        if isinstance(timing, str):
+            if timing not in TIMINGS:
+                raise ServerConfigError(
+                    f"unknown timing {timing!r}: use one of {', '.join(sorted(TIMINGS))}"
+                )
+            timing = TIMINGS[timing]
+        self.timing = timing
         if api_keys is None and os.environ.get(_ENV_KEYS):
             api_keys = [k.strip() for k in os.environ[_ENV_KEYS].split(",") if k.strip()]
         self.api_keys: frozenset[str] | None = frozenset(api_keys) if api_keys is not None else None
@@ -843,6 +858,7 @@ class LocalServer:
             kind=kind,  # type: ignore[arg-type]
             model=model or "gpt-realtime",
             speed=self.speed,
+            timing=self.timing,
             audio_delta_ms=self.audio_delta_ms,
             session_limit_s=self.session_limit_s,
             max_buffer_ms=self.max_buffer_ms,

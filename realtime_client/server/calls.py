@@ -594,6 +594,7 @@ class CallDesk:
             kind=kind,
             model=model or "gpt-realtime",
             speed=server.speed,
+            timing=server.timing,
             audio_delta_ms=server.audio_delta_ms,
             session_limit_s=server.session_limit_s,
             max_buffer_ms=server.max_buffer_ms,

@@ -119,6 +119,7 @@ class ServerSession:
         self.sink = sink
         self.ids = ids or IdGenerator(options.seed)
         self.rng = random.Random(options.seed)
+        self._timing_rng = random.Random(options.seed)
         self.closed = False
         self.session_id = self.ids.session()
         self.conversation_id = self.ids.conversation()
@@ -159,6 +160,7 @@ class ServerSession:
         self._phased = model_defaults(options.model).phase
         self._held_items: list[tuple[dict[str, Any], str | None]] = []
         self._release_handle: asyncio.TimerHandle | None = None
+        self._later: set[asyncio.TimerHandle] = set()  # delayed answers (timing profile)
         #: Handles ``output_audio_buffer.clear`` (with its event id) on a call; ``None``
         #: on a WebSocket, where the event is refused with an error.
         self.on_output_audio_buffer_clear: Callable[[str | None], None] | None = None
@@ -228,7 +230,7 @@ class ServerSession:
             return
         self.closed = True
         self.turns.close()
-        for handle in (self._expiry_handle, self._release_handle):
+        for handle in (self._expiry_handle, self._release_handle, *self._later):
             if handle is not None:
                 handle.cancel()
         self.responses.close()
@@ -451,7 +453,8 @@ class ServerSession:
                 )
                 return
         self._apply_state(new)
-        self.emit("session.updated", session=self._session_view())
+        delay = self.delay_s(self.options.timing.session_updated_ms)
+        self._emit_later(delay, "session.updated", session=self._session_view())
 
     def _on_transcription_session_update(self, event: dict[str, Any], eid: str | None) -> None:
         # Beta only (the GA edge refuses the type): the session's input side changes, and
@@ -492,6 +495,31 @@ class ServerSession:
         if self._held_items and self._release_handle is None:
             loop = asyncio.get_running_loop()
             self._release_handle = loop.call_later(HELD_ITEM_GRACE_S, self._release_held_items)
+
+    def _emit_later(self, delay: float, type_: str, **fields: Any) -> None:
+        """:meth:`emit` after ``delay`` seconds (now if it is 0)."""
+        if delay <= 0:
+            self.emit(type_, **fields)
+            return
+
+        def fire() -> None:
+            self._later.discard(handle)
+            self.emit(type_, **fields)
+
+        handle = asyncio.get_running_loop().call_later(delay, fire)
+        self._later.add(handle)
+
+    def delay_s(self, ms: float) -> float:
+        """A timing-profile delay of ``ms`` content milliseconds, jittered, in seconds.
+
+        0 at speed 0 or for no delay; otherwise ``ms`` ± the profile's jitter, over speed.
+        """
+        speed = self.options.speed
+        if ms <= 0 or speed <= 0:
+            return 0.0
+        jitter = self.options.timing.jitter
+        factor = 1.0 + self._timing_rng.uniform(-jitter, jitter) if jitter else 1.0
+        return ms * factor / 1000.0 / speed
 
     def _on_output_audio_buffer_clear(self, event: dict[str, Any], event_id: str | None) -> None:
         if self.on_output_audio_buffer_clear is not None:

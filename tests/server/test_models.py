@@ -13,8 +13,10 @@ import pytest
 from realtime_client import events as ev
 from realtime_client._ids import IdGenerator
 from realtime_client.server import (
+    TIMINGS,
     LocalServer,
     ResponderError,
+    ServerConfigError,
     ServerSession,
     SessionOptions,
     make_responder,
@@ -352,3 +354,66 @@ async def test_output_audio_buffer_clear_on_a_websocket_is_refused_with_a_reason
     err = (await client.recv())["error"]
     assert (err["code"], err["param"], err["event_id"]) == ("invalid_value", "type", "oc1")
     assert "only supported for WebRTC" in err["message"]
+
+
+# --- the realistic timing profile (protocol.md §16; instant stays the default) -----------
+
+
+async def test_realistic_timing_delays_the_answers_as_the_service_does() -> None:
+    loop = asyncio.get_running_loop()
+    async with LocalServer(speed=1.0, seed=4, timing="realistic") as srv:
+        c = await open_client(srv)
+        await c.recv()
+        sent = loop.time()
+        await c.update({"type": "realtime", "output_modalities": ["audio"]})
+        assert loop.time() - sent >= 0.19  # 250 ms ± 20 %
+        await c.send(user_text("tell me a long story please"))
+        await c.until("conversation.item.done")
+        sent = loop.time()
+        await c.send({"type": "response.create"})
+        await c.until("response.created")
+        created = loop.time()
+        assert created - sent >= 0.19
+        deltas = await c.until("response.output_audio.delta")
+        first = loop.time()
+        assert first - created >= 0.15  # 200 ms ± 20 %
+        assert types(deltas)[0] == "response.output_item.added"
+        rest = await c.until("response.done")
+        done = loop.time()
+        audio_s = rest[-1]["response"]["usage"]["output_token_details"]["audio_tokens"] / 20
+        assert audio_s > 1.0
+        # Generated three times faster than it plays.
+        assert done - first < 0.8 * audio_s
+        await c.ws.close()
+
+
+async def test_a_response_cancelled_while_thinking_is_still_created_first() -> None:
+    async with LocalServer(speed=1.0, seed=4, timing="realistic") as srv:
+        c = await open_client(srv)
+        await c.recv()
+        await c.send({"type": "response.create"})
+        await c.send({"type": "response.cancel"})
+        events = await c.until("response.done")
+        assert types(events) == ["response.created", "response.done"]
+        assert events[-1]["response"]["status"] == "cancelled"
+        await c.ws.close()
+
+
+def test_timing_jitter_is_seeded_and_scaled_by_speed() -> None:
+    def delays(seed: int, speed: float) -> list[float]:
+        options = SessionOptions(speed=speed, seed=seed, timing=TIMINGS["realistic"])
+        session = ServerSession(options, make_responder("echo"), ListSink())
+        return [session.delay_s(250) for _ in range(20)]
+
+    first = delays(7, 1.0)
+    assert first == delays(7, 1.0) and first != delays(8, 1.0)
+    assert all(0.2 <= d <= 0.3 for d in first) and len(set(first)) > 1
+    assert [round(d * 4, 9) for d in delays(7, 4.0)] == [round(d, 9) for d in first]
+    assert delays(7, 0.0) == [0.0] * 20
+    instant = ServerSession(SessionOptions(speed=1.0), make_responder("echo"), ListSink())
+    assert instant.delay_s(instant.options.timing.response_created_ms) == 0.0
+
+
+def test_an_unknown_timing_is_a_config_error() -> None:
+    with pytest.raises(ServerConfigError, match="unknown timing 'slow'"):
+        LocalServer(timing="slow")

@@ -48,6 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--responder",
         help="use the embedded server with this responder: echo | script:FILE | tts",
     )
+    p.add_argument(
+        "--server-timing",
+        choices=("instant", "realistic"),
+        default="instant",
+        help="the embedded server's timing: instant (default) or realistic (the real "
+        "service's delays: ~250 ms to response.created, ~200 ms more to the first audio)",
+    )
     p.add_argument("--model", default="gpt-realtime", help="model (default gpt-realtime)")
     p.add_argument("--voice", help="output voice")
     p.add_argument("--instructions", help="system instructions")
@@ -180,6 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 url=args.url,
                 model=args.model,
                 responder=args.responder,
+                server_timing=args.server_timing,
                 speed=args.speed,
                 push_to_talk=args.push_to_talk,
                 barge_in_at=args.barge_in_at,

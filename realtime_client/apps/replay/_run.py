@@ -47,6 +47,7 @@ async def replay(
     model: str = "gpt-realtime",
     api_key: str | None = None,
     responder: str | None = None,
+    server_timing: str = "instant",
     speed: float = 1.0,
     push_to_talk: bool = False,
     barge_in_at: Sequence[float] = (),
@@ -74,6 +75,8 @@ async def replay(
         model: The model.
         api_key: Default ``OPENAI_API_KEY``.
         responder: Responder of the embedded server (``echo``, ``script:FILE``, ``tts``).
+        server_timing: The embedded server's timing: ``"instant"`` or ``"realistic"``
+            (the real service's delays; see :class:`~realtime_client.server.LocalServer`).
         speed: Pace: 1.0 real time, 4.0 four times faster, 0 as fast as possible.
         push_to_talk: Commit each file and ask for a response (no server VAD).
         barge_in_at: Device-clock times to barge in, in seconds.
@@ -125,12 +128,12 @@ async def replay(
         _prepare_out(Path(out_dir))
     server: Any = None
     if use_local:
-        from ...server import LocalServer, ResponderError
+        from ...server import LocalServer, ResponderError, ServerConfigError
 
         try:
-            server = LocalServer(responder=responder or "echo", speed=speed)
+            server = LocalServer(responder=responder or "echo", speed=speed, timing=server_timing)
             await server.start()
-        except ResponderError as exc:
+        except (ResponderError, ServerConfigError) as exc:
             raise ReplayError(str(exc)) from exc
         url = server.url
         if on_server is not None:
