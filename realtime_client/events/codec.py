@@ -16,6 +16,7 @@ generic validation for a few exact type checks.
 
 from __future__ import annotations
 
+import copy
 from typing import Any, Literal
 
 import numpy as np
@@ -212,7 +213,10 @@ def _parse(
         event = _fast_audio_delta(obj, raw)
         if event is not None:
             return event
-    return _from_dict(obj, classes, unknown, raw)
+    parsed = _from_dict(obj, classes, unknown, raw)
+    if dialect == "beta":
+        object.__setattr__(parsed, "_wire_beta", True)
+    return parsed
 
 
 def parse_server_event(data: RawEvent, *, dialect: Dialect = "ga") -> ServerEvent:
@@ -292,9 +296,15 @@ def to_wire(event: Event, *, dialect: Dialect = "ga") -> dict[str, Any]:
         return wire
     if dialect != "beta":
         raise ValueError(f"dialect must be 'ga' or 'beta', got {dialect!r}")
-    if isinstance(event, ServerEvent):
-        return server_to_beta(wire)
-    return client_to_beta(wire)
+    server = isinstance(event, ServerEvent)
+    if getattr(event, "_wire_beta", False):
+        # Parsed from beta and unchanged since: give back exactly what was received
+        # (the beta ``modalities`` order, the early ``output_audio_buffer.audio_*`` names).
+        raw = event.raw
+        parse = parse_server_event if server else parse_client_event
+        if parse(raw, dialect="beta").to_dict() == wire:
+            return copy.deepcopy(raw)
+    return server_to_beta(wire) if server else client_to_beta(wire)
 
 
 def dumps(event: Event, *, dialect: Dialect = "ga") -> bytes:

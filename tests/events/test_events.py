@@ -564,3 +564,68 @@ def test_build_append_matches_the_model() -> None:
     assert tricky.event_id == 'a"b\\c'
     with pytest.raises(InvalidEventError):
         ev.build_append(np.zeros(4, dtype=np.int32))
+
+
+# --- lossless beta round trip (protocol.md §5: what a beta server sent comes back) --------
+
+LOSSLESS_BETA = [
+    {
+        "type": "session.created",
+        "event_id": "event_1",
+        "session": {
+            "id": "sess_1",
+            "object": "realtime.session",
+            "model": "gpt-4o-realtime-preview",
+            "modalities": ["audio", "text"],
+            "voice": "alloy",
+            "input_audio_format": "pcm16",
+            "output_audio_format": "pcm16",
+        },
+    },
+    {
+        "type": "response.created",
+        "event_id": "event_2",
+        "response": {
+            "object": "realtime.response",
+            "id": "resp_1",
+            "status": "in_progress",
+            "status_details": None,
+            "output": [],
+            "modalities": ["audio", "text"],
+            "voice": "alloy",
+            "output_audio_format": "pcm16",
+            "max_output_tokens": "inf",
+            "usage": None,
+            "metadata": None,
+        },
+    },
+    {"type": "output_audio_buffer.audio_started", "event_id": "event_3", "response_id": "r"},
+    {"type": "output_audio_buffer.audio_stopped", "event_id": "event_4", "response_id": "r"},
+    {"type": "output_audio_buffer.audio_cleared", "event_id": "event_5", "response_id": "r"},
+]
+
+
+@pytest.mark.parametrize("wire", LOSSLESS_BETA, ids=_ids)
+def test_a_beta_event_serialises_back_to_exactly_what_was_received(wire: dict[str, Any]) -> None:
+    event = ev.parse_server_event(orjson.dumps(wire), dialect="beta")
+    assert ev.to_wire(event, dialect="beta") == wire
+    assert orjson.loads(ev.dumps(event, dialect="beta")) == wire
+    # A GA view is still the canonical one.
+    assert event.to_dict()["type"] in ev.server.SERVER_EVENT_CLASSES
+
+
+def test_a_beta_event_changed_after_parsing_is_serialised_from_its_new_state() -> None:
+    event = ev.parse_server_event(orjson.dumps(LOSSLESS_BETA[0]), dialect="beta")
+    assert isinstance(event, ev.SessionCreated) and isinstance(event.session, ev.RealtimeSession)
+    event.session.instructions = "Changed."
+    back = ev.to_wire(event, dialect="beta")
+    assert back["session"]["instructions"] == "Changed."
+
+
+def test_a_beta_client_event_round_trips_exactly() -> None:
+    wire = {
+        "type": "session.update",
+        "session": {"modalities": ["audio", "text"], "voice": "verse"},
+    }
+    event = ev.parse_client_event(wire, dialect="beta")
+    assert ev.to_wire(event, dialect="beta") == wire
