@@ -325,7 +325,12 @@ ItemStatus = Literal["completed", "incomplete", "in_progress"]
 
 
 class MessageItem(WireModel):
-    """A ``message`` item from the system, the user or the assistant."""
+    """A ``message`` item from the system, the user or the assistant.
+
+    ``phase`` (gpt-realtime-2.x assistant messages, protocol.md §16.2): ``"commentary"``
+    for a preamble said while tools run, ``"final_answer"`` for the answer; absent for
+    models without phases (and not in the official SDK's types).
+    """
 
     type: Literal["message"] = "message"
     id: str | None = None
@@ -333,6 +338,7 @@ class MessageItem(WireModel):
     status: ItemStatus | None = None
     role: Literal["system", "user", "assistant"]
     content: list[ContentPart] = Field(default_factory=list)
+    phase: str | None = None
 
 
 class FunctionCallItem(WireModel):

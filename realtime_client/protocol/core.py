@@ -411,6 +411,7 @@ class RealtimeProtocol(ClientEventBuilder):
             state.status = status
         if isinstance(item, ev.MessageItem):
             state.role = item.role
+            state.phase = item.phase or state.phase
             for index, content in enumerate(item.content):
                 part = state.part(index, content.type or "")
                 if content.text and not part.text:

@@ -100,6 +100,8 @@ class ItemState:
         id: The item id.
         type: ``message``, ``function_call``, ``function_call_output``, …
         role: ``user``, ``assistant`` or ``system`` for messages.
+        phase: ``commentary`` (a preamble) or ``final_answer`` for a gpt-realtime-2.x
+            assistant message; ``None`` for models without phases.
         status: ``in_progress``, ``completed`` or ``incomplete``.
         response_id: The response that produced it (assistant output), if any.
         parts: Content parts by content index.
@@ -118,6 +120,7 @@ class ItemState:
     id: str
     type: str
     role: str | None = None
+    phase: str | None = None
     status: str | None = None
     response_id: str | None = None
     parts: list[PartState] = field(default_factory=list)
