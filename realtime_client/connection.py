@@ -86,7 +86,7 @@ def connect(
     prices: dict[str, float] | None = None,
     retain_audio_ms: float = 0.0,
     push_to_talk: bool = False,
-    keep_responses: int = 256,
+    keep_responses: int = 64,
     ice_servers: Iterable[dict[str, Any]] = (),
     ssl_context: ssl.SSLContext | None = None,
     allow_insecure: bool = False,

@@ -138,7 +138,7 @@ class Session(EventDelivery, ReconnectMixin):
         prices: dict[str, float] | None = None,
         retain_audio_ms: float = 0.0,
         push_to_talk: bool = False,
-        keep_responses: int = 256,
+        keep_responses: int = 64,
     ) -> None:
         self._factory = transport_factory
         self.dialect: Dialect = dialect

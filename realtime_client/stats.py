@@ -27,7 +27,7 @@ PRICES: dict[str, float] = {
 
 
 #: How many turns :attr:`SessionStats.turns` keeps by default (``keep_responses``).
-KEEP_TURNS = 256
+KEEP_TURNS = 64
 
 
 @dataclass(slots=True)
@@ -66,7 +66,7 @@ class SessionStats:
     playing (not written to the sink).
 
     :attr:`turns` holds the latest turns only (``connect(..., keep_responses=...)``,
-    256 by default) so an hour-long conversation does not grow it; :attr:`turns_total`
+    64 by default) so an hour-long conversation does not grow it; :attr:`turns_total`
     counts every turn, and :attr:`usage` and the counters cover the whole session.
     """
 

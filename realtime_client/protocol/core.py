@@ -129,7 +129,7 @@ class RealtimeProtocol(ClientEventBuilder):
         dialect: Dialect = "ga",
         retain_audio_ms: float = 0.0,
         client_id_prefix: str = "client_evt_",
-        keep_responses: int = 256,
+        keep_responses: int = 64,
     ) -> None:
         if dialect not in ("ga", "beta"):
             raise ValueError(f"dialect must be 'ga' or 'beta', got {dialect!r}")
