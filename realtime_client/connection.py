@@ -21,7 +21,6 @@ from .transports import Transport, WebSocketTransport
 __all__ = ["DEFAULT_URL", "Connect", "connect", "realtime_url"]
 
 
-
 class Connect:
     """What :func:`connect` returns: awaitable, async context manager, async iterator.
 
@@ -87,6 +86,7 @@ def connect(
     prices: dict[str, float] | None = None,
     retain_audio_ms: float = 0.0,
     push_to_talk: bool = False,
+    keep_responses: int = 64,
     ice_servers: Iterable[dict[str, Any]] = (),
     ssl_context: ssl.SSLContext | None = None,
     allow_insecure: bool = False,
@@ -126,6 +126,10 @@ def connect(
             reconnect); call :meth:`Session.push_to_talk_press` (stop playback, cancel
             and truncate the reply) and :meth:`Session.push_to_talk_release` (commit,
             respond).
+        keep_responses: How many finished responses ``session.protocol.responses``
+            and turns ``session.stats.turns`` keep (the oldest go first); totals
+            (``stats.usage``, ``stats.turns_total``, the counters) cover the whole
+            session. Keeps memory flat over long conversations.
         ice_servers: WebRTC only: ICE servers (``[{"urls": "stun:…"}]``); none by default.
         ssl_context: TLS settings for ``wss://`` / ``https://`` (verification stays on by
             default).
@@ -220,6 +224,7 @@ def connect(
             prices=prices,
             retain_audio_ms=retain_audio_ms,
             push_to_talk=push_to_talk,
+            keep_responses=keep_responses,
         )
 
     return Connect(make_session)

@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Literal, TypeVar
 
@@ -90,6 +91,8 @@ logger = logging.getLogger("realtime_client")
 ClientEvent = SessionNotice
 
 _T = TypeVar("_T")
+# Tool call ids remembered as already handled (see Session._run_tools).
+_HANDLED_CALLS_KEPT = 512
 
 
 # --- the session -------------------------------------------------------------------------
@@ -111,6 +114,12 @@ class Session(EventDelivery, ReconnectMixin):
     With ``push_to_talk=True`` the initial config (and the one re-sent after every
     reconnect) turns the server's turn detection off (``turn_detection: null``); drive
     turns with :meth:`push_to_talk_press` and :meth:`push_to_talk_release`.
+
+    Memory stays flat over a long conversation: ``protocol.responses`` and
+    ``stats.turns`` keep the latest ``keep_responses`` finished responses and turns
+    (totals are counters), the event queue holds ``max_event_queue`` events at most,
+    and the conversation keeps each item's text but no audio (unless
+    ``retain_audio_ms``).
     """
 
     def __init__(
@@ -129,6 +138,7 @@ class Session(EventDelivery, ReconnectMixin):
         prices: dict[str, float] | None = None,
         retain_audio_ms: float = 0.0,
         push_to_talk: bool = False,
+        keep_responses: int = 64,
     ) -> None:
         self._factory = transport_factory
         self.dialect: Dialect = dialect
@@ -140,9 +150,11 @@ class Session(EventDelivery, ReconnectMixin):
         self.policy = reconnect or ReconnectPolicy()
         self.open_timeout = open_timeout
         self.request_timeout = request_timeout
-        self.protocol = RealtimeProtocol(dialect=dialect, retain_audio_ms=retain_audio_ms)
+        self.protocol = RealtimeProtocol(
+            dialect=dialect, retain_audio_ms=retain_audio_ms, keep_responses=keep_responses
+        )
         self.protocol.absorb_response_races = not raw_responses
-        self.stats = SessionStats(usage=self.protocol.usage)
+        self.stats = SessionStats(usage=self.protocol.usage, turns=deque(maxlen=keep_responses))
         if prices:
             self.stats.prices.update(prices)
         self._transport: Transport | None = None
@@ -180,7 +192,9 @@ class Session(EventDelivery, ReconnectMixin):
         self._t_speech_stopped: float | None = None
         self._t_created: dict[str, float] = {}
         self._first_audio: set[str] = set()
-        self._handled_calls: set[str] = set()
+        # Call ids whose tool already ran (a repeated response.done must not run it
+        # again): the latest few hundred, in order, as a bounded ordered set.
+        self._handled_calls: dict[str, None] = {}
         self._recycle_task: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
@@ -456,6 +470,7 @@ class Session(EventDelivery, ReconnectMixin):
             turn = TurnStats(rid)
             self._turns[rid] = turn
             self.stats.turns.append(turn)
+            self.stats.turns_total += 1
         elif kind is ev.ResponseDone:
             self._on_response_done(event, now)
         if received.failed or received.absorbed:
@@ -517,7 +532,9 @@ class Session(EventDelivery, ReconnectMixin):
         if not mine:
             return
         for call in mine:
-            self._handled_calls.add(call.call_id)
+            self._handled_calls[call.call_id] = None
+        while len(self._handled_calls) > _HANDLED_CALLS_KEPT:
+            del self._handled_calls[next(iter(self._handled_calls))]
 
         async def run(call: Any) -> tuple[str, str]:
             tool = self.tools.get(call.name)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import dataclass, field
 
 from .protocol import UsageTotals
 
-__all__ = ["PRICES", "SessionStats", "TurnStats", "cost_usd", "log_turn"]
+__all__ = ["KEEP_TURNS", "PRICES", "SessionStats", "TurnStats", "cost_usd", "log_turn"]
 
 logger = logging.getLogger("realtime_client")
 
@@ -25,7 +26,11 @@ PRICES: dict[str, float] = {
 }
 
 
-@dataclass
+#: How many turns :attr:`SessionStats.turns` keeps by default (``keep_responses``).
+KEEP_TURNS = 64
+
+
+@dataclass(slots=True)
 class TurnStats:
     """Latency of one response, in ms on the event loop's clock.
 
@@ -59,9 +64,14 @@ class SessionStats:
     reconnect (speech the lost server session had not committed), and
     ``unattributed_audio_ms`` of media audio arrived while no response of ours was
     playing (not written to the sink).
+
+    :attr:`turns` holds the latest turns only (``connect(..., keep_responses=...)``,
+    64 by default) so an hour-long conversation does not grow it; :attr:`turns_total`
+    counts every turn, and :attr:`usage` and the counters cover the whole session.
     """
 
-    turns: list[TurnStats] = field(default_factory=list)
+    turns: deque[TurnStats] = field(default_factory=lambda: deque(maxlen=KEEP_TURNS))
+    turns_total: int = 0
     usage: UsageTotals = field(default_factory=UsageTotals)
     prices: dict[str, float] = field(default_factory=lambda: dict(PRICES))
     audio_sent_ms: float = 0.0

@@ -30,6 +30,8 @@ from .state import (
 __all__ = ["Received", "RealtimeProtocol"]
 
 _MISSING = object()
+# VAD times kept for user items not (yet) announced: the latest few only.
+_PENDING_SPEECH_TIMES = 64
 
 
 @dataclass
@@ -111,6 +113,14 @@ class RealtimeProtocol(ClientEventBuilder):
         retain_audio_ms: Keep up to this many ms of output audio bytes per item
             (0 = keep none; the ms count is kept regardless).
         client_id_prefix: Prefix of the client ``event_id`` values we generate.
+        keep_responses: How many finished responses :attr:`responses` keeps (the
+            oldest are forgotten first; in-progress ones are always kept). Session
+            totals (:attr:`usage`) are counters and cover every response. Over a long
+            conversation this is what keeps memory flat: the conversation's items stay
+            (their text is the conversation), per-response bookkeeping does not.
+
+    Raises:
+        ValueError: A bad ``dialect``, ``retain_audio_ms`` or ``keep_responses``.
     """
 
     def __init__(
@@ -119,11 +129,18 @@ class RealtimeProtocol(ClientEventBuilder):
         dialect: Dialect = "ga",
         retain_audio_ms: float = 0.0,
         client_id_prefix: str = "client_evt_",
+        keep_responses: int = 64,
     ) -> None:
         if dialect not in ("ga", "beta"):
             raise ValueError(f"dialect must be 'ga' or 'beta', got {dialect!r}")
         if retain_audio_ms < 0:
             raise ValueError("retain_audio_ms must be >= 0")
+        if keep_responses < 1:
+            raise ValueError(f"keep_responses must be >= 1, got {keep_responses}")
+        self.keep_responses = keep_responses
+        # Finished response ids, oldest first: past keep_responses they are forgotten.
+        self._finished: deque[str] = deque()
+        self._finished_set: set[str] = set()
         self.dialect: Dialect = dialect
         self.retain_audio_ms = retain_audio_ms
         self.conversation = Conversation()
@@ -153,7 +170,8 @@ class RealtimeProtocol(ClientEventBuilder):
         self._answered_cancels: dict[str, ev.ClientEvent] = {}
         # response.created events expected from server VAD turns (not from our requests).
         self._auto_responses_expected = 0
-        # VAD times arrive before their user item exists (speech_started names its id).
+        # VAD times arrive before their user item exists (speech_started names its id);
+        # they move into the item when it appears, and only the latest few wait.
         self._speech_times: dict[str, tuple[int | None, int | None]] = {}
         #: Absorb the ``response.create`` race (re-queue on
         #: ``conversation_already_has_active_response``); ``False`` surfaces it.
@@ -221,6 +239,7 @@ class RealtimeProtocol(ClientEventBuilder):
         if self.active_response_id == rid:
             self.active_response_id = None
         self._auto_responses_expected = 0
+        self._retire(rid)
 
     def receive_all(self, frames: Iterable[RawEvent]) -> list[Received]:
         """Apply many frames in order (e.g. the lines of a JSONL recording)."""
@@ -398,7 +417,7 @@ class RealtimeProtocol(ClientEventBuilder):
         state = self.conversation.items.get(item_id)
         if state is None:
             state = ItemState(id=item_id, type=item.type or "unknown")
-            state.speech_start_ms, state.speech_end_ms = self._speech_times.get(
+            state.speech_start_ms, state.speech_end_ms = self._speech_times.pop(
                 item_id, (None, None)
             )
             self.conversation.items[item_id] = state
@@ -497,15 +516,22 @@ class RealtimeProtocol(ClientEventBuilder):
 
     def _apply_speech_started(self, event: ev.InputAudioBufferSpeechStarted) -> None:
         self.speaking = True
+        known = self.conversation.items.get(event.item_id)
+        if known is not None:
+            known.speech_start_ms = event.audio_start_ms
+            return
         self._speech_times[event.item_id] = (event.audio_start_ms, None)
+        while len(self._speech_times) > _PENDING_SPEECH_TIMES:  # items that never came
+            del self._speech_times[next(iter(self._speech_times))]
 
     def _apply_speech_stopped(self, event: ev.InputAudioBufferSpeechStopped) -> None:
         self.speaking = False
-        start = self._speech_times.get(event.item_id, (None, None))[0]
-        self._speech_times[event.item_id] = (start, event.audio_end_ms)
         known = self.conversation.items.get(event.item_id)
         if known is not None:
             known.speech_end_ms = event.audio_end_ms
+            return
+        start = self._speech_times.get(event.item_id, (None, None))[0]
+        self._speech_times[event.item_id] = (start, event.audio_end_ms)
 
     def _apply_committed(self, event: ev.InputAudioBufferCommitted) -> None:
         self.speaking = False
@@ -589,6 +615,9 @@ class RealtimeProtocol(ClientEventBuilder):
 
     def speech_times(self, item_id: str) -> tuple[int | None, int | None]:
         """VAD ``(audio_start_ms, audio_end_ms)`` of a user item, in input ms."""
+        item = self.conversation.items.get(item_id)
+        if item is not None:
+            return item.speech_start_ms, item.speech_end_ms
         return self._speech_times.get(item_id, (None, None))
 
     def _output_item(self, event: Any, kind: str = "message") -> ItemState:
@@ -635,6 +664,20 @@ class RealtimeProtocol(ClientEventBuilder):
             self.usage.add(response.usage)
         if self.active_response_id == response.id:
             self.active_response_id = None
+        self._retire(response.id)
+
+    def _retire(self, response_id: str) -> None:
+        """A response finished: forget the oldest finished ones past ``keep_responses``."""
+        if response_id in self._finished_set:
+            return  # a second response.done for it
+        self._finished.append(response_id)
+        self._finished_set.add(response_id)
+        while len(self._finished) > self.keep_responses:
+            old = self._finished.popleft()
+            self._finished_set.discard(old)
+            state = self.responses.get(old)
+            if state is not None and state.done:
+                del self.responses[old]
 
     def _refresh_formats(self) -> None:
         # Read once per session.created / session.updated, not once per audio delta.
@@ -761,6 +804,8 @@ class RealtimeProtocol(ClientEventBuilder):
                 if item is not None and item.status == "in_progress":
                     item.status = "incomplete"
             abandoned.append(response.id)
+        for rid in abandoned:
+            self._retire(rid)
         self.active_response_id = None
         return abandoned
 

@@ -18,6 +18,8 @@ __all__ = [
     "ResponseState",
     "ResponseStatus",
     "UsageTotals",
+    "MAX_DEFERRED_EVENTS",
+    "MAX_DEFERRED_ITEMS",
     "MAX_INDEX",
     "b64_decoded_len",
     "check_index",
@@ -44,6 +46,11 @@ def b64_decoded_len(data: str) -> int:
     return n * 3 // 4 - pad
 
 
+#: Items whose early transcription events wait for them (see :meth:`Conversation.defer`).
+MAX_DEFERRED_ITEMS = 64
+#: Early transcription events kept per item.
+MAX_DEFERRED_EVENTS = 4096
+
 #: The largest ``content_index`` / ``output_index`` the core accepts: real responses
 #: have a handful of parts and items; a hostile index must not allocate without bound.
 MAX_INDEX = 1024
@@ -59,7 +66,7 @@ def check_index(index: int, name: str) -> None:
         raise RemoteProtocolError(f"server sent {name} {index} (allowed: 0..{MAX_INDEX})")
 
 
-@dataclass
+@dataclass(slots=True)
 class AudioPart:
     """Audio bytes retained for one content part (only with ``retain_audio_ms``)."""
 
@@ -72,7 +79,7 @@ class AudioPart:
         return b"".join(self.chunks)
 
 
-@dataclass
+@dataclass(slots=True)
 class PartState:
     """One content part of an item, as accumulated from the server's events.
 
@@ -92,7 +99,7 @@ class PartState:
     done: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class ItemState:
     """One conversation item and everything the server said about it.
 
@@ -162,7 +169,7 @@ class ItemState:
         return part
 
 
-@dataclass
+@dataclass(slots=True)
 class ResponseState:
     """One response and its lifecycle.
 
@@ -195,7 +202,7 @@ class ResponseState:
         return self.conversation_id is None
 
 
-@dataclass
+@dataclass(slots=True)
 class UsageTotals:
     """Token usage summed over every ``response.done`` of the session, per modality."""
 
@@ -306,8 +313,16 @@ class Conversation:
         self._order.insert(at, item.id)
 
     def defer(self, item_id: str, event: ev.ServerEvent) -> None:
-        """Keep a transcription event that arrived before its item."""
-        self._orphan_transcripts.setdefault(item_id, []).append(event)
+        """Keep a transcription event that arrived before its item.
+
+        Only the latest :data:`MAX_DEFERRED_ITEMS` items' events wait (an item that never
+        comes must not keep its events for ever), at most :data:`MAX_DEFERRED_EVENTS` each.
+        """
+        events = self._orphan_transcripts.setdefault(item_id, [])
+        if len(events) < MAX_DEFERRED_EVENTS:
+            events.append(event)
+        while len(self._orphan_transcripts) > MAX_DEFERRED_ITEMS:
+            del self._orphan_transcripts[next(iter(self._orphan_transcripts))]
 
     def take_deferred(self, item_id: str) -> list[ev.ServerEvent]:
         """The transcription events kept for an item that has just appeared."""

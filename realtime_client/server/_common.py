@@ -130,6 +130,12 @@ class SessionOptions:
             down for two seconds) is flooding: it gets one last ``error``
             (``too_many_invalid_events``) and the connection closes with 1008. ``None``:
             every error is sent and nothing is closed.
+        audio_items_kept: Most audio items whose audio the conversation keeps, for
+            ``conversation.item.retrieve`` / ``truncate`` and the responder; older items
+            keep their text, and a retrieve or truncate of one is refused
+            (``invalid_value``).
+        audio_kept_ms: Most audio the conversation keeps over all items, in ms (the
+            newest item's audio is always kept).
     """
 
     dialect: Dialect = "ga"
@@ -147,6 +153,8 @@ class SessionOptions:
     timing: TimingProfile = field(default_factory=TimingProfile)
     audio_via_sink: bool = False
     max_errors_per_s: float | None = 100.0
+    audio_items_kept: int = 64
+    audio_kept_ms: float = 300_000.0
 
 
 class SessionHost(Protocol):

@@ -2,7 +2,9 @@
 
 Items are kept as GA wire dicts (no ``object``; assistant parts ``output_text`` /
 ``output_audio``); a committed or created audio item keeps its audio aside, as 24 kHz
-PCM16, since events never carry it except ``conversation.item.retrieved``.
+PCM16, since events never carry it except ``conversation.item.retrieved``. Only the audio
+of the last items is kept (:class:`AudioStore`): a long conversation must not keep an
+hour of audio for a retrieve or truncate that only ever concerns the last few items.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from ._audio import decode, encode_whole, to_model_rate
 from ._common import MODEL_RATE, Int16Array, SessionHost, cut_transcript
 from .validation import ValidationError
 
-__all__ = ["Conversation", "LiveAudio"]
+__all__ = ["AudioStore", "Conversation", "LiveAudio"]
 
 _AUDIO_PARTS = ("input_audio", "output_audio")
 
@@ -30,21 +32,93 @@ class LiveAudio(Protocol):
     cut_ms: int | None
 
 
+class AudioStore(dict[str, Int16Array]):
+    """24 kHz PCM16 of audio items by item id, for the last items only.
+
+    Storing an item's audio (``store[item_id] = samples``) makes it the newest; then the
+    oldest items' audio is dropped until at most ``max_items`` items and ``max_ms`` of
+    audio are kept (the newest item's audio is always kept, however long). The length of
+    every item's audio stays known (:attr:`audio_ms`) after its samples are dropped:
+    usage counts it, and a retrieve or truncate of that item is refused as
+    :meth:`evicted`.
+
+    Args:
+        max_items: Most audio items whose samples are kept (>= 1).
+        max_ms: Most audio kept over all items, in ms (> 0).
+
+    Raises:
+        ValueError: A cap is out of range.
+    """
+
+    def __init__(self, max_items: int = 64, max_ms: float = 300_000.0) -> None:
+        super().__init__()
+        if max_items < 1:
+            raise ValueError(f"max_items must be >= 1, got {max_items}")
+        if not max_ms > 0:
+            raise ValueError(f"max_ms must be > 0, got {max_ms}")
+        self.max_items = max_items
+        self.max_ms = max_ms
+        #: Audio length of every item that had audio (kept or dropped), in ms.
+        self.audio_ms: dict[str, float] = {}
+        self._samples = 0
+
+    def __setitem__(self, item_id: str, audio: Int16Array) -> None:
+        old = super().pop(item_id, None)
+        if old is not None:
+            self._samples -= old.size
+        super().__setitem__(item_id, audio)  # last in insertion order: the newest
+        self._samples += audio.size
+        self.audio_ms[item_id] = audio.size * 1000.0 / MODEL_RATE
+        max_samples = self.max_ms * MODEL_RATE / 1000.0
+        while len(self) > 1 and (len(self) > self.max_items or self._samples > max_samples):
+            oldest = next(iter(self))
+            self._samples -= super().pop(oldest).size
+
+    def __delitem__(self, item_id: str) -> None:
+        self.pop(item_id)
+
+    def pop(self, item_id: str, default: Any = None) -> Any:
+        """Forget an item's audio (its samples and its length); ``default`` if it had none."""
+        self.audio_ms.pop(item_id, None)
+        if not super().__contains__(item_id):
+            return default
+        audio = super().pop(item_id)
+        self._samples -= audio.size
+        return audio
+
+    def evicted(self, item_id: str) -> bool:
+        """Whether the item had audio whose samples were dropped to keep within the caps."""
+        return item_id in self.audio_ms and not super().__contains__(item_id)
+
+    @property
+    def kept_ms(self) -> float:
+        """Audio kept over all items, in ms."""
+        return self._samples * 1000.0 / MODEL_RATE
+
+
 class Conversation:
     """The default conversation of one session.
 
     Args:
         host: The session (events, errors, ids, audio formats).
+        audio_items_kept: Most audio items whose audio is kept (see :class:`AudioStore`).
+        audio_kept_ms: Most audio kept over all items, in ms.
     """
 
-    def __init__(self, host: SessionHost) -> None:
+    def __init__(
+        self,
+        host: SessionHost,
+        *,
+        audio_items_kept: int = 64,
+        audio_kept_ms: float = 300_000.0,
+    ) -> None:
         self.host = host
         #: Items by id.
         self.items: dict[str, dict[str, Any]] = {}
         #: Item ids, in conversation order.
         self.order: list[str] = []
-        #: 24 kHz PCM16 of each audio item, by item id.
-        self.item_audio: dict[str, Int16Array] = {}
+        #: 24 kHz PCM16 of the last audio items, by item id.
+        self.item_audio = AudioStore(audio_items_kept, audio_kept_ms)
         #: Function name of each call id.
         self.call_names: dict[str, str] = {}
         #: Assistant audio items still streaming, by item id.
@@ -187,6 +261,8 @@ class Conversation:
                 event_id,
             )
             return
+        if self._refuse_evicted(item_id, "retriev", event_id):
+            return
         out = copy.deepcopy(item)
         audio = self.item_audio.get(item_id)
         if audio is not None:
@@ -251,6 +327,8 @@ class Conversation:
                 event_id,
             )
             return
+        if self._refuse_evicted(item_id, "truncat", event_id):
+            return
         audio = self.item_audio.get(item_id, np.zeros(0, dtype=np.int16))
         duration_ms = audio.size * 1000 // MODEL_RATE
         if self._past_the_audio(duration_ms, audio_end_ms, event_id):
@@ -275,6 +353,21 @@ class Conversation:
             "invalid_value",
             f"Audio content of {duration_ms}ms is already shorter than {audio_end_ms}ms",
             "audio_end_ms",
+            event_id,
+        )
+        return True
+
+    def _refuse_evicted(self, item_id: str, verb: str, event_id: str | None) -> bool:
+        """Answer an ``invalid_value`` error if the item's audio is no longer kept."""
+        store = self.item_audio
+        if not store.evicted(item_id):
+            return False
+        self.host.error(
+            "invalid_value",
+            f"Error {verb}ing item: the audio of item '{item_id}' is no longer kept (this "
+            f"server keeps the audio of the last {store.max_items} audio items, "
+            f"{store.max_ms / 1000:g} s at most).",
+            "item_id",
             event_id,
         )
         return True

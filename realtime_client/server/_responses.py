@@ -361,11 +361,9 @@ class Responses:
             }
         # usage inputs: every text and audio of the context, plus the instructions
         run.in_text_tokens = tokens(c.instructions) + sum(tokens(item_text(i)) for i in items)
-        run.in_audio_ms = sum(
-            conv.item_audio[i["id"]].size * 1000.0 / MODEL_RATE
-            for i in items
-            if i.get("id") in conv.item_audio
-        )
+        # Lengths stay known after old items' samples are dropped: usage does not change.
+        known_ms = conv.item_audio.audio_ms
+        run.in_audio_ms = sum(known_ms.get(i.get("id", ""), 0.0) for i in items)
         return ResponseContext(
             response_index=run.index,
             items=items,

@@ -122,6 +122,23 @@ class _Ephemeral:
     dialect: str = "ga"
 
 
+def _approx_size(event: dict[str, Any]) -> int:
+    """About how many bytes an event takes queued: its audio (or other bulk) plus a bit.
+
+    Audio deltas are what piles up for a client that does not read; other events are
+    small, and a ``conversation.item.retrieved`` carries its audio in a part.
+    """
+    delta = event.get("delta")
+    size = 256 + (len(delta) if isinstance(delta, str) else 0)
+    item = event.get("item")
+    if isinstance(item, dict):
+        for part in item.get("content") or ():
+            audio = part.get("audio") if isinstance(part, dict) else None
+            if isinstance(audio, str):
+                size += len(audio)
+    return size
+
+
 class _Connection:
     """The transport side of one session: an ordered outbox with faults and recording."""
 
@@ -140,7 +157,13 @@ class _Connection:
         self.faults = faults
         self.sent = 0
         self.dropped = False
+        #: Why the server closed the connection itself (e.g. its client stopped reading).
+        self.closed_reason: str | None = None
         self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        # Approximate bytes of the queued events: a client that never reads must not make
+        # the outbox grow without bound (see LocalServer's max_outbox_bytes).
+        self.queued_bytes = 0
+        self._closer: asyncio.Task[None] | None = None
         loop = asyncio.get_running_loop()
         self.writer = loop.create_task(self._write_loop())
         self.pinger: asyncio.Task[None] | None = (
@@ -151,7 +174,34 @@ class _Connection:
 
     # SessionSink
     def send_event(self, event: dict[str, Any]) -> None:
+        if self.dropped:
+            return  # cut (or overflowed): nothing will ever be written
+        size = _approx_size(event)
+        self.queued_bytes += size
         self._queue.put_nowait(("event", event))
+        if self.queued_bytes > self.server.max_outbox_bytes:
+            self._overflow()
+
+    def _overflow(self) -> None:
+        """The client stopped reading: drop what is queued and close with 1008."""
+        reason = "client not reading"
+        log.warning(
+            "connection %d: %d bytes of events queued for a client that does not read "
+            "(max_outbox_bytes %d): closing it with 1008",
+            self.number,
+            self.queued_bytes,
+            self.server.max_outbox_bytes,
+        )
+        self.dropped = True
+        self.closed_reason = reason
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        self.queued_bytes = 0
+        if self.server.recorder is not None:
+            self.server.recorder.record(self.number, "server", close=(1008, reason))
+        # The writer may be stuck in a send into a full socket: the close cuts the
+        # transport if the peer does not take the close frame in time.
+        self._closer = asyncio.get_running_loop().create_task(self.close_ws(1008, reason))
 
     def close(self, code: int, reason: str) -> None:
         self._queue.put_nowait(("close", (code, reason)))
@@ -181,6 +231,8 @@ class _Connection:
         try:
             while True:
                 kind, payload = await self._queue.get()
+                if kind == "event":
+                    self.queued_bytes -= _approx_size(payload)
                 if self.dropped or self.ws.closed:
                     continue
                 if kind == "close":
@@ -330,6 +382,16 @@ class LocalServer:
             output ~200 ms later, audio generated 3x faster than real time,
             ``session.updated`` ~250 ms; seeded jitter) or a :class:`TimingProfile`.
             Delays scale with ``speed`` like the output does.
+        audio_items_kept: Most audio items whose audio a session's conversation keeps
+            (for ``conversation.item.retrieve`` / ``truncate``); a retrieve or truncate
+            of an older audio item is refused with ``invalid_value``. Its text stays.
+        audio_kept_s: Most audio a session's conversation keeps over all items, in
+            seconds (the newest item's audio is always kept). With the defaults a session
+            holds at most about 14 MB of audio, however long it runs.
+        max_outbox_bytes: Most server events (counted by their approximate size, in
+            bytes) queued for one connection whose client does not read them; past it
+            the connection is closed with 1008 ``client not reading`` and its queue
+            dropped, rather than growing without bound.
 
     Raises:
         ServerConfigError: A non-loopback ``host`` without ``api_keys``, or a bad value
@@ -359,6 +421,9 @@ class LocalServer:
         handshake_timeout_s: float = 10.0,
         max_errors_per_s: float | None = 100.0,
         timing: str | TimingProfile = "instant",
+        audio_items_kept: int = 64,
+        audio_kept_s: float = 300.0,
+        max_outbox_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         if isinstance(timing, str):
             if timing not in TIMINGS:
@@ -387,6 +452,15 @@ class LocalServer:
             raise ServerConfigError(
                 f"max_errors_per_s must be a finite number > 0 or None, got {max_errors_per_s}"
             )
+        if audio_items_kept < 1:
+            raise ServerConfigError(f"audio_items_kept must be >= 1, got {audio_items_kept}")
+        if not (0 < audio_kept_s < math.inf):
+            raise ServerConfigError(f"audio_kept_s must be a finite number > 0, got {audio_kept_s}")
+        if max_outbox_bytes < 1:
+            raise ServerConfigError(f"max_outbox_bytes must be >= 1, got {max_outbox_bytes}")
+        self.audio_items_kept = audio_items_kept
+        self.audio_kept_s = float(audio_kept_s)
+        self.max_outbox_bytes = max_outbox_bytes
         self.host = host
         self.port = port
         self.responder_spec = responder
@@ -865,6 +939,8 @@ class LocalServer:
             reorder=faults.reorder,
             rate_limit_tokens=faults.rate_limit_tokens,
             max_errors_per_s=self.max_errors_per_s,
+            audio_items_kept=self.audio_items_kept,
+            audio_kept_ms=self.audio_kept_s * 1000.0,
             seed=None if self.seed is None else self.seed + number,
             initial_session=(
                 eph.session
@@ -928,6 +1004,9 @@ class LocalServer:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        if conn._closer is not None:  # an overflow's close: it ends by itself (timer)
+            with contextlib.suppress(Exception):
+                await conn._closer
         self._connections.discard(conn)
         if self.recorder is not None and ws.close_code is not None:
             self.recorder.record(number, "client", close=(ws.close_code, ""))

@@ -602,6 +602,8 @@ class CallDesk:
             initial_session=session or None,
             audio_via_sink=True,
             max_errors_per_s=server.max_errors_per_s,
+            audio_items_kept=server.audio_items_kept,
+            audio_kept_ms=server.audio_kept_s * 1000.0,
         )
         pc = rtc.RTCPeerConnection(configuration=rtc.RTCConfiguration(iceServers=[]))
         call = Call(self, server.ids.new("rtc_u0", 22), number, options, pc)

@@ -59,7 +59,7 @@ from ._common import (
     SessionOptions,
     SessionSink,
 )
-from ._conversation import Conversation
+from ._conversation import AudioStore, Conversation
 from ._defaults import (
     DEFAULT_INSTRUCTIONS,
     DEFAULTS,
@@ -134,7 +134,11 @@ class ServerSession:
             state = self.defaults.normalize(merge_session(state, update), options.kind)
         #: The session config, in the GA shape whatever the dialect.
         self.state: dict[str, Any] = state
-        self.conversation = Conversation(self)
+        self.conversation = Conversation(
+            self,
+            audio_items_kept=options.audio_items_kept,
+            audio_kept_ms=options.audio_kept_ms,
+        )
         self.buffer = InputBuffer(self.input_codec().rate)
         self.responses = Responses(
             self,
@@ -196,8 +200,8 @@ class ServerSession:
         return self.conversation.order
 
     @property
-    def item_audio(self) -> dict[str, Int16Array]:
-        """24 kHz PCM16 of each audio item, by item id."""
+    def item_audio(self) -> AudioStore:
+        """24 kHz PCM16 of the last audio items, by item id (see :class:`AudioStore`)."""
         return self.conversation.item_audio
 
     @property
