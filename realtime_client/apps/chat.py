@@ -354,6 +354,7 @@ class _Chat:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._tool_names: dict[str, str] = {}
         self._partial_text: dict[str, str] = {}
+        self._preambles: set[str] = set()  # gpt-realtime-2.x commentary items
         status = screen.status
         status.mode = "push-to-talk" if self.ptt else "VAD"
         status.keys = "q quit · space talk/send" if self.ptt else "q quit"
@@ -404,6 +405,10 @@ class _Chat:
 
     # --- events ---------------------------------------------------------------------------
 
+    def _speaker(self, item_id: str) -> str:
+        """How an output item is labelled: a 2.x preamble is marked as one."""
+        return "assistant (preamble)" if item_id in self._preambles else "assistant"
+
     def _partial(self, key: str, role: str, delta: str) -> None:
         text = self._partial_text.get(key, "") + delta
         self._partial_text[key] = text
@@ -432,12 +437,18 @@ class _Chat:
             self.responding, self.audio_started = True, False
         elif isinstance(event, ev.ResponseOutputAudioDelta):
             self.audio_started = True
+        elif isinstance(event, ev.ResponseOutputItemAdded):
+            item = event.item
+            if isinstance(item, ev.MessageItem) and item.phase == "commentary" and item.id:
+                self._preambles.add(item.id)
         elif isinstance(event, ev.ResponseOutputAudioTranscriptDelta | ev.ResponseOutputTextDelta):
-            self._partial("out:" + event.item_id, "assistant", event.delta)
+            self._partial("out:" + event.item_id, self._speaker(event.item_id), event.delta)
         elif isinstance(event, ev.ResponseOutputAudioTranscriptDone):
-            self._final("out:" + event.item_id, "assistant", event.transcript)
+            self._final("out:" + event.item_id, self._speaker(event.item_id), event.transcript)
+            self._preambles.discard(event.item_id)
         elif isinstance(event, ev.ResponseOutputTextDone):
-            self._final("out:" + event.item_id, "assistant", event.text)
+            self._final("out:" + event.item_id, self._speaker(event.item_id), event.text)
+            self._preambles.discard(event.item_id)
         elif isinstance(event, ev.ResponseFunctionCallArgumentsDone):
             name = event.name or "function"
             self._tool_names[event.call_id] = name
@@ -471,7 +482,7 @@ class _Chat:
         self.turns += 1
         # A response cut short (barge-in) leaves its transcript unfinished: keep what was said.
         for key in [k for k in self._partial_text if k.startswith("out:")]:
-            self._final(key, "assistant", self._partial_text[key] + " —")
+            self._final(key, self._speaker(key[4:]), self._partial_text[key] + " —")
         if response.status == "failed":
             details = response.status_details
             why = details.error.message if details and details.error else "no details"

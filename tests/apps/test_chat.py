@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import io
+import json
 import os
 import pty
 import re
@@ -26,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from realtime_client import connect
+from realtime_client import events as ev
 from realtime_client.apps import chat
 from realtime_client.apps._tui import ChatScreen, level_bar
 from realtime_client.apps.example_tools import calculate, get_weather
@@ -457,3 +460,23 @@ def test_each_failure_gets_its_message_and_exit_status() -> None:
         failure = chat._explain(exc, url)
         assert failure.code == code, exc
         assert str(failure).startswith(start), str(failure)
+
+
+async def test_a_2x_preamble_is_labelled_in_the_chat_transcript(tmp_path: Path) -> None:
+    script = tmp_path / "script.json"
+    reply = [{"text": "Let me see.", "phase": "commentary"}, {"text": "All done."}]
+    script.write_text(json.dumps({"default": reply}))
+    out = io.StringIO()
+    screen = ChatScreen(out, ansi=False)
+    app = chat._Chat(chat.build_parser().parse_args([]), screen)
+    async with LocalServer(responder=f"script:{script}", speed=0) as server:
+        async with connect("gpt-realtime-2.1", url=server.url) as session:
+            await session.send_text("hello")
+            async for event in session:
+                app.handle(event)
+                if isinstance(event, ev.ResponseDone):
+                    break
+    screen.close()
+    lines = out.getvalue().splitlines()
+    assert "assistant (preamble): Let me see." in lines
+    assert "assistant: All done." in lines

@@ -496,3 +496,27 @@ async def test_the_same_scenario_over_websocket_and_webrtc_gives_the_same_transc
     assert any(p.name.startswith("response-") for p in (tmp_path / "rtc").iterdir())
     with pytest.raises(ReplayError, match="speed 1"):
         await replay([HELLO], None, responder=responder, speed=4, transport="webrtc")
+
+
+async def test_api_transcript_shows_the_phase_of_2x_messages(tmp_path: Path) -> None:
+    script = tmp_path / "script.json"
+    reply = [{"text": "One moment.", "phase": "commentary"}, {"text": "Here it is."}]
+    script.write_text(json.dumps({"default": reply}))
+    wav = utterance(tmp_path / "a.wav", 0.5, 24_000)
+    result = await replay(
+        [wav],
+        None,
+        responder=f"script:{script}",
+        model="gpt-realtime-2.1",
+        speed=0,
+        push_to_talk=True,
+        transcription_model=None,
+    )
+    assert result.ok, result.failures
+    said = [(t.role, t.phase, t.text) for t in result.turns if t.role == "assistant"]
+    assert said == [
+        ("assistant", "commentary", "One moment."),
+        ("assistant", "final_answer", "Here it is."),
+    ]
+    assert "**assistant, commentary**" in result.markdown()
+    assert result.transcript()[1]["phase"] == "commentary"

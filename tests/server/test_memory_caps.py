@@ -140,9 +140,7 @@ async def test_a_client_that_never_reads_is_closed_not_buffered_for(
         # reading at once: the kernel's buffers fill, then the server's outbox.
         sock = socket.create_connection(("127.0.0.1", server.port))
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
-        stuck = await open_client(
-            server, max_queue=1, max_size=None, sock=sock, compression=None
-        )
+        stuck = await open_client(server, max_queue=1, max_size=None, sock=sock, compression=None)
         await stuck.send(
             {
                 "type": "session.update",

@@ -104,6 +104,7 @@ def _build_turns(protocol: RealtimeProtocol, records: list[dict[str, Any]]) -> l
                     truncated_at_ms=item.truncated_at_ms,
                     response_id=item.response_id,
                     reason=reason,
+                    phase=item.phase,
                 )
             )
         elif item.type in ("function_call", "function_call_output"):

@@ -32,6 +32,8 @@ class Turn:
         truncated_at_ms: Where a barge-in truncated the item (``audio_end_ms``), in ms.
         response_id: The response that produced the item.
         reason: Why the response ended that way (``turn_detected``, ``max_output_tokens``).
+        phase: A gpt-realtime-2.x assistant message's ``phase``: ``commentary`` (a
+            preamble said while tools run) or ``final_answer``; ``None`` otherwise.
     """
 
     role: str
@@ -45,6 +47,7 @@ class Turn:
     truncated_at_ms: int | None = None
     response_id: str | None = None
     reason: str | None = None
+    phase: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -109,7 +112,8 @@ def _markdown(turns: list[Turn], failures: list[str]) -> str:
             if turn.status and turn.status != "completed":
                 extra += f", {turn.status}" + (f" ({turn.reason})" if turn.reason else "")
         text = turn.text or "(no text)"
-        lines.append(f"- **{turn.role}**{when}: {text}{extra}")
+        role = f"{turn.role}, {turn.phase}" if turn.phase else turn.role
+        lines.append(f"- **{role}**{when}: {text}{extra}")
     if failures:
         lines += ["", "## Failures", ""]
         lines += [f"- {f}" for f in failures]
