@@ -19,6 +19,7 @@ from .errors import RealtimeError, ServerError
 from .notices import AudioDropped, InvalidServerEvent, Reconnected, Reconnecting, SessionNotice
 from .protocol import RealtimeProtocol
 from .reconnect import ReconnectPolicy
+from .responding import Answer, ToolCall
 from .session import Session
 from .stats import PRICES, SessionStats, TurnStats
 from .tools import Tool, ToolError
@@ -26,6 +27,7 @@ from .transports import MemoryTransport, Transport, WebSocketTransport, memory_p
 
 __all__ = [
     "PRICES",
+    "Answer",
     "AudioDropped",
     "Connect",
     "InvalidServerEvent",
@@ -40,6 +42,7 @@ __all__ = [
     "SessionNotice",
     "SessionStats",
     "Tool",
+    "ToolCall",
     "ToolError",
     "Transport",
     "TurnStats",

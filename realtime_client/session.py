@@ -38,8 +38,6 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Literal, TypeVar
 
-import orjson
-
 from . import events as ev
 from ._config import deep_merge, with_push_to_talk
 from ._delivery import END, EventDelivery, EventHandler, _EventQueue, guard
@@ -58,7 +56,6 @@ from .errors import (
     ConnectError,
     InvalidEventError,
     InvalidStateError,
-    RealtimeError,
     RemoteProtocolError,
     TransportError,
 )
@@ -66,8 +63,9 @@ from .events.codec import Dialect
 from .notices import AudioDropped, InvalidServerEvent, Reconnected, Reconnecting, SessionNotice
 from .protocol import RealtimeProtocol, UsageTotals
 from .reconnect import ReconnectMixin, ReconnectPolicy, _answer, retryable
+from .responding import ResponsesMixin
 from .stats import PRICES, SessionStats, TurnStats, cost_usd, log_turn
-from .tools import Tool, ToolError, ToolRegistry
+from .tools import Tool, ToolRegistry
 from .transports import Transport
 
 __all__ = [
@@ -91,14 +89,12 @@ logger = logging.getLogger("realtime_client")
 ClientEvent = SessionNotice
 
 _T = TypeVar("_T")
-# Tool call ids remembered as already handled (see Session._run_tools).
-_HANDLED_CALLS_KEPT = 512
 
 
 # --- the session -------------------------------------------------------------------------
 
 
-class Session(EventDelivery, ReconnectMixin):
+class Session(EventDelivery, ResponsesMixin, ReconnectMixin):
     """One Realtime conversation over a transport (see :func:`connect` to make one).
 
     Iterate it for typed events (canonical GA classes, plus the client-side events of
@@ -196,6 +192,7 @@ class Session(EventDelivery, ReconnectMixin):
         # again): the latest few hundred, in order, as a bounded ordered set.
         self._handled_calls: dict[str, None] = {}
         self._recycle_task: asyncio.Task[None] | None = None
+        self._init_responses()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open" if self._connected.is_set() else "connecting"
@@ -525,74 +522,8 @@ class Session(EventDelivery, ReconnectMixin):
         calls = self.protocol.function_calls(rid)
         if calls and len(self.tools) and response.status == "completed":
             self._spawn(guard(self._run_tools(rid, calls), "tool calls"))
+        self._response_done_for_waiters(rid)
         self._pump_responses()
-
-    async def _run_tools(self, response_id: str, calls: list[Any]) -> None:
-        mine = [c for c in calls if c.name in self.tools and c.call_id not in self._handled_calls]
-        if not mine:
-            return
-        for call in mine:
-            self._handled_calls[call.call_id] = None
-        while len(self._handled_calls) > _HANDLED_CALLS_KEPT:
-            del self._handled_calls[next(iter(self._handled_calls))]
-
-        async def run(call: Any) -> tuple[str, str]:
-            tool = self.tools.get(call.name)
-            assert tool is not None
-            self.stats.tool_calls += 1
-            try:
-                return call.call_id, await tool.call(call.arguments, timeout=self.tool_timeout)
-            except ToolError as exc:
-                self.stats.tool_errors += 1
-                logger.warning("tool %s failed: %s", call.name, exc)
-                return call.call_id, _error_output(exc)
-
-        results = await asyncio.gather(*(run(c) for c in mine))
-        try:
-            for call_id, output in results:
-                await self.send_function_output(call_id, output)
-        except RealtimeError as exc:
-            logger.warning("could not send a function call output: %s", exc)
-            return
-        if len(mine) == len(calls):
-            await self.create_response()
-        else:
-            unknown = sorted({c.name for c in calls if c.name not in self.tools})
-            logger.warning(
-                "response %s called unregistered tools %s: answer them yourself",
-                response_id,
-                unknown,
-            )
-
-    def _pump_responses(self) -> None:
-        """Send the next queued ``response.create`` if the core says it may go now."""
-        while True:
-            ready = self.protocol.next_response(ready=self._connected.is_set())
-            if ready is None:
-                return
-            event, future = ready
-            assert event.event_id is not None
-            if future.done():  # the caller stopped waiting
-                self.protocol.response_not_sent(event.event_id)
-                continue
-            self._futures[event.event_id] = future
-            self._spawn(self._send_response_create(event, future))
-            return
-
-    async def _send_response_create(
-        self, event: ev.ResponseCreate, future: asyncio.Future[Any]
-    ) -> None:
-        """Send a ``response.create`` the core registered (queued, out of band, or raw)."""
-        assert event.event_id is not None
-        self._futures[event.event_id] = future
-        self._t_create = asyncio.get_running_loop().time()
-        try:
-            await self._send(self.protocol.serialize(event))
-        except RealtimeError as exc:
-            self.protocol.response_not_sent(event.event_id)
-            self._futures.pop(event.event_id, None)
-            if not future.done():
-                future.set_exception(exc)
 
     # --- sending -----------------------------------------------------------------------
 
@@ -673,7 +604,17 @@ class Session(EventDelivery, ReconnectMixin):
                 future.set_exception(error)
                 future.exception()  # mark retrieved: the caller may be gone
         self._futures.clear()
-        for future in () if keep_responses else self.protocol.drain_responses():
+        # A response in progress (and a tool run's follow-up) is lost with the server
+        # session: respond() stops waiting for it either way.
+        waiters: list[asyncio.Future[Any]] = [
+            *self._done_waiters.values(),
+            *self._follow_up_waiters.values(),
+        ]
+        self._done_waiters.clear()
+        self._follow_up_waiters.clear()
+        if not keep_responses:
+            waiters += self.protocol.drain_responses()
+        for future in waiters:
             if not future.done():
                 future.set_exception(error)
                 future.exception()
@@ -755,54 +696,6 @@ class Session(EventDelivery, ReconnectMixin):
     async def send_function_output(self, call_id: str, output: str) -> Any:
         """Answer a function call (``function_call_output``); does not create a response."""
         return await self._request(self.protocol.build_function_call_output(call_id, output))
-
-    async def create_response(
-        self, response: ev.ResponseCreateParams | dict[str, Any] | None = None, **overrides: Any
-    ) -> ev.ResponseCreated:
-        """Ask for a response; queued while another one is active.
-
-        Returns:
-            The ``response.created`` event of this request's response.
-        """
-        if self._closed:
-            raise InvalidStateError("the session is closed")
-        if overrides:
-            data = (
-                response.to_dict()
-                if isinstance(response, ev.ResponseCreateParams)
-                else dict(response or {})
-            )
-            data.update(overrides)
-            response = data
-        if isinstance(response, dict):
-            response = ev.ResponseCreateParams.model_validate(response)
-        event = ev.ResponseCreate() if response is None else ev.ResponseCreate(response=response)
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        out_of_band = response is not None and response.conversation == "none"
-        if out_of_band or self.raw_responses:
-            await self._wait_connected()
-            self.protocol.start_response(event, future)
-            await self._send_response_create(event, future)
-        else:
-            self.protocol.queue_response(event, future)
-            self._pump_responses()
-        created: ev.ResponseCreated = await future
-        return created
-
-    async def cancel_response(self, response_id: str | None = None) -> bool:
-        """Cancel the active response.
-
-        Returns:
-            ``True`` when the response ended ``cancelled``; ``False`` when nothing was
-            active (nothing is sent) or it finished on its own first (the service's
-            late ``response_cancel_not_active`` is absorbed, not surfaced).
-        """
-        try:
-            event = self.protocol.build_response_cancel(response_id)
-        except InvalidStateError:
-            return False
-        result = await self._request(event)
-        return isinstance(result, ev.ResponseDone) and result.response.status == "cancelled"
 
     async def commit(self) -> ev.InputAudioBufferCommitted:
         """Commit the input buffer (push-to-talk release)."""
@@ -1018,6 +911,3 @@ _REACT_KIND: ByClass[type[Any] | None] = ByClass(
     None,
 )
 
-
-def _error_output(exc: BaseException) -> str:
-    return orjson.dumps({"error": str(exc)}).decode()

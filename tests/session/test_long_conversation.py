@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from realtime_client import connect, memory_pair
-from realtime_client import session as session_module
+from realtime_client import responding as responding_module
 from realtime_client.protocol import RealtimeProtocol
 from realtime_client.protocol import state as state_module
 from realtime_client.transports import MemoryTransport
@@ -132,7 +132,7 @@ class _Server:
 async def test_many_turns_keep_every_per_turn_store_bounded(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(session_module, "_HANDLED_CALLS_KEPT", 16)
+    monkeypatch.setattr(responding_module, "_HANDLED_CALLS_KEPT", 16)
     calls = 0
 
     def tick() -> str:
