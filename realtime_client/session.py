@@ -910,4 +910,3 @@ _REACT_KIND: ByClass[type[Any] | None] = ByClass(
     },
     None,
 )
-

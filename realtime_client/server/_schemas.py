@@ -361,7 +361,6 @@ _GA_RESPONSE = Obj(
 )
 
 
-
 def _dialect_events(
     item: Spec, response: Spec, appends: tuple[str, ...] = ("input_audio_buffer.append",)
 ) -> dict[str, Obj]:
