@@ -21,6 +21,7 @@ from typing import Any
 
 from . import endpoint
 from .errors import AuthenticationError, ConnectError, InvalidModelError, require_extra
+from .models import DEFAULT_MODEL
 
 __all__ = ["EphemeralKey", "mint_ephemeral_key"]
 
@@ -73,7 +74,7 @@ async def mint_ephemeral_key(
     key = endpoint.auth_key(base, api_key)
     body = {
         "expires_after": {"anchor": "created_at", "seconds": expires_after_s},
-        "session": {"type": "realtime", "model": "gpt-realtime", **(session or {})},
+        "session": {"type": "realtime", "model": DEFAULT_MODEL, **(session or {})},
     }
     target = f"{base}/realtime/client_secrets"
     try:

@@ -13,6 +13,7 @@ from ._config import initial_config
 from .endpoint import DEFAULT_URL, realtime_url
 from .errors import ConnectError, TransportError
 from .events.codec import Dialect
+from .models import DEFAULT_MODEL, warn_if_deprecated
 from .reconnect import ReconnectPolicy
 from .session import Session
 from .tools import Tool
@@ -66,7 +67,7 @@ class Connect:
 
 
 def connect(
-    model: str | None = "gpt-realtime",
+    model: str | None = DEFAULT_MODEL,
     *,
     url: str | None = None,
     api_key: str | None = None,
@@ -94,8 +95,9 @@ def connect(
     """Open a Realtime session.
 
     Args:
-        model: The model (``gpt-realtime``, ``gpt-4o-realtime-preview``, …); ``None``
-            with ``intent="transcription"``.
+        model: The model: by default the current one (:data:`~realtime_client.models.
+            DEFAULT_MODEL`, ``gpt-realtime-2.1``); ``None`` with ``intent="transcription"``.
+            A deprecated model (:mod:`realtime_client.models`) is logged once.
         url: Base URL: default ``OPENAI_BASE_URL`` or ``https://api.openai.com/v1``;
             ``http(s)://`` becomes ``ws(s)://…/realtime``; a local server's ``server.url``.
         api_key: Default ``OPENAI_API_KEY``. Never logged or shown in reprs. On a
@@ -150,6 +152,7 @@ def connect(
     else:
         policy = reconnect
     config = initial_config(session, instructions, voice, intent)
+    warn_if_deprecated(model)
 
     if isinstance(transport, Transport):
         single = transport

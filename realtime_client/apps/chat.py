@@ -61,6 +61,7 @@ from ..errors import (
     ServerError,
     TransportError,
 )
+from ..models import DEFAULT_MODEL
 from ..session import (
     AudioDropped,
     Reconnected,
@@ -108,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     p.add_argument("--url", help="server base URL (default: OpenAI, or the local server)")
-    p.add_argument("--model", default="gpt-realtime", help="model (default gpt-realtime)")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"model (default {DEFAULT_MODEL})")
     p.add_argument(
         "--dialect", choices=("ga", "beta"), default="ga", help="protocol dialect (default ga)"
     )

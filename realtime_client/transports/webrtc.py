@@ -37,6 +37,7 @@ from ..errors import (
     InvalidModelError,
     require_extra,
 )
+from ..models import DEFAULT_MODEL
 from .base import MediaChannel, Transport
 
 __all__ = ["WebRTCMedia", "WebRTCTransport", "calls_url"]
@@ -130,7 +131,7 @@ class WebRTCTransport(Transport):
         url: str,
         *,
         api_key: str,
-        model: str | None = "gpt-realtime",
+        model: str | None = DEFAULT_MODEL,
         session: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         ice_servers: Sequence[Mapping[str, Any]] = (),

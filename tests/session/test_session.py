@@ -152,7 +152,13 @@ async def test_tools_several_calls_in_one_response(tmp_path: Path) -> None:
             assert tools is not None and {t.name for t in tools} == {"get_weather", "add"}
             await session.send_text("Weather in Paris, and 2 + 40?")
             first = await next_event(session, ev.ResponseDone)
-            assert [o.type for o in first.response.output] == ["function_call", "function_call"]
+            # The default model (gpt-realtime-2.1) opens with a spoken preamble.
+            shape = [(o.type, getattr(o, "phase", None)) for o in first.response.output]
+            assert shape == [
+                ("message", "commentary"),
+                ("function_call", None),
+                ("function_call", None),
+            ]
             second = await next_event(session, ev.ResponseDone)
             assert second.response.status == "completed"
             assert sorted(calls) == [("add", (2, 40)), ("get_weather", "Paris")]
@@ -508,6 +514,7 @@ async def test_reconnect_restores_every_item_in_order(tmp_path: Path) -> None:
                 "message",
                 "message",
                 "message",
+                "message",  # the default model's (gpt-realtime-2.1) spoken preamble
                 "function_call",
                 "function_call_output",
                 "message",

@@ -17,6 +17,7 @@ from ...errors import (
     ServerError,
     TransportError,
 )
+from ...models import DEFAULT_MODEL
 from ._results import ReplayError, ReplayResult
 from ._run import rebuild, replay
 
@@ -55,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the embedded server's timing: instant (default) or realistic (the real "
         "service's delays: ~250 ms to response.created, ~200 ms more to the first audio)",
     )
-    p.add_argument("--model", default="gpt-realtime", help="model (default gpt-realtime)")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"model (default {DEFAULT_MODEL})")
     p.add_argument("--voice", help="output voice")
     p.add_argument("--instructions", help="system instructions")
     p.add_argument("--dialect", choices=("ga", "beta"), default="ga", help="protocol dialect")

@@ -147,9 +147,14 @@ class _Driver:
     # --- events from the session ----------------------------------------------------
 
     async def consume(self) -> None:
+        # The events are counted by a handler, called as the session's reader applies
+        # each event to the protocol core: _answered() then never sees the core past a
+        # commit the driver has not counted yet. Iterating drains the queue and sees
+        # the session end.
+        self.session.on("*", self._on_event)
         try:
-            async for event in self.session:
-                self._on_event(event)
+            async for _ in self.session:
+                pass
         except RealtimeError as exc:
             self._closed_error = exc
         finally:

@@ -22,6 +22,7 @@ from realtime_client.audio.virtual import VirtualSpeaker
 from ... import endpoint
 from ...connection import connect
 from ...errors import ConnectError, RealtimeError, RecordingError
+from ...models import DEFAULT_MODEL
 from ...protocol import RealtimeProtocol
 from ...recording import read_recording, server_events
 from ...session import ReconnectPolicy
@@ -44,7 +45,7 @@ async def replay(
     out_dir: str | os.PathLike[str] | None = None,
     *,
     url: str | None = None,
-    model: str = "gpt-realtime",
+    model: str = DEFAULT_MODEL,
     api_key: str | None = None,
     responder: str | None = None,
     server_timing: str = "instant",
