@@ -107,7 +107,7 @@ def cost_usd(u: UsageTotals, p: dict[str, float]) -> float:
         + u.cached_text_tokens * p["cached_text"]
         + u.cached_audio_tokens * p["cached_audio"]
         + u.cached_image_tokens * p["cached_image"]
-        + u.output_text_tokens * p["output_text"]
+        + (u.output_text_tokens + u.output_reasoning_tokens) * p["output_text"]  # as text
         + u.output_audio_tokens * p["output_audio"]
     )
     return total / 1_000_000

@@ -487,10 +487,11 @@ class InputTokenDetails(WireModel):
 
 
 class OutputTokenDetails(WireModel):
-    """Output tokens per modality."""
+    """Output tokens per modality (``reasoning_tokens``: gpt-realtime-2.x, §16.3)."""
 
     text_tokens: int | None = None
     audio_tokens: int | None = None
+    reasoning_tokens: int | None = None
 
 
 class Usage(WireModel):

@@ -218,6 +218,7 @@ class UsageTotals:
     cached_image_tokens: int = 0
     output_text_tokens: int = 0
     output_audio_tokens: int = 0
+    output_reasoning_tokens: int = 0
 
     def add(self, usage: ev.Usage) -> None:
         """Add one response's usage."""
@@ -239,6 +240,7 @@ class UsageTotals:
         if out is not None:
             self.output_text_tokens += out.text_tokens or 0
             self.output_audio_tokens += out.audio_tokens or 0
+            self.output_reasoning_tokens += out.reasoning_tokens or 0
 
     @property
     def total_tokens(self) -> int:

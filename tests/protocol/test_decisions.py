@@ -7,6 +7,7 @@ cancels on speech, the truncate clamp, the restore plan, and faults in server ev
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -438,3 +439,34 @@ def test_an_item_with_nothing_to_restore_is_marked_lost_not_left_diverging() -> 
     assert proto.item_lost("item_a")
     with pytest.raises(InvalidStateError, match="could not be re-created"):
         proto.server_item_id("item_a")
+
+
+# --- a gpt-realtime-2.x tool turn (protocol.md §16.2), from a cassette ---------------------
+
+
+def test_a_2x_tool_turn_from_its_cassette_keeps_every_item_and_phase() -> None:
+    proto = RealtimeProtocol()
+    text = (Path(__file__).parent / "sessions" / "preamble_2x.jsonl").read_text()
+    proto.replay_jsonl(text)
+    items = [
+        (i.type, i.role, i.phase, i.text or i.arguments or i.output) for i in proto.conversation
+    ]
+    assert items == [
+        ("message", "user", None, "What's the weather in Oslo?"),
+        ("message", "assistant", "commentary", "Let me check the forecast."),
+        ("function_call", None, None, '{"city": "Oslo"}'),
+        ("function_call_output", None, None, '{"celsius": 3}'),
+        ("message", "assistant", "final_answer", "It is three degrees in Oslo."),
+    ]
+    first, second = list(proto.responses.values())
+    assert first.status == second.status == "completed"
+    # Two items in the first response, interleaved on the wire, each complete.
+    outputs = [proto.conversation.get(i) for i in first.output_item_ids]
+    assert [(o.type, o.status) for o in outputs if o is not None] == [
+        ("message", "completed"),
+        ("function_call", "completed"),
+    ]
+    assert first.usage is not None and first.usage.output_token_details is not None
+    assert (first.usage.output_token_details.reasoning_tokens or 0) > 0
+    # Reasoning is counted and priced (as output text).
+    assert proto.usage.output_reasoning_tokens > 0
