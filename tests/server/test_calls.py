@@ -392,13 +392,21 @@ async def test_the_multipart_form_with_an_api_key() -> None:
             assert (state["model"], state["instructions"]) == ("gpt-realtime-1.5", "From the form.")
         # The form alone (no session.update after it) carries the config.
         pc, channel, sdp = await raw_offer()
-        session = {"type": "realtime", "model": "gpt-realtime", "instructions": "Only the form."}
+        session = {
+            "type": "realtime",
+            "model": "gpt-realtime-2.1",
+            "instructions": "Only the form.",
+        }
         status, _, answer = await post(f"{server.url}/realtime/calls", KEY, multipart(sdp, session))
         assert status == 201
         await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
         [call] = server.calls.values()
         await until(lambda: call.setup_s is not None)
         assert call.session.state["instructions"] == "Only the form."
+        # The model's own defaults (protocol.md §16.1).
+        audio = call.session.state["audio"]
+        assert audio["output"]["voice"] == "marin"
+        assert audio["input"]["turn_detection"]["silence_duration_ms"] == 500
         await pc.close()
 
 
