@@ -213,8 +213,10 @@ def connect(
             f"transport must be 'websocket', 'webrtc' or a Transport, got {transport!r}"
         )
 
+    no_key = not endpoint.resolve_api_key(api_key) and not isinstance(transport, Transport)
+
     def make_session() -> Session:
-        return Session(
+        session = Session(
             make_transport,
             dialect=dialect,
             config=config,
@@ -229,5 +231,13 @@ def connect(
             push_to_talk=push_to_talk,
             keep_responses=keep_responses,
         )
+        if no_key:
+            # On loopback a placeholder key goes out when none is set: if the server wants
+            # a real one, say that none was given (not which placeholder it refused).
+            session.key_hint = (
+                "the server wants an API key and none was given: set OPENAI_API_KEY or "
+                "pass api_key="
+            )
+        return session
 
     return Connect(make_session)

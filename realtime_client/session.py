@@ -53,6 +53,7 @@ from .audio_path import (
     block_of,
 )
 from .errors import (
+    AuthenticationError,
     ConnectError,
     InvalidEventError,
     InvalidStateError,
@@ -193,6 +194,10 @@ class Session(EventDelivery, ResponsesMixin, ReconnectMixin):
         self._handled_calls: dict[str, None] = {}
         self._recycle_task: asyncio.Task[None] | None = None
         self._init_responses()
+        #: What an :class:`AuthenticationError` at open says instead of the server's text
+        #: (set by :func:`connect` when no key was given: the server's message would
+        #: quote the placeholder key sent to a loopback server).
+        self.key_hint: str | None = None
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open" if self._connected.is_set() else "connecting"
@@ -273,11 +278,22 @@ class Session(EventDelivery, ResponsesMixin, ReconnectMixin):
                 try:
                     await self._connect_once()
                     break
+                except AuthenticationError as exc:
+                    if self.key_hint is not None:
+                        raise AuthenticationError(self.key_hint) from exc
+                    raise
                 except TransportError as exc:
                     if not retryable(exc) or attempt > self.policy.max_attempts:
                         raise
                     delay = self.policy.delay(attempt)
-                    logger.warning("connect failed (%s); retrying in %.2f s", exc, delay)
+                    logger.warning(
+                        "connect failed (%s); retrying in %.2f s (attempt %d of %d%s)",
+                        exc,
+                        delay,
+                        attempt,
+                        self.policy.max_attempts,
+                        "; is the server running?" if attempt == 1 else "",
+                    )
                     await asyncio.sleep(delay)
         finally:
             self._opening = False

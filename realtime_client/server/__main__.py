@@ -24,14 +24,28 @@ from .responders import ResponderError
 __all__ = ["build_parser", "main"]
 
 
+def _port(text: str) -> int:
+    """An argparse type: a TCP port number, 0 to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0 to 65535, got {port}")
+    return port
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line parser (exposed so the README's flag list can be tested)."""
     p = argparse.ArgumentParser(
         prog="realtime-server",
-        description="A local, strict stand-in for the OpenAI Realtime API (WebSocket).",
+        description="A local, strict stand-in for the OpenAI Realtime API (WebSocket and "
+        "WebRTC calls).",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="port; 0 picks a free one")
+    p.add_argument(
+        "--port", type=_port, default=8000, help="port; 0 picks a free one (default 8000)"
+    )
     p.add_argument(
         "--responder",
         default="echo",

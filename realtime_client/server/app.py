@@ -440,6 +440,8 @@ class LocalServer:
                 f"refusing to bind {host!r} without API keys: configure --api-key (or "
                 f"{_ENV_KEYS}) or bind 127.0.0.1"
             )
+        if not 0 <= port <= 65535:
+            raise ServerConfigError(f"port must be 0 to 65535, got {port}")
         if speed < 0:
             raise ServerConfigError(f"speed must be >= 0, got {speed}")
         if audio_delta_ms <= 0:

@@ -96,6 +96,12 @@ class WebSocketTransport(Transport):
             if status in (401, 403):
                 message = f"the server refused the API key (HTTP {status})"
                 raise AuthenticationError(message) from exc
+            if status == 404:
+                raise ConnectError(
+                    f"no Realtime endpoint at {redact(self.url)} (HTTP 404): a base URL "
+                    "ends in /v1, e.g. http://127.0.0.1:8000/v1",
+                    retryable=False,
+                ) from exc
             raise ConnectError(
                 f"WebSocket upgrade refused with HTTP {status}", retryable=status >= 500
             ) from exc

@@ -7,8 +7,10 @@ import os
 import signal
 import sys
 
+import pytest
 import websockets
 
+from realtime_client.server import LocalServer, ServerConfigError
 from realtime_client.server.__main__ import build_parser, main
 
 from .conftest import Client
@@ -107,3 +109,13 @@ def test_cli_flags() -> None:
         args.record,
         args.faults,
     ) == (0, "tts", 10.0, ["a", "b"], True, "x.jsonl", "delay=0.1")
+
+
+def test_a_port_out_of_range_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    for bad, why in (("70000", "port must be 0 to 65535, got 70000"), ("abc", "not a port")):
+        with pytest.raises(SystemExit) as info:
+            build_parser().parse_args(["--port", bad])
+        assert info.value.code == 2
+        assert why in capsys.readouterr().err
+    with pytest.raises(ServerConfigError, match="port must be 0 to 65535"):
+        LocalServer(port=70000)

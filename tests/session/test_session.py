@@ -24,6 +24,7 @@ from realtime_client.audio.playback import PlaybackBuffer
 from realtime_client.errors import (
     AudioFormatError,
     AuthenticationError,
+    ConnectError,
     ConnectionClosedError,
     InvalidModelError,
     InvalidStateError,
@@ -348,7 +349,8 @@ async def test_session_expiry_reconnects_with_a_policy() -> None:
             await next_event(session, ev.ResponseDone)
 
 
-async def test_bad_key_and_bad_model_fail_fast() -> None:
+async def test_bad_key_and_bad_model_fail_fast(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     async with LocalServer(responder="echo", speed=0, api_keys=["sk-good"]) as server:
         with pytest.raises(AuthenticationError, match="Incorrect API key") as info:
             await connect(url=server.url, api_key="sk-bad")
@@ -358,6 +360,18 @@ async def test_bad_key_and_bad_model_fail_fast() -> None:
         session = await connect(url=server.url, api_key="sk-good")
         assert "sk-good" not in repr(session) and "sk-good" not in repr(session._transport)
         await session.close()
+        # No key at all: say so, not which placeholder key the loopback server refused.
+        with pytest.raises(AuthenticationError) as none:
+            await connect(url=server.url, api_key=None)
+        assert str(none.value) == (
+            "the server wants an API key and none was given: set OPENAI_API_KEY or pass api_key="
+        )
+
+
+async def test_a_url_without_v1_says_where_the_endpoint_is(server: LocalServer) -> None:
+    with pytest.raises(ConnectError, match=r"HTTP 404\): a base URL ends in /v1") as info:
+        await connect(url=server.url.removesuffix("/v1"), reconnect=False)
+    assert info.value.retryable is False
 
 
 async def test_beta_dialect_speaks_canonical_events(server: LocalServer) -> None:
