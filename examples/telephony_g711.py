@@ -2,6 +2,8 @@
 
     python examples/telephony_g711.py [caller.wav] [reply.wav]
 
+The reply goes to ``out/telephony/reply_8k.wav`` unless a path is given.
+
 The session sends and receives ``audio/pcmu``: 8 kHz audio goes in (the session encodes
 it), and each output delta is µ-law bytes ready for an RTP payload; here they are
 decoded and saved as an 8 kHz WAV file.
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -39,7 +42,7 @@ def caller_audio(path: str | None) -> npt.NDArray[np.float32]:
     )
 
 
-async def main(path: str | None = None, out: str = "reply_8k.wav") -> None:
+async def main(path: str | None = None, out: str = "out/telephony/reply_8k.wav") -> None:
     audio_in = caller_audio(path)
     codes = bytearray()
     async with realtime_url() as url, connect(url=url, session=SESSION) as session:
@@ -54,6 +57,7 @@ async def main(path: str | None = None, out: str = "reply_8k.wav") -> None:
                 print("assistant:", event.transcript)
             elif isinstance(event, events.ResponseDone):
                 break
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
     write_wav(out, ulaw_decode(bytes(codes)), PHONE_RATE)
     print(f"reply: {len(codes)} µ-law bytes = {len(codes) / 8:.0f} ms at 8 kHz -> {out}")
 

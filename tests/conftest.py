@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+import pytest
 
 from realtime_client.audio import write_wav
 
@@ -184,3 +185,13 @@ async def until(predicate: Callable[[], object], timeout: float = 10.0) -> None:
     while not predicate():
         assert asyncio.get_running_loop().time() < deadline, "condition not reached"
         await asyncio.sleep(0.005)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``live`` tests (the real API) are collected only when asked for: ``pytest -m live``."""
+    if "live" in (config.option.markexpr or ""):
+        return
+    live = [item for item in items if "live" in item.keywords]
+    if live:
+        config.hook.pytest_deselected(items=live)
+        items[:] = [item for item in items if "live" not in item.keywords]

@@ -96,10 +96,11 @@ async def test_telephony_g711_round_trip(server: LocalServer, tmp_path: Path) ->
     sessions = sessions_of(server)
     out = await run_example("telephony_g711.py", url=server.url, cwd=tmp_path)
     assert "assistant: Echo of your 1.00 seconds of audio." in out
-    assert "reply: 8000 µ-law bytes = 1000 ms at 8 kHz -> reply_8k.wav" in out
+    assert "reply: 8000 µ-law bytes = 1000 ms at 8 kHz -> out/telephony/reply_8k.wav" in out
+    assert not (tmp_path / "reply_8k.wav").exists()  # nothing lands in the working folder
     assert sessions[0].state["audio"]["input"]["format"] == {"type": "audio/pcmu"}
     assert sessions[0].state["audio"]["output"]["format"] == {"type": "audio/pcmu"}
-    reply, rate = read_wav(tmp_path / "reply_8k.wav")
+    reply, rate = read_wav(tmp_path / "out" / "telephony" / "reply_8k.wav")
     assert rate == 8000 and len(reply) == 8000
     # The echo went through µ-law and 8 kHz twice: the two tones must still be there.
     spectrum = np.abs(np.fft.rfft(reply[1000:7000] * np.hanning(6000)))
