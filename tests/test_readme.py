@@ -14,6 +14,8 @@ import re
 import sys
 from pathlib import Path
 
+import pytest
+
 from realtime_client.server import LocalServer, ServerSession
 
 from .conftest import clean_env, weather_script
@@ -55,3 +57,27 @@ async def test_embedding_example_runs_its_tool_against_the_local_server(tmp_path
     # The answer only comes after the tool's real output reached the server.
     outputs = [i for i in sessions[0].items.values() if i.get("type") == "function_call_output"]
     assert [json.loads(o["output"]) for o in outputs] == [{"city": "Paris", "temp_c": 18}]
+
+
+def replay_example() -> str:
+    text = README.read_text(encoding="utf-8")
+    match = re.search(
+        r"From Python, e\.g\. in a pytest regression test for a voice app:\n\n```python\n(.*?)```",
+        text,
+        re.S,
+    )
+    assert match, "README has no replay() pytest example"
+    return match.group(1)
+
+
+async def test_the_replay_pytest_example_passes_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(README.parent)  # the example's paths are the repository's
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    namespace: dict[str, object] = {}
+    exec(compile(replay_example(), "README.md", "exec"), namespace)
+    test = namespace["test_greeting"]
+    assert callable(test)
+    await test(tmp_path)
+    assert (tmp_path / "transcript.md").exists()
