@@ -57,6 +57,14 @@ async def fast() -> Any:
         yield srv
 
 
+async def _say(conn: Any, text: str) -> None:
+    """A user text message through the SDK's typed helpers, then ``response.create``."""
+    await conn.conversation.item.create(
+        item={"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+    )
+    await conn.response.create()
+
+
 def _client(srv: LocalServer) -> AsyncOpenAI:
     return AsyncOpenAI(base_url=srv.url, api_key=KEY, max_retries=0)
 
@@ -67,14 +75,7 @@ async def test_sdk_text_turn(fast: LocalServer) -> None:
         await r.until("session.created")
         await conn.session.update(session={"type": "realtime", "output_modalities": ["text"]})
         await r.until("session.updated")
-        await conn.conversation.item.create(
-            item={
-                "type": "message",
-                "role": "user",
-                "content": [{"type": "input_text", "text": "Say hello"}],
-            }
-        )
-        await conn.response.create()
+        await _say(conn, "Say hello")
         events = await r.until("rate_limits.updated")
         done = next(e for e in events if e["type"] == "response.done")
         assert done["response"]["output"][0]["content"][0]["text"] == "Echo: Say hello"
@@ -134,14 +135,7 @@ async def test_sdk_function_call_round_trip(tmp_path: Path) -> None:
                 }
             )
             await r.until("session.updated")
-            await conn.conversation.item.create(
-                item={
-                    "type": "message",
-                    "role": "user",
-                    "content": [{"type": "input_text", "text": "What's the weather?"}],
-                }
-            )
-            await conn.response.create()
+            await _say(conn, "What's the weather?")
             events = await r.until("rate_limits.updated")
             kinds = [e["type"] for e in events if not e["type"].endswith(".delta")]
             assert kinds[2:] == [
@@ -188,14 +182,7 @@ async def test_sdk_validates_a_2x_spoken_tool_turn_with_its_preamble(tmp_path: P
             r = Recv(conn, GA_EVENTS)
             created = (await r.until("session.created"))[-1]["session"]
             assert created["audio"]["output"]["voice"] == "marin"
-            await conn.conversation.item.create(
-                item={
-                    "type": "message",
-                    "role": "user",
-                    "content": [{"type": "input_text", "text": "What's the weather?"}],
-                }
-            )
-            await conn.response.create()
+            await _say(conn, "What's the weather?")
             done = (await r.until("response.done"))[-1]["response"]
             message, call = done["output"]
             assert message["phase"] == "commentary" and message["content"][0]["transcript"]
@@ -214,14 +201,7 @@ async def test_sdk_cancel() -> None:
         async with _client(srv).realtime.connect(model="gpt-realtime") as conn:
             r = Recv(conn, GA_EVENTS)
             await r.until("session.created")
-            await conn.conversation.item.create(
-                item={
-                    "type": "message",
-                    "role": "user",
-                    "content": [{"type": "input_text", "text": "tell me a long story please"}],
-                }
-            )
-            await conn.response.create()
+            await _say(conn, "tell me a long story please")
             await r.until("response.output_audio.delta")
             await conn.response.cancel()
             events = await r.until("rate_limits.updated")
@@ -265,14 +245,7 @@ async def test_sdk_beta_dialect(fast: LocalServer) -> None:
         assert created[0]["session"]["modalities"] == ["audio", "text"]
         await conn.session.update(session={"modalities": ["text"], "instructions": "Be brief."})
         await r.until("session.updated")
-        await conn.conversation.item.create(
-            item={
-                "type": "message",
-                "role": "user",
-                "content": [{"type": "input_text", "text": "hi beta"}],
-            }
-        )
-        await conn.response.create()
+        await _say(conn, "hi beta")
         events = await r.until("response.done")
         assert events[-1]["response"]["output"][0]["content"] == [
             {"type": "text", "text": "Echo: hi beta"}

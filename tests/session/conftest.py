@@ -10,7 +10,7 @@ from realtime_client.transports import MemoryTransport
 
 from ..conftest import until
 
-__all__ = ["next_event", "open_pair", "recv", "until"]
+__all__ = ["error_for", "next_event", "open_pair", "recv", "until"]
 
 
 async def open_pair(*, media: bool = False, **kwargs: Any) -> tuple[Any, MemoryTransport]:
@@ -38,3 +38,14 @@ async def next_event(session: Any, cls: type[Any], timeout: float = 10.0) -> Any
         raise AssertionError(f"session ended before {cls.__name__}")
 
     return await asyncio.wait_for(wait(), timeout)
+
+
+def error_for(
+    sent: dict[str, Any], code: str, message: str, *, param: str | None = None
+) -> dict[str, Any]:
+    """The server's ``error`` event answering the client event ``sent``."""
+    error: dict[str, Any] = {"type": "invalid_request_error", "code": code, "message": message}
+    if param is not None:
+        error["param"] = param
+    error["event_id"] = sent["event_id"]
+    return {"type": "error", "event_id": f"err_{sent['event_id']}", "error": error}

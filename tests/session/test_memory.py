@@ -16,7 +16,7 @@ from realtime_client.errors import InvalidStateError
 from realtime_client.server import LocalServer
 from realtime_client.transports import MemoryTransport
 
-from .conftest import open_pair, recv
+from .conftest import error_for, open_pair, recv
 
 
 async def nothing_sent(server_end: MemoryTransport) -> bool:
@@ -70,17 +70,11 @@ async def test_active_response_race_is_requeued_not_surfaced() -> None:
     )
     await server.send_event(created("resp_vad"))
     await server.send_event(
-        {
-            "type": "error",
-            "event_id": "e_err",
-            "error": {
-                "type": "invalid_request_error",
-                "code": "conversation_already_has_active_response",
-                "message": "Conversation already has an active response in progress: resp_vad.",
-                "param": None,
-                "event_id": sent["event_id"],
-            },
-        }
+        error_for(
+            sent,
+            "conversation_already_has_active_response",
+            "Conversation already has an active response in progress: resp_vad.",
+        )
     )
     assert await nothing_sent(server)
     assert not request.done()
@@ -99,18 +93,7 @@ async def test_raw_responses_surface_the_race() -> None:
     session.on(ev.Error, errors.append)
     request = asyncio.ensure_future(session.create_response())
     sent = await recv(server)
-    await server.send_event(
-        {
-            "type": "error",
-            "event_id": "e_err",
-            "error": {
-                "type": "invalid_request_error",
-                "code": "conversation_already_has_active_response",
-                "message": "busy",
-                "event_id": sent["event_id"],
-            },
-        }
-    )
+    await server.send_event(error_for(sent, "conversation_already_has_active_response", "busy"))
     with pytest.raises(ServerError, match="conversation_already_has_active_response") as info:
         await request
     assert info.value.code == "conversation_already_has_active_response"
@@ -136,16 +119,9 @@ async def test_cancel_race_with_a_finished_response_returns_false() -> None:
     assert sent == {"type": "response.cancel", "event_id": sent["event_id"]}
     await server.send_event(done("resp_1"))  # it finished on its own first ...
     await server.send_event(
-        {
-            "type": "error",
-            "event_id": "e_err",
-            "error": {
-                "type": "invalid_request_error",
-                "code": "response_cancel_not_active",
-                "message": "Cancellation failed: no active response found",
-                "event_id": sent["event_id"],
-            },
-        }
+        error_for(
+            sent, "response_cancel_not_active", "Cancellation failed: no active response found"
+        )
     )
     assert await cancelling is False  # it completed: nothing was cancelled
     await asyncio.sleep(0.02)
@@ -265,17 +241,12 @@ async def test_a_refused_create_does_not_jam_the_queue() -> None:
     first = asyncio.ensure_future(session.create_response({"max_output_tokens": 5000}))
     sent = await recv(server)
     await server.send_event(
-        {
-            "type": "error",
-            "event_id": "e_err",
-            "error": {
-                "type": "invalid_request_error",
-                "code": "integer_above_max_value",
-                "message": "Expected a value <= 4096",
-                "param": "response.max_output_tokens",
-                "event_id": sent["event_id"],
-            },
-        }
+        error_for(
+            sent,
+            "integer_above_max_value",
+            "Expected a value <= 4096",
+            param="response.max_output_tokens",
+        )
     )
     with pytest.raises(ServerError, match="4096") as info:
         await first
@@ -298,16 +269,7 @@ async def test_open_failing_on_the_config_closes_the_transport() -> None:
     )
     update = await recv(server_end)
     await server_end.send_event(
-        {
-            "type": "error",
-            "event_id": "e1",
-            "error": {
-                "type": "invalid_request_error",
-                "code": "unknown_parameter",
-                "message": "Unknown parameter: 'session.x'.",
-                "event_id": update["event_id"],
-            },
-        }
+        error_for(update, "unknown_parameter", "Unknown parameter: 'session.x'.")
     )
     with pytest.raises(ServerError, match="Unknown parameter") as info:
         await opening
@@ -394,19 +356,6 @@ def audio_delta(rid: str, item_id: str, ms: int) -> dict[str, Any]:
         "output_index": 0,
         "content_index": 0,
         "delta": base64.b64encode(pcm).decode(),
-    }
-
-
-def error_for(sent: dict[str, Any], code: str, message: str) -> dict[str, Any]:
-    return {
-        "type": "error",
-        "event_id": f"err_{sent['event_id']}",
-        "error": {
-            "type": "invalid_request_error",
-            "code": code,
-            "message": message,
-            "event_id": sent["event_id"],
-        },
     }
 
 
