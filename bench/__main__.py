@@ -7,10 +7,20 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run bench.codec, .resample, .sessions, .webrtc and .soak; non-zero if any failed."""
+    """Run every bench module in turn (the campaigns last); non-zero if any failed."""
     args = list(sys.argv[1:] if argv is None else argv)
     status = 0
-    for name in ("codec", "resample", "sessions", "webrtc", "soak"):
+    for name in (
+        "codec",
+        "resample",
+        "sessions",
+        "webrtc",
+        "soak",
+        "fuzz",
+        "hostile",
+        "drops",
+        "abuse",
+    ):
         try:
             module = importlib.import_module(f"bench.{name}")
         except ImportError as exc:

@@ -158,7 +158,7 @@ async def measure(name: str, jitter_frames: int | None, loss: float, seconds: fl
 
         pc.on("track", on_track)
     original = RTCDtlsTransport._send_rtp
-    RTCDtlsTransport._send_rtp = _lossy(loss, random.Random(7))  # type: ignore[method-assign]
+    RTCDtlsTransport._send_rtp = _lossy(loss, random.Random(7))  # type: ignore[method-assign, assignment]
     try:
         await pcs[0].setLocalDescription(await pcs[0].createOffer())
         await pcs[1].setRemoteDescription(pcs[0].localDescription)

@@ -97,6 +97,14 @@ def _from_dict(
         event = cls.model_validate(obj)
     except ValidationError as exc:
         raise InvalidEventError(f"invalid {obj['type']!r} event: {_describe(exc)}", raw) from exc
+    try:
+        # An event must serialise back (to_json, recordings): orjson stops at 255 levels
+        # of nesting, which decoding does not. One pass, ~1 us for a typical event.
+        orjson.dumps(obj)
+    except orjson.JSONEncodeError as exc:
+        raise InvalidEventError(
+            f"invalid {obj['type']!r} event: nested beyond the serialisable depth ({exc})", raw
+        ) from exc
     event._set_wire(raw)
     return event
 

@@ -41,6 +41,53 @@ def delta_event(index_field: str, value: int) -> dict[str, Any]:
     return event
 
 
+def response_created(response_id: str = "resp_1") -> dict[str, Any]:
+    """``response.created`` for ``response_id`` (in progress)."""
+    return {
+        "type": "response.created",
+        "event_id": f"c_{response_id}",
+        "response": {"id": response_id, "status": "in_progress", "conversation_id": "conv"},
+    }
+
+
+def output_item_added(output_index: int, response_id: str = "r") -> dict[str, Any]:
+    """``response.output_item.added`` of an empty assistant message at ``output_index``."""
+    return {
+        "type": "response.output_item.added",
+        "event_id": "o",
+        "response_id": response_id,
+        "output_index": output_index,
+        "item": {"id": "i", "type": "message", "role": "assistant", "content": []},
+    }
+
+
+def not_pcm16_delta() -> dict[str, Any]:
+    """An audio delta whose payload is 3 bytes: not 16-bit samples."""
+    return {
+        "type": "response.output_audio.delta",
+        "event_id": "d1",
+        "response_id": "r",
+        "item_id": "i",
+        "output_index": 0,
+        "content_index": 0,
+        "delta": base64.b64encode(b"odd").decode(),
+    }
+
+
+def unparseable_response_done(response_id: str = "resp_1") -> dict[str, Any]:
+    """A ``response.done`` that fails strict parsing: its usage is not an object."""
+    return {
+        "type": "response.done",
+        "event_id": "d1",
+        "response": {"id": response_id, "status": "completed", "usage": "lots"},
+    }
+
+
+def unrequested_commit() -> dict[str, Any]:
+    """A server-VAD ``input_audio_buffer.committed`` nobody asked for."""
+    return {"type": "input_audio_buffer.committed", "event_id": "e_c", "item_id": "item_u"}
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [("content_index", -1), ("content_index", 5_000_000), ("content_index", 2**63 - 1)],
@@ -67,23 +114,9 @@ async def test_a_bad_index_is_reported_and_the_reader_goes_on(field: str, value:
 
 def test_output_index_out_of_range_is_a_remote_protocol_error() -> None:
     proto = RealtimeProtocol()
-    proto.receive(
-        {
-            "type": "response.created",
-            "event_id": "c",
-            "response": {"id": "r", "status": "in_progress", "conversation_id": "conv"},
-        }
-    )
+    proto.receive(response_created("r"))
     with pytest.raises(RemoteProtocolError, match="output_index"):
-        proto.receive(
-            {
-                "type": "response.output_item.added",
-                "event_id": "o",
-                "response_id": "r",
-                "output_index": 10**9,
-                "item": {"id": "i", "type": "message", "role": "assistant", "content": []},
-            }
-        )
+        proto.receive(output_item_added(10**9))
 
 
 async def test_a_delta_that_is_not_pcm16_is_an_invalid_event_not_audio() -> None:
@@ -91,17 +124,7 @@ async def test_a_delta_that_is_not_pcm16_is_an_invalid_event_not_audio() -> None
     seen: list[Any] = []
     session.on("*", seen.append)
     session.attach(sink=PlaybackBuffer(24_000, prebuffer_ms=0))
-    await server.send_event(
-        {
-            "type": "response.output_audio.delta",
-            "event_id": "d1",
-            "response_id": "r",
-            "item_id": "i",
-            "output_index": 0,
-            "content_index": 0,
-            "delta": base64.b64encode(b"odd").decode(),  # 3 bytes: not 16-bit samples
-        }
-    )
+    await server.send_event(not_pcm16_delta())
     notice = await next_notice(seen)
     assert "PCM16" in notice.error
     assert session.stats.audio_received_ms == 0
@@ -113,25 +136,13 @@ async def test_a_response_done_that_fails_parsing_still_ends_its_response() -> N
     session, server = await open_pair()
     first = asyncio.ensure_future(session.create_response())
     await asyncio.wait_for(server.recv_event(), 2)
-    await server.send_event(
-        {
-            "type": "response.created",
-            "event_id": "c1",
-            "response": {"id": "resp_1", "status": "in_progress", "conversation_id": "conv"},
-        }
-    )
+    await server.send_event(response_created("resp_1"))
     await asyncio.wait_for(first, 2)
     second = asyncio.ensure_future(session.create_response())
     await asyncio.sleep(0.05)
     assert server._inbox.empty()  # queued behind resp_1
     # A response.done whose usage is not an object fails strict parsing...
-    await server.send_event(
-        {
-            "type": "response.done",
-            "event_id": "d1",
-            "response": {"id": "resp_1", "status": "completed", "usage": "lots"},
-        }
-    )
+    await server.send_event(unparseable_response_done("resp_1"))
     # ...but resp_1 is over, so the queued create goes out.
     sent = await asyncio.wait_for(server.recv_event(), 2)
     assert sent["type"] == "response.create"
@@ -347,16 +358,8 @@ async def test_an_unrequested_commit_before_our_response_created_does_not_stall_
     first = asyncio.ensure_future(session.create_response())
     assert (await asyncio.wait_for(server.recv_event(), 2))["type"] == "response.create"
     # Server VAD commits between our create and its response.created...
-    await server.send_event(
-        {"type": "input_audio_buffer.committed", "event_id": "e_c", "item_id": "item_u"}
-    )
-    await server.send_event(
-        {
-            "type": "response.created",
-            "event_id": "c1",
-            "response": {"id": "resp_1", "status": "in_progress", "conversation_id": "conv"},
-        }
-    )
+    await server.send_event(unrequested_commit())
+    await server.send_event(response_created("resp_1"))
     # ...and no other response.created or error follows: resp_1 was ours.
     await server.send_event(
         {
@@ -371,4 +374,31 @@ async def test_an_unrequested_commit_before_our_response_created_does_not_stall_
     second = asyncio.ensure_future(session.create_response())
     assert (await asyncio.wait_for(server.recv_event(), 2))["type"] == "response.create"
     second.cancel()
+    await session.close()
+
+
+async def test_an_event_nested_too_deep_to_serialise_is_reported_not_accepted() -> None:
+    """Issue 14, item 4: orjson stops serialising at 255 levels; such an event is refused."""
+    import json
+
+    from realtime_client import events as ev
+    from realtime_client.errors import InvalidEventError
+
+    def nested(levels: int) -> Any:
+        value: Any = "x"
+        for _ in range(levels):
+            value = [value]
+        return value
+
+    event = {**delta_event("content_index", 0), "extra": nested(300)}
+    with pytest.raises(InvalidEventError, match="depth"):
+        ev.parse_server_event(json.dumps(event))
+    shallow = {**delta_event("content_index", 0), "extra": nested(200)}
+    assert ev.dumps(ev.parse_server_event(json.dumps(shallow)))
+    session, server = await open_pair()
+    seen: list[Any] = []
+    session.on("*", seen.append)
+    await server.send(json.dumps(event))
+    assert "depth" in (await next_notice(seen)).error
+    assert not session.closed
     await session.close()
