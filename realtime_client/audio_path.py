@@ -273,6 +273,58 @@ class OutageBuffer:
         self.held_ms = 0.0
 
 
+class UncommittedAudio(OutageBuffer):
+    """Audio sent since the server last committed, each block stamped with where it ends.
+
+    The stamps are positions in the connection's input stream (ms of audio sent on it),
+    so a commit can release exactly the audio the server had when it committed: blocks
+    sent after that point are in the server's next buffer and must stay (a drop before
+    the next commit would otherwise lose them).
+    """
+
+    def __init__(self, limit_ms: float) -> None:
+        super().__init__(limit_ms)
+        self._ends: deque[float] = deque()
+
+    def keep_sent(self, pcm: Int16Array, end_ms: float) -> float:
+        """Hold a block that ends ``end_ms`` into the connection's input; see :meth:`keep`."""
+        self._ends.append(end_ms)
+        dropped = self.keep(pcm)
+        while len(self._ends) > len(self._blocks):
+            self._ends.popleft()
+        return dropped
+
+    def release(self, upto_ms: float) -> None:
+        """Forget the blocks that end at or before ``upto_ms`` (the server committed them)."""
+        while self._ends and self._ends[0] <= upto_ms + 1e-6:
+            self._ends.popleft()
+            pcm = self._blocks.popleft()
+            self.held_ms -= len(pcm) / 24.0
+        if not self._blocks:
+            self.held_ms = 0.0
+
+    async def resend(
+        self, send: Callable[[Int16Array], Awaitable[None]], start_ms: float
+    ) -> float:
+        """Send every block again on a new connection from ``start_ms``; restamp them.
+
+        Returns the ms sent. The blocks stay held (uncommitted on the new session too).
+        """
+        position = start_ms
+        ends: deque[float] = deque()
+        for pcm in list(self._blocks):
+            await send(pcm)
+            position += len(pcm) / 24.0
+            ends.append(position)
+        self._ends = ends
+        return position - start_ms
+
+    def clear(self) -> None:
+        """Forget everything held."""
+        super().clear()
+        self._ends.clear()
+
+
 class AudioPath(abc.ABC):
     """The transport-specific half of the session's audio (see the module docstring).
 

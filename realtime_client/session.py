@@ -49,6 +49,7 @@ from .audio_path import (
     InputConverter,
     Int16Array,
     OutageBuffer,
+    UncommittedAudio,
     audio_path_for,
     block_of,
 )
@@ -178,8 +179,13 @@ class Session(EventDelivery, ResponsesMixin, ReconnectMixin):
         self._outage = OutageBuffer(self.policy.outage_buffer_ms)
         # Sent since the server last committed (or cleared) its input buffer: lost with
         # the server session if the connection drops, so it is sent again.
-        self._uncommitted = OutageBuffer(self.policy.resend_uncommitted_ms)
+        self._uncommitted = UncommittedAudio(self.policy.resend_uncommitted_ms)
         self._uncommitted_overflow_ms = 0.0
+        # The connection's input stream, in ms of audio sent on it; where our last commit
+        # or clear request went in it; where the server's VAD last heard speech end.
+        self._sent_ms = 0.0
+        self._buffer_request_at: float | None = None
+        self._speech_end_ms: float | None = None
         self._input = InputConverter()
         # The transport-specific half of audio: events until a media transport connects.
         self._audio: AudioPath = EventAudioPath(self)
@@ -306,6 +312,8 @@ class Session(EventDelivery, ResponsesMixin, ReconnectMixin):
         transport = self._factory()
         await transport.connect()
         self._transport = transport
+        self._sent_ms = 0.0  # a new server session: a new input stream
+        self._buffer_request_at = self._speech_end_ms = None
         path = audio_path_for(transport, self)
         if path.kind != self._audio.kind:
             path.sink = self._audio.sink
@@ -475,6 +483,7 @@ class Session(EventDelivery, ResponsesMixin, ReconnectMixin):
             self._audio.barge_in()
         elif kind is ev.InputAudioBufferSpeechStopped:
             self._t_speech_stopped = now
+            self._speech_end_ms = float(event.audio_end_ms)
         elif kind is ev.InputAudioBufferCommitted:  # or cleared
             self._committed()
         elif kind is ev.ResponseCreated:
@@ -715,11 +724,13 @@ class Session(EventDelivery, ResponsesMixin, ReconnectMixin):
 
     async def commit(self) -> ev.InputAudioBufferCommitted:
         """Commit the input buffer (push-to-talk release)."""
+        self._buffer_request_at = self._sent_ms
         result: ev.InputAudioBufferCommitted = await self._request(self.protocol.build_commit())
         return result
 
     async def clear_input(self) -> ev.InputAudioBufferCleared:
         """Drop the buffered input audio."""
+        self._buffer_request_at = self._sent_ms
         result: ev.InputAudioBufferCleared = await self._request(self.protocol.build_clear_input())
         return result
 
@@ -791,8 +802,9 @@ class Session(EventDelivery, ResponsesMixin, ReconnectMixin):
             self._keep_for_later(pcm)
             return
         self.stats.audio_sent_ms += ms
+        self._sent_ms += ms
         if self._uncommitted.limit_ms > 0:
-            self._uncommitted_overflow_ms += self._uncommitted.keep(pcm)
+            self._uncommitted_overflow_ms += self._uncommitted.keep_sent(pcm, self._sent_ms)
 
     def _keep_for_later(self, pcm: Int16Array) -> None:
         dropped = self._outage.keep(pcm)
@@ -818,22 +830,33 @@ class Session(EventDelivery, ResponsesMixin, ReconnectMixin):
                 AudioDropped(dropped_ms=lost, reason="uncommitted audio past the resend buffer")
             )
         # Re-sent audio stays uncommitted on the new session until it commits: kept.
-        resent = await self._uncommitted.flush(send, keep=True)
+        resent = await self._uncommitted.resend(send, self._sent_ms)
+        self._sent_ms += resent
         self.stats.resent_audio_ms += resent
 
         async def send_outage(pcm: Int16Array) -> None:
             await send(pcm)  # now uncommitted on the new session too
+            self._sent_ms += len(pcm) / 24.0
             if self._uncommitted.limit_ms > 0:
-                self._uncommitted_overflow_ms += self._uncommitted.keep(pcm)
+                self._uncommitted_overflow_ms += self._uncommitted.keep_sent(pcm, self._sent_ms)
 
         flushed = await self._outage.flush(send_outage)
         self.stats.audio_sent_ms += flushed
         return resent + flushed
 
     def _committed(self) -> None:
-        """The server committed or cleared its input buffer: nothing to re-send."""
-        self._uncommitted.clear()
-        self._uncommitted_overflow_ms = 0.0
+        """The server committed or cleared its input buffer: release what it had.
+
+        Our own commit or clear took everything sent before the request; a VAD commit
+        at least the speech up to where VAD heard it end. Audio sent after that is in
+        the server's next buffer and stays held (re-sent should the connection drop).
+        """
+        upto = self._buffer_request_at
+        if upto is None:
+            upto = self._speech_end_ms if self._speech_end_ms is not None else self._sent_ms
+        self._buffer_request_at = None
+        self._uncommitted.release(upto)
+        self._uncommitted_overflow_ms = 0.0  # what overflowed was older: committed now
 
     # --- microphone and speaker ------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from realtime_client import events as ev
 from realtime_client.errors import ConnectError, ConnectionClosedError, InvalidStateError
 from realtime_client.transports import MemoryTransport, Transport
 
-from .conftest import next_event
+from .conftest import next_event, until
 
 FAST = ReconnectPolicy(base_delay_s=0.01, max_delay_s=0.05, recycle_before_expiry_s=0)
 SESSION_CREATED = {"type": "session.created", "event_id": "e0", "session": {"type": "realtime"}}
@@ -501,6 +501,69 @@ async def test_committed_speech_is_not_sent_again() -> None:
     reconnected = await next_event(session, Reconnected, 2.0)
     assert reconnected.flushed_audio_ms == 0
     assert await nothing_sent(second)
+    await session.close()
+
+
+async def test_audio_sent_after_a_vad_commit_point_is_kept_for_a_resend() -> None:
+    # Found by bench.drops: a VAD commit released everything sent so far, including the
+    # blocks the app sent after the point where the server committed (they sit in the
+    # server's next buffer); a drop before the next commit lost them, uncounted.
+    import numpy as np
+
+    servers = Servers()
+    opening = asyncio.ensure_future(connect(transport=servers, reconnect=FAST))
+    first = await servers.next()
+    session = await opening
+    for _ in range(15):  # 300 ms of speech...
+        await session.send_audio(np.full(480, 0.1, np.float32), 24_000)
+    for _ in range(5):  # ...and 100 ms sent after VAD heard it end
+        await session.send_audio(np.full(480, 0.2, np.float32), 24_000)
+    await _appended_ms(first, 400)
+    await first.send_event(
+        {
+            "type": "input_audio_buffer.speech_stopped",
+            "event_id": "e_s",
+            "audio_end_ms": 300,
+            "item_id": "item_u",
+        }
+    )
+    await first.send_event(
+        {"type": "input_audio_buffer.committed", "event_id": "e_c", "item_id": "item_u"}
+    )
+    await until(lambda: session._uncommitted.held_ms == 100)
+    await first.close(1006)
+    second = await servers.next()
+    assert await _appended_ms(second, 100) == 100  # the 100 ms, again
+    reconnected = await next_event(session, Reconnected, 2.0)
+    assert reconnected.flushed_audio_ms == 100 and session.stats.dropped_audio_ms == 0
+    await session.close()
+
+
+async def test_our_own_commit_releases_only_what_was_sent_before_it() -> None:
+    import numpy as np
+
+    servers = Servers()
+    opening = asyncio.ensure_future(connect(transport=servers, reconnect=FAST))
+    first = await servers.next()
+    session = await opening
+    for _ in range(10):
+        await session.send_audio(np.full(480, 0.1, np.float32), 24_000)
+    committing = asyncio.ensure_future(session.commit())
+    await _appended_ms(first, 200)
+    commit = await recv(first)
+    assert commit["type"] == "input_audio_buffer.commit"
+    for _ in range(3):  # sent while the commit is on its way: the next buffer's
+        await session.send_audio(np.full(480, 0.1, np.float32), 24_000)
+    await first.send_event(
+        {
+            "type": "input_audio_buffer.committed",
+            "event_id": "e_c",
+            "item_id": "item_u",
+            "previous_item_id": None,
+        }
+    )
+    await committing
+    assert session._uncommitted.held_ms == 60
     await session.close()
 
 
