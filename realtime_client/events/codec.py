@@ -67,10 +67,24 @@ def _describe(exc: ValidationError) -> str:
     return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
 
 
+def _scan(data: str | bytes | bytearray | memoryview) -> None:
+    """Refuse a large frame with too many arrays and objects before decoding it."""
+    if len(data) <= _SCAN_ABOVE:
+        return
+    if isinstance(data, str):
+        opened = data.count("{") + data.count("[")
+    else:
+        buf = bytes(data) if isinstance(data, memoryview) else data
+        opened = buf.count(b"{") + buf.count(b"[")
+    if opened > MAX_CONTAINERS:
+        raise InvalidEventError(f"event has more than {MAX_CONTAINERS} arrays and objects", data)
+
+
 def _load(data: RawEvent) -> dict[str, Any]:
     if isinstance(data, dict):
         obj: Any = data
     else:
+        _scan(data)
         try:
             obj = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
@@ -84,6 +98,46 @@ def _load(data: RawEvent) -> dict[str, Any]:
             data,
         )
     return obj
+
+
+#: Most elements one JSON array of an event may hold, and most arrays and objects in one
+#: event. Real events stay far below (128 tools, a few thousand logprobs); past them an
+#: event is refused before validation, whose cost grows with every element (a million
+#: tiny ones took seconds), so no event costs more than a few tens of ms.
+MAX_LIST_ITEMS = 8_192
+MAX_CONTAINERS = 16_384
+# A frame this small cannot break the limits (an element takes 2 bytes at least): only
+# larger frames, and events given as dicts, are walked.
+_WALK_ABOVE = 2 * MAX_LIST_ITEMS
+# Frames above this size are first scanned for their brackets (a memchr-speed count),
+# so a frame of a million tiny objects is refused before decoding builds them.
+_SCAN_ABOVE = 64 * 1024
+
+
+def _check_shape(obj: dict[str, Any], raw: Any) -> None:
+    """Refuse an event wider or bigger than the limits above, in one cheap pass."""
+    stack: list[Any] = [obj]
+    seen = 0
+    while stack:
+        node = stack.pop()
+        seen += 1
+        if seen > MAX_CONTAINERS:
+            raise InvalidEventError(
+                f"invalid {obj['type']!r} event: more than {MAX_CONTAINERS} arrays and "
+                "objects",
+                raw,
+            )
+        if type(node) is dict:
+            children: Any = node.values()
+        else:
+            if len(node) > MAX_LIST_ITEMS:
+                raise InvalidEventError(
+                    f"invalid {obj['type']!r} event: an array of {len(node)} elements "
+                    f"(at most {MAX_LIST_ITEMS})",
+                    raw,
+                )
+            children = node
+        stack.extend(c for c in children if type(c) is dict or type(c) is list)
 
 
 def _from_dict(
@@ -212,15 +266,20 @@ def _parse(
     classes: dict[str, type[Event]],
     unknown: type[Event],
     from_beta: Any,
+    walk: bool = True,
 ) -> Event:
     if dialect not in ("ga", "beta"):
         raise ValueError(f"dialect must be 'ga' or 'beta', got {dialect!r}")
+    if isinstance(data, str | bytes | bytearray | memoryview) and len(data) <= _WALK_ABOVE:
+        walk = False  # too small to break the shape limits
     raw = _load(data)
     obj = from_beta(raw) if dialect == "beta" else raw
     if obj["type"] == _AUDIO_DELTA and classes is _SERVER_CLASSES:
         event = _fast_audio_delta(obj, raw)
         if event is not None:
             return event
+    if walk:
+        _check_shape(obj, raw)
     parsed = _from_dict(obj, classes, unknown, raw)
     if dialect == "beta":
         object.__setattr__(parsed, "_wire_beta", True)
@@ -242,7 +301,10 @@ def parse_server_event(data: RawEvent, *, dialect: Dialect = "ga") -> ServerEven
         InvalidEventError: Not JSON, not an object, no string ``type``, or fields of
             the wrong type for a known event.
     """
+    walk = True
     if (type(data) is bytes or type(data) is str) and dialect == "ga":
+        _scan(data)
+        walk = len(data) > _WALK_ABOVE
         # Hot path: one orjson pass (over everything but a large delta's payload), one
         # dict lookup, no union search.
         obj: Any = None
@@ -282,7 +344,7 @@ def parse_server_event(data: RawEvent, *, dialect: Dialect = "ga") -> ServerEven
                 if slow is not None:
                     return slow  # type: ignore[return-value]
             data = obj
-    parsed = _parse(data, dialect, _SERVER_CLASSES, UnknownServerEvent, server_from_beta)
+    parsed = _parse(data, dialect, _SERVER_CLASSES, UnknownServerEvent, server_from_beta, walk)
     assert isinstance(parsed, ServerEvent)
     return parsed
 

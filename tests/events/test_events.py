@@ -629,3 +629,45 @@ def test_a_beta_client_event_round_trips_exactly() -> None:
     }
     event = ev.parse_client_event(wire, dialect="beta")
     assert ev.to_wire(event, dialect="beta") == wire
+
+
+# --- wide or huge events are refused before validation (hardening issue, item 3) ----------
+
+
+@pytest.mark.parametrize(
+    ("payload", "why"),
+    [
+        ([0] * 1_000_000, "an array of 1000000 elements (at most 8192)"),
+        ([{}] * 1_000_000, "more than 16384 arrays and objects"),
+        ([[]] * 30_000, "more than 16384 arrays and objects"),
+        ([{"type": "message", "content": [{}] * 100}] * 300, "more than 16384 arrays"),
+    ],
+)
+@pytest.mark.parametrize("as_text", [False, True])
+def test_a_too_wide_event_is_refused_with_a_typed_error(
+    payload: list[Any], why: str, as_text: bool
+) -> None:
+    frame = orjson.dumps(
+        {"type": "response.done", "event_id": "e", "response": {"output": payload}}
+    )
+    data: bytes | str = frame.decode() if as_text else frame
+    with pytest.raises(InvalidEventError, match=re.escape(why)):
+        ev.parse_server_event(data)
+    # A decoded dict is walked instead of scanned: refused by whichever limit it meets first.
+    with pytest.raises(InvalidEventError, match=r"an array of \d+ elements|more than 16384"):
+        ev.parse_server_event(orjson.loads(frame))
+
+
+def test_events_just_inside_the_limits_parse() -> None:
+    logprobs = [{"token": "a", "logprob": -0.1, "bytes": [97]}] * 4_000
+    event = ev.parse_server_event(
+        {
+            "type": "conversation.item.input_audio_transcription.completed",
+            "event_id": "e",
+            "item_id": "item_1",
+            "content_index": 0,
+            "transcript": "a" * 4_000,
+            "logprobs": logprobs,
+        }
+    )
+    assert len(event.to_dict()["logprobs"]) == 4_000
