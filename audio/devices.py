@@ -34,7 +34,7 @@ from .formats import as_float32
 from .playback import PlaybackBuffer, PlaybackStats, PlayedPosition, _playable
 
 if TYPE_CHECKING:
-    from .echo import EchoCancelled, EchoCanceller
+    from .echo import EchoCancelled, EchoCanceller, ReferenceTap
     from .resample import Resampler
 
 __all__ = [
@@ -683,6 +683,28 @@ class Speaker(_Stream):
         self._resampler_delay_s = 0.0
         self._callbacks = 0
         self._output_underflows = 0
+        self._tap: ReferenceTap | None = None
+
+    def reference_tap(self, history_ms: float = 2000.0, delay_ms: float = 0.0) -> ReferenceTap:
+        """Record what the device plays, by DAC time: the echo reference for a separate
+        microphone (``EchoCancelled(mic, tap=speaker.reference_tap())``).
+
+        Call it after :meth:`open` (the tap runs at the device rate). The output callback
+        then copies each block into the tap's ring as well.
+
+        Args:
+            history_ms: Played audio kept, in ms.
+            delay_ms: See :class:`~.echo.ReferenceTap`, in ms.
+
+        Raises:
+            DeviceError: The speaker is not open.
+        """
+        from .echo import ReferenceTap
+
+        buffer = self._require_open()
+        tap = ReferenceTap(buffer.sample_rate, history_ms=history_ms, delay_ms=delay_ms)
+        self._tap = tap
+        return tap
 
     async def open(self) -> None:
         """Open and start the output stream (PortAudio calls run in a worker thread).
@@ -768,10 +790,15 @@ class Speaker(_Stream):
         latency = ahead + frames / self._device_rate + self._resampler_delay_s
         if self._channels == 1:
             buffer.read_into(outdata[:, 0], latency)
-            return
-        scratch = self._scratch if len(self._scratch) == frames else np.empty(frames, np.float32)
-        buffer.read_into(scratch, latency)
-        outdata[:] = scratch[:, None]
+        else:
+            scratch = (
+                self._scratch if len(self._scratch) == frames else np.empty(frames, np.float32)
+            )
+            buffer.read_into(scratch, latency)
+            outdata[:] = scratch[:, None]
+        if self._tap is not None:
+            dac = float(time.outputBufferDacTime) or float(time.currentTime) + ahead
+            self._tap.record(outdata[:, 0], dac - self._resampler_delay_s)
 
     # -- producer API (asyncio thread) -----------------------------------------------------
 

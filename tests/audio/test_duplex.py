@@ -175,3 +175,38 @@ async def test_duplex_loop_reference_is_aligned_and_aec_removes_the_echo(
     settled = slice(2 * RATE + int(first * RATE / 1000), len(out))
     erle = energy_db(heard[settled]) - energy_db(out[settled])
     assert erle >= 20.0, f"ERLE {erle:.1f} dB, echo delay {first:.1f} ms"
+
+
+@pytest.mark.device
+async def test_separate_devices_cancel_through_the_reference_tap(
+    pulse_server: PulseServer,
+) -> None:
+    from realtime_client.audio import Microphone, Speaker, WebRtcEchoCanceller
+
+    far = speechlike(6.0, level=0.4)
+    async with (
+        Microphone("pulse", RATE, 20) as mic,
+        Speaker("pulse", RATE, prebuffer_ms=40, block_ms=20) as speaker,
+    ):
+        tap = speaker.reference_tap()
+        source = EchoCancelled(mic, WebRtcEchoCanceller(RATE), tap=tap)
+        clean: list[Float32Array] = []
+        raw: list[Float32Array] = []
+        iterator = source.__aiter__()
+        original = source.canceller.process
+
+        def keep(near: npt.ArrayLike, ref: npt.ArrayLike | None) -> Float32Array:
+            raw.append(np.asarray(near, np.float32).copy())
+            return original(near, ref)
+
+        source.canceller.process = keep  # type: ignore[method-assign]
+        for k in range(400):
+            if k == 75:  # after the warm-up
+                speaker.write(far, "reply")
+                speaker.mark_finished("reply")
+            clean.append((await asyncio.wait_for(iterator.__anext__(), 2.0)).samples)
+    heard, out = np.concatenate(raw[75:]), np.concatenate(clean[75:])
+    assert energy_db(heard) > -30  # the echo came back
+    settled = slice(2 * RATE, len(out))
+    erle = energy_db(heard[settled]) - energy_db(out[settled])
+    assert erle >= 20.0, f"ERLE {erle:.1f} dB"
