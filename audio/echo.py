@@ -38,6 +38,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
@@ -70,7 +71,8 @@ Float32Array = npt.NDArray[np.float32]
 #: What to install for AEC3 (quoted in errors and warnings).
 AEC_INSTALL_HINT = "pip install 'realtime-client[aec]' (WebRTC AEC3 through pywebrtc-audio)"
 
-_FAR_ACTIVE_DBFS = -50.0  # far-end block level above which a block counts for ERLE
+_FAR_ACTIVE = 10.0 ** (-50.0 / 10.0)  # far-end block energy (-50 dBFS) that counts as playing
+_NEAR_AUDIBLE = 10.0 ** (-60.0 / 10.0)  # microphone block energy (-60 dBFS) worth measuring
 _ERLE_TIME_S = 2.0
 _ONE_DB = 10.0**0.1  # smoothing time of the ERLE figure, in s
 
@@ -118,10 +120,7 @@ class EchoCanceller:
     def __init__(self, sample_rate: int) -> None:
         _check_rate(sample_rate)
         self.sample_rate = sample_rate
-        self._alpha = 0.0
-        self._in_energy = 0.0
-        self._out_energy = 0.0
-        self._far_blocks = 0
+        self._erle_blocks: deque[float] | None = None
         #: Blocks processed so far.
         self.blocks = 0
 
@@ -159,32 +158,33 @@ class EchoCanceller:
         raise NotImplementedError
 
     def _measure(self, near: Float32Array, far: Float32Array, out: Float32Array) -> None:
-        far_e = float(np.dot(far, far)) / len(far)
-        if far_e <= 10.0 ** (_FAR_ACTIVE_DBFS / 10.0):
+        n = len(near)
+        far_e = float(np.dot(far, far)) / n
+        near_e = float(np.dot(near, near)) / n
+        # Only blocks with something to remove count: the far end playing, the microphone
+        # hearing more than a quiet room.
+        if far_e <= _FAR_ACTIVE or near_e <= _NEAR_AUDIBLE:
             return
-        if not self._alpha:
-            self._alpha = min(1.0, len(near) / (self.sample_rate * _ERLE_TIME_S))
-        a = self._alpha
-        self._in_energy += a * (float(np.dot(near, near)) / len(near) - self._in_energy)
-        self._out_energy += a * (float(np.dot(out, out)) / len(out) - self._out_energy)
-        self._far_blocks += 1
+        if self._erle_blocks is None:
+            self._erle_blocks = deque(maxlen=max(1, round(_ERLE_TIME_S * self.sample_rate / n)))
+        out_e = max(float(np.dot(out, out)) / n, near_e * 1e-10)
+        self._erle_blocks.append(10.0 * math.log10(near_e / out_e))
 
     @property
     def erle_db(self) -> float | None:
         """Echo suppression achieved over the last ~2 s of far-end activity, in dB.
 
-        ``None`` before the far end has played anything. Capped at 99 dB (all muted).
+        The median of the blocks' input-over-output energy ratios while the far end was
+        playing (a median, so the user talking over it in a few blocks does not pull the
+        figure down). ``None`` before the far end has played anything. At most 100 dB.
         """
-        if not self._far_blocks or self._in_energy <= 0.0:
+        if not self._erle_blocks:
             return None
-        if self._out_energy <= self._in_energy * 1e-10:
-            return 99.0
-        return 10.0 * math.log10(self._in_energy / self._out_energy)
+        return float(np.median(np.fromiter(self._erle_blocks, np.float64)))
 
     def reset(self) -> None:
         """Forget the echo path and the ERLE figure (a new stream)."""
-        self._in_energy = self._out_energy = 0.0
-        self._far_blocks = 0
+        self._erle_blocks = None
         self.blocks = 0
 
 
@@ -363,7 +363,7 @@ class EchoGate(EchoCanceller):
         self._far_energy.append(float(np.dot(far, far)) / n)
         del self._far_energy[:-keep]
         far_peak = max(self._far_energy)
-        if far_peak <= 10.0 ** (_FAR_ACTIVE_DBFS / 10.0):
+        if far_peak <= _FAR_ACTIVE:
             return near
         near_e = float(np.dot(near, near)) / n
         ratio = near_e / far_peak
