@@ -57,7 +57,7 @@ from .meter import LevelMeter, MeterReading, level_dbfs
 from .pacing import PacingClock
 from .playback import PlaybackBuffer, PlaybackError, PlaybackStats, PlayedPosition
 from .resample import MAX_RATIO_TERM, MAX_SAMPLE_MAGNITUDE, Resampler, resample
-from .vad import EnergyVAD, SpeechStarted, SpeechStopped, VadEvent
+from .vad import EnergyVAD, ModelVAD, ModelVadMissingError, SpeechStarted, SpeechStopped, VadEvent
 from .virtual import VirtualDuplex, VirtualMicrophone, VirtualSpeaker, block_edge
 from .wav import WavReader, WavWriter, read_wav, read_wav_mono, write_wav
 
@@ -92,6 +92,8 @@ __all__ = [
     "MAX_SAMPLE_MAGNITUDE",
     "PCM16_24K",
     "EnergyVAD",
+    "ModelVAD",
+    "ModelVadMissingError",
     "Resampler",
     "resample",
     "LevelMeter",

@@ -92,6 +92,9 @@ class SessionOptions:
             down for two seconds) is flooding: it gets one last ``error``
             (``too_many_invalid_events``) and the connection closes with 1008. ``None``:
             every error is sent and nothing is closed.
+        vad: The detector behind ``server_vad`` / ``semantic_vad``: ``"energy"`` (an
+            energy threshold over the noise floor) or ``"silero"`` (a small speech model,
+            the ``aec`` extra).
     """
 
     dialect: Dialect = "ga"
@@ -108,6 +111,7 @@ class SessionOptions:
     rate_limit_tokens: int | None = None
     audio_via_sink: bool = False
     max_errors_per_s: float | None = 100.0
+    vad: Literal["energy", "silero"] = "energy"
 
 
 class SessionHost(Protocol):

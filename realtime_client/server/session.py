@@ -133,7 +133,7 @@ class ServerSession:
         #: The session config, in the GA shape whatever the dialect.
         self.state: dict[str, Any] = state
         self.conversation = Conversation(self)
-        self.buffer = InputBuffer(self.input_codec().rate)
+        self.buffer = InputBuffer(self.input_codec().rate, options.vad)
         self.responses = Responses(
             self,
             self.conversation,
