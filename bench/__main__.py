@@ -7,10 +7,10 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run bench.codec, bench.resample, bench.sessions and bench.webrtc; non-zero if any failed."""
+    """Run bench.codec, .resample, .sessions, .webrtc, .aec and .vad; non-zero if any failed."""
     args = list(sys.argv[1:] if argv is None else argv)
     status = 0
-    for name in ("codec", "resample", "sessions", "webrtc"):
+    for name in ("codec", "resample", "sessions", "webrtc", "aec", "vad"):
         try:
             module = importlib.import_module(f"bench.{name}")
         except ImportError as exc:
