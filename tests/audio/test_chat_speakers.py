@@ -125,3 +125,22 @@ def test_chat_through_speakers_does_not_interrupt_itself_and_hears_a_barge_in(
     finally:
         if proc.poll() is None:
             _quit(proc)
+
+
+@pytest.mark.device
+@pytest.mark.slow
+@pytest.mark.timeout(90)
+def test_without_aec_the_chat_interrupts_itself_through_speakers(
+    pulse_server: PulseServer, utterance: Path
+) -> None:
+    proc, out = _chat(["--no-aec"])
+    try:
+        out.wait_for(r"connected: speak any time")
+        time.sleep(2.0)
+        _say(pulse_server, utterance)
+        # One utterance, but the reply comes back through the loop as a new turn, and so on.
+        out.wait_for(r"^· turn \d+:", count=2, timeout=20)
+        assert not re.search(r"echo -\d+ dB", "\n".join(out.lines))  # no canceller, no figure
+    finally:
+        if proc.poll() is None:
+            _quit(proc)
