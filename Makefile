@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
-EXTRAS ?= dev,server,audio,webrtc
+EXTRAS ?= dev,server,audio,webrtc,aec
 # The demo needs only the local server's extra: no PortAudio, test or benchmark tools.
 DEMO_EXTRAS ?= server
 

@@ -1,8 +1,9 @@
 """Audio pipeline for realtime voice: formats, resampling, G.711, WAV, playback, devices.
 
-Devices come real (:class:`Microphone`, :class:`Speaker`, over PortAudio) or simulated
-(:class:`VirtualMicrophone`, :class:`VirtualSpeaker`: no sound card, paced by a
-:class:`PacingClock`).
+Devices come real (:class:`Microphone`, :class:`Speaker`, :class:`DuplexDevice`, over
+PortAudio) or simulated (:class:`VirtualMicrophone`, :class:`VirtualSpeaker`,
+:class:`VirtualDuplex`: no sound card, paced by a :class:`PacingClock`). Echo
+cancellation (:mod:`.echo`): WebRTC AEC3 with the ``aec`` extra, an echo gate without.
 
 Stands alone: imports nothing from ``realtime_client``. Arrays are float32 in [-1, 1],
 ``(frames,)`` mono or ``(frames, channels)``; PCM16 little-endian at the wire edge.
@@ -13,12 +14,24 @@ from __future__ import annotations
 from .devices import (
     CapturedBlock,
     DeviceInfo,
+    DuplexDevice,
     Microphone,
     MicrophoneStats,
     Speaker,
     SpeakerStats,
     find_device,
     list_devices,
+)
+from .echo import (
+    AecMissingError,
+    EchoCancelled,
+    EchoCanceller,
+    EchoGate,
+    EchoPath,
+    ReferenceTap,
+    WebRtcEchoCanceller,
+    estimate_delay_ms,
+    make_echo_canceller,
 )
 from .errors import (
     AudioError,
@@ -44,11 +57,22 @@ from .meter import LevelMeter, MeterReading, level_dbfs
 from .pacing import PacingClock
 from .playback import PlaybackBuffer, PlaybackError, PlaybackStats, PlayedPosition
 from .resample import MAX_RATIO_TERM, MAX_SAMPLE_MAGNITUDE, Resampler, resample
-from .vad import EnergyVAD, SpeechStarted, SpeechStopped, VadEvent
-from .virtual import VirtualMicrophone, VirtualSpeaker, block_edge
+from .vad import EnergyVAD, ModelVAD, ModelVadMissingError, SpeechStarted, SpeechStopped, VadEvent
+from .virtual import VirtualDuplex, VirtualMicrophone, VirtualSpeaker, block_edge
 from .wav import WavReader, WavWriter, read_wav, read_wav_mono, write_wav
 
 __all__ = [
+    "AecMissingError",
+    "DuplexDevice",
+    "EchoCancelled",
+    "EchoCanceller",
+    "EchoGate",
+    "EchoPath",
+    "ReferenceTap",
+    "VirtualDuplex",
+    "WebRtcEchoCanceller",
+    "estimate_delay_ms",
+    "make_echo_canceller",
     "CapturedBlock",
     "DeviceInfo",
     "Microphone",
@@ -68,6 +92,8 @@ __all__ = [
     "MAX_SAMPLE_MAGNITUDE",
     "PCM16_24K",
     "EnergyVAD",
+    "ModelVAD",
+    "ModelVadMissingError",
     "Resampler",
     "resample",
     "LevelMeter",

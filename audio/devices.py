@@ -34,11 +34,13 @@ from .formats import as_float32
 from .playback import PlaybackBuffer, PlaybackStats, PlayedPosition, _playable
 
 if TYPE_CHECKING:
+    from .echo import EchoCancelled, EchoCanceller, ReferenceTap
     from .resample import Resampler
 
 __all__ = [
     "CapturedBlock",
     "DeviceInfo",
+    "DuplexDevice",
     "Microphone",
     "MicrophoneStats",
     "Speaker",
@@ -246,6 +248,9 @@ class CapturedBlock:
         device_frame_index: Index of the first frame on the device's own clock (frames at
             ``device_rate``).
         dropped_frames: Device frames dropped so far by the overflow policy.
+        reference: What the device played while this block was captured (mono, same
+            rate and length as ``samples``): the far-end reference of a full-duplex
+            device (:class:`DuplexDevice`) for echo cancellation; ``None`` elsewhere.
     """
 
     samples: Float32Array
@@ -254,6 +259,7 @@ class CapturedBlock:
     capture_time: float
     device_frame_index: int
     dropped_frames: int
+    reference: Float32Array | None = None
 
     @property
     def duration_ms(self) -> float:
@@ -300,6 +306,10 @@ class _InputBridge:
 
     def callback(self, indata: Float32Array, frames: int, time: Any, status: Any) -> None:
         """Runs on PortAudio's thread: copy, hand over, return."""
+        self.push(indata.copy(), frames, float(time.inputBufferAdcTime), status)
+
+    def push(self, data: Float32Array, frames: int, adc_time: float, status: Any) -> None:
+        """Hand over a block the caller owns (PortAudio's thread; no copy made)."""
         if status.input_overflow:
             self.input_overflows += 1
         if status.input_underflow:
@@ -308,9 +318,7 @@ class _InputBridge:
         self.frames += frames
         self.blocks += 1
         try:
-            self._loop.call_soon_threadsafe(
-                self._deliver, indata.copy(), index, float(time.inputBufferAdcTime)
-            )
+            self._loop.call_soon_threadsafe(self._deliver, data, index, adc_time)
         except RuntimeError:  # the loop is closed: nobody to deliver to
             self.lost_callbacks += 1
 
@@ -434,6 +442,17 @@ class Microphone(_Stream):
             raise DeviceError(
                 f"cannot open input device {info.name!r} at {rate} Hz: {exc}"
             ) from exc
+        self._started(info, rate, bridge, stream, resampler)
+
+    def _started(
+        self,
+        info: DeviceInfo,
+        rate: int,
+        bridge: _InputBridge,
+        stream: Any,
+        resampler: Resampler | None,
+    ) -> None:
+        """Take a started stream: fresh clocks and buffers."""
         self._info, self._device_rate, self._bridge, self._stream = info, rate, bridge, stream
         self._resampler = resampler
         self._pending, self._pending_frames, self._held = [], 0, None
@@ -664,6 +683,28 @@ class Speaker(_Stream):
         self._resampler_delay_s = 0.0
         self._callbacks = 0
         self._output_underflows = 0
+        self._tap: ReferenceTap | None = None
+
+    def reference_tap(self, history_ms: float = 2000.0, delay_ms: float = 0.0) -> ReferenceTap:
+        """Record what the device plays, by DAC time: the echo reference for a separate
+        microphone (``EchoCancelled(mic, tap=speaker.reference_tap())``).
+
+        Call it after :meth:`open` (the tap runs at the device rate). The output callback
+        then copies each block into the tap's ring as well.
+
+        Args:
+            history_ms: Played audio kept, in ms.
+            delay_ms: See :class:`~.echo.ReferenceTap`, in ms.
+
+        Raises:
+            DeviceError: The speaker is not open.
+        """
+        from .echo import ReferenceTap
+
+        buffer = self._require_open()
+        tap = ReferenceTap(buffer.sample_rate, history_ms=history_ms, delay_ms=delay_ms)
+        self._tap = tap
+        return tap
 
     async def open(self) -> None:
         """Open and start the output stream (PortAudio calls run in a worker thread).
@@ -749,10 +790,15 @@ class Speaker(_Stream):
         latency = ahead + frames / self._device_rate + self._resampler_delay_s
         if self._channels == 1:
             buffer.read_into(outdata[:, 0], latency)
-            return
-        scratch = self._scratch if len(self._scratch) == frames else np.empty(frames, np.float32)
-        buffer.read_into(scratch, latency)
-        outdata[:] = scratch[:, None]
+        else:
+            scratch = (
+                self._scratch if len(self._scratch) == frames else np.empty(frames, np.float32)
+            )
+            buffer.read_into(scratch, latency)
+            outdata[:] = scratch[:, None]
+        if self._tap is not None:
+            dac = float(time.outputBufferDacTime) or float(time.currentTime) + ahead
+            self._tap.record(outdata[:, 0], dac - self._resampler_delay_s)
 
     # -- producer API (asyncio thread) -----------------------------------------------------
 
@@ -939,3 +985,264 @@ class Speaker(_Stream):
             output_latency_s=playback.output_latency_s,
             device_rate=self._device_rate,
         )
+
+
+# -- full duplex ---------------------------------------------------------------------------
+
+
+class _DuplexCapture(Microphone):
+    """The capture side of a duplex device: channel 0 heard, channel 1 what was played.
+
+    Both channels go through one resampler, so the reference stays sample-aligned with
+    the capture whatever the device rate; :meth:`_emit` splits them.
+    """
+
+    def __init__(self, owner: _Duplex, sample_rate: int, block_ms: float, queue_blocks: int):
+        super().__init__(None, sample_rate, block_ms, 2, queue_blocks=queue_blocks)
+        self._owner = owner
+
+    async def open(self) -> None:
+        """Open the duplex device (both sides)."""
+        await self._owner.open()
+
+    async def close(self) -> None:
+        """Close the duplex device (both sides)."""
+        await self._owner.close()
+
+    def _emit(self, frames: int) -> CapturedBlock:
+        block = super()._emit(frames)
+        both = block.samples
+        return CapturedBlock(
+            samples=np.ascontiguousarray(both[:, 0]),
+            sample_rate=block.sample_rate,
+            frame_index=block.frame_index,
+            capture_time=block.capture_time,
+            device_frame_index=block.device_frame_index,
+            dropped_frames=block.dropped_frames,
+            reference=np.ascontiguousarray(both[:, 1]),
+        )
+
+
+class _DuplexPlayback(Speaker):
+    """The playback side of a duplex device (opened and closed with it)."""
+
+    def __init__(self, owner: _Duplex, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._owner = owner
+
+    async def open(self) -> None:
+        """Open the duplex device (both sides)."""
+        await self._owner.open()
+
+    async def close(self) -> None:
+        """Close the duplex device (both sides)."""
+        await self._owner.close()
+
+
+class _Duplex(_Stream):
+    """What a real and a simulated duplex device share: the echo-cancelled capture."""
+
+    _capture: Microphone
+    _aec: bool | EchoCanceller
+    _canceller: EchoCanceller | None = None
+    _cancelled: EchoCancelled | None = None
+
+    def _setup_aec(self, sample_rate: int) -> None:
+        if self._aec is False:
+            return
+        from .echo import EchoCancelled, EchoCanceller, make_echo_canceller
+
+        if isinstance(self._aec, EchoCanceller):
+            canceller = self._aec
+            if canceller.sample_rate != sample_rate:
+                raise AudioFormatError(
+                    f"the echo canceller runs at {canceller.sample_rate} Hz, the device "
+                    f"delivers {sample_rate} Hz"
+                )
+        elif self._aec is True:
+            canceller = make_echo_canceller(sample_rate)
+        else:
+            raise AudioFormatError(f"aec must be a bool or an EchoCanceller, got {self._aec!r}")
+        self._canceller = canceller
+        self._cancelled = EchoCancelled(self._capture, canceller)
+
+    @property
+    def microphone(self) -> Any:
+        """What to attach as the session's source: the capture, echo-cancelled if on."""
+        return self._cancelled if self._cancelled is not None else self._capture
+
+    @property
+    def canceller(self) -> EchoCanceller | None:
+        """The echo canceller (``None`` with ``aec=False``)."""
+        return self._canceller
+
+    @property
+    def erle_db(self) -> float | None:
+        """Echo suppression achieved so far, in dB (see :attr:`EchoCanceller.erle_db`)."""
+        return self._canceller.erle_db if self._canceller is not None else None
+
+
+class DuplexDevice(_Duplex):
+    """One full-duplex stream: each captured block comes with what was played meanwhile.
+
+    A single PortAudio stream runs input and output in the same callback, so the block
+    played and the block captured share one sample clock: the far-end reference is
+    exact and never drifts (separate streams do, and AEC never converges on them). The
+    callback only copies: the output block out of the playback buffer, the input block
+    and the output block into one array handed to asyncio.
+
+    Use :attr:`speaker` as the session's sink and :attr:`microphone` as its source; with
+    ``aec`` on (the default), :attr:`microphone` yields echo-cancelled blocks::
+
+        async with DuplexDevice() as device:
+            session.attach(device.microphone, device.speaker)
+
+    Args:
+        input_device: Input device index, (part of a) name, or ``None`` for the default.
+        output_device: Output device; ``None``: the input device if it has outputs,
+            else the default output.
+        sample_rate: Rate of the audio written and captured, in Hz.
+        block_ms: Callback period and capture block length, in ms.
+        aec: ``True``: the best canceller installed (:func:`~.echo.make_echo_canceller`);
+            an :class:`~.echo.EchoCanceller` to use that one; ``False``: none.
+        channels: Output channels (the mono signal is copied to each).
+        device_rate: Force the device rate, in Hz.
+        prebuffer_ms: As for :class:`Speaker`, in ms.
+        fade_ms: As for :class:`Speaker`, in ms.
+        queue_blocks: As for :class:`Microphone`.
+        latency: PortAudio latency hint.
+
+    Raises:
+        AudioFormatError: A bad rate, block length or channel count.
+    """
+
+    def __init__(
+        self,
+        input_device: int | str | None = None,
+        output_device: int | str | None = None,
+        sample_rate: int = 24_000,
+        block_ms: float = 20.0,
+        *,
+        aec: bool | EchoCanceller = True,
+        channels: int = 1,
+        device_rate: int | None = None,
+        prebuffer_ms: float = 60.0,
+        fade_ms: float = 5.0,
+        queue_blocks: int = 50,
+        latency: Literal["low", "high"] | float = "low",
+    ) -> None:
+        _check_args(sample_rate, block_ms, channels)
+        self._input_arg = input_device
+        self._output_arg = output_device
+        self._rate = sample_rate
+        self._block_ms = float(block_ms)
+        self._channels = channels
+        self._device_rate_arg = device_rate
+        self._latency = latency
+        self._aec = aec
+        self._capture = _DuplexCapture(self, sample_rate, block_ms, queue_blocks)
+        self._playback = _DuplexPlayback(
+            self,
+            sample_rate=sample_rate,
+            prebuffer_ms=prebuffer_ms,
+            block_ms=block_ms,
+            channels=channels,
+            fade_ms=fade_ms,
+            latency=latency,
+        )
+        self._stream: Any = None
+        self._setup_aec(sample_rate)
+
+    async def open(self) -> None:
+        """Open and start the duplex stream (PortAudio calls run in a worker thread).
+
+        Raises:
+            DeviceError: No such device, or it refused the settings.
+            PortAudioMissingError: sounddevice or PortAudio is not installed.
+        """
+        if self._stream is not None:
+            return
+        sd = _sounddevice()
+        in_info = find_device(self._input_arg, "input")
+        out_arg = self._output_arg
+        if out_arg is None and in_info.max_output_channels >= self._channels:
+            out_arg = in_info.index
+        out_info = find_device(out_arg, "output")
+        if self._channels > out_info.max_output_channels:
+            raise DeviceError(
+                f"output device {out_info.name!r} has {out_info.max_output_channels} "
+                f"channel(s), {self._channels} requested"
+            )
+        rate = self._device_rate_arg or _choose_rate(sd, in_info, "input", self._rate, 1)
+        playback, capture = self._playback, self._capture
+        blocksize = playback._prepare(rate)
+        resampler = _make_resampler(rate, self._rate, 2)
+        bridge = _InputBridge(asyncio.get_running_loop(), capture._queue_blocks)
+        play = playback._callback
+
+        def callback(
+            indata: Float32Array, outdata: Float32Array, frames: int, time: Any, status: Any
+        ) -> None:
+            # PortAudio's thread: play the next block, then hand over heard + played.
+            play(outdata, frames, time, status)
+            both = np.empty((frames, 2), dtype=np.float32)
+            both[:, 0] = indata[:, 0]
+            both[:, 1] = outdata[:, 0]
+            bridge.push(both, frames, float(time.inputBufferAdcTime), status)
+
+        def start() -> Any:
+            stream = sd.Stream(
+                samplerate=rate,
+                blocksize=blocksize,
+                device=(in_info.index, out_info.index),
+                channels=(1, self._channels),
+                dtype="float32",
+                latency=self._latency,
+                callback=callback,
+            )
+            playback._fallback_latency_s = float(stream.latency[1])
+            stream.start()
+            return stream
+
+        try:
+            stream = await asyncio.to_thread(start)
+        except sd.PortAudioError as exc:
+            raise DeviceError(
+                f"cannot open duplex device {in_info.name!r} / {out_info.name!r} at {rate} Hz: "
+                f"{exc}"
+            ) from exc
+        self._stream = stream
+        playback._stream = stream
+        playback._info = out_info
+        capture._started(in_info, rate, bridge, stream, resampler)
+
+    async def close(self) -> None:
+        """Stop and close the stream (queued audio is not played; capture ends)."""
+        stream, self._stream = self._stream, None
+        if stream is None:
+            return
+        self._playback._stream = None
+        self._capture._stream = None
+        await asyncio.to_thread(stream.close)
+        if self._capture._bridge is not None:
+            self._capture._bridge.close()
+
+    @property
+    def speaker(self) -> Speaker:
+        """The playback side: the session's sink."""
+        return self._playback
+
+    @property
+    def capture(self) -> Microphone:
+        """The raw capture side: blocks with their ``reference``, echo not removed."""
+        return self._capture
+
+    @property
+    def sample_rate(self) -> int:
+        """Rate of the audio written and captured, in Hz."""
+        return self._rate
+
+    @property
+    def device_rate(self) -> int:
+        """Rate the device runs at, in Hz (0 before :meth:`open`)."""
+        return self._capture.device_rate

@@ -25,17 +25,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from .devices import CapturedBlock, Microphone, MicrophoneStats, Speaker, _check_args
+from .devices import (
+    CapturedBlock,
+    Microphone,
+    MicrophoneStats,
+    Speaker,
+    _check_args,
+    _Duplex,
+)
+from .errors import AudioFormatError
 from .formats import to_mono
 from .pacing import PacingClock
 from .playback import PlaybackBuffer
 
-__all__ = ["VirtualMicrophone", "VirtualSpeaker", "block_edge"]
+if TYPE_CHECKING:
+    from .echo import EchoCanceller, EchoPath
+
+__all__ = ["VirtualDuplex", "VirtualMicrophone", "VirtualSpeaker", "block_edge"]
 
 Float32Array = npt.NDArray[np.float32]
 
@@ -226,7 +237,11 @@ class VirtualMicrophone(Microphone):
             asked for).
         speaker: A :class:`VirtualSpeaker` made with ``speed=None`` and the same
             ``block_ms``: it is ticked once per block, after the block's time has come
-            (one full-duplex device).
+            (one full-duplex device). When its device rate is ``sample_rate``, each
+            block's ``reference`` is what it played during the block.
+        echo: A simulated loudspeaker-room path (:class:`~.echo.EchoPath` at
+            ``sample_rate``; needs ``speaker`` at that device rate): what the speaker
+            plays is mixed into what the microphone hears through it.
         on_block: Called with ``(index, due)`` each time block ``index``'s time has come
             (``due``: when it was due, on ``time.monotonic()``), before the speaker is
             ticked: to measure how late the consumer takes its blocks.
@@ -247,6 +262,7 @@ class VirtualMicrophone(Microphone):
         start: float | None = None,
         speaker: VirtualSpeaker | None = None,
         on_block: Callable[[int, float], None] | None = None,
+        echo: EchoPath | None = None,
     ) -> None:
         super().__init__(None, sample_rate, block_ms)
         if after not in ("silence", "repeat", "end"):
@@ -256,6 +272,16 @@ class VirtualMicrophone(Microphone):
                 "a duplex speaker must be made with speed=None and the same block_ms "
                 "(the microphone's clock ticks it)"
             )
+        if echo is not None:
+            same_rate = speaker is not None and (speaker._device_rate_arg or speaker._rate) == (
+                sample_rate
+            )
+            if not same_rate or echo.sample_rate != sample_rate:
+                raise ValueError(
+                    "an echo path needs a duplex speaker whose device rate, like the echo "
+                    "path's rate, is the microphone's sample_rate"
+                )
+        self._echo = echo
         self._samples = np.zeros(0, np.float32) if samples is None else to_mono(samples)
         self._device_rate = sample_rate
         self._block_s = self._block_ms / 1000.0
@@ -301,10 +327,17 @@ class VirtualMicrophone(Microphone):
         await asyncio.sleep(self._clock.delay_s(position_s))
         if self._on_block is not None:
             self._on_block(index, self._clock.due(position_s))
+        reference = None
         if self._speaker is not None:
             self._played = self._speaker.tick(self._played)
+            if len(self._played) == len(samples):
+                reference = self._played.copy()
+                if self._echo is not None:
+                    samples = samples + self._echo.process(reference)
         self._frames += len(samples)
-        return CapturedBlock(samples, self._rate, start, start / self._rate, start, 0)
+        return CapturedBlock(
+            samples, self._rate, start, start / self._rate, start, 0, reference=reference
+        )
 
     def _take(self, start: int, frames: int) -> Float32Array:
         """Frames ``start .. start + frames`` of what the microphone hears."""
@@ -349,3 +382,87 @@ class VirtualMicrophone(Microphone):
             input_underflows=0,
             device_rate=self._rate,
         )
+
+
+class VirtualDuplex(_Duplex):
+    """A simulated full-duplex device, optionally with an echo path and echo cancellation.
+
+    A :class:`VirtualSpeaker` and a :class:`VirtualMicrophone` on one clock: each captured
+    block carries the block played meanwhile as its ``reference``; with ``echo``, what
+    is played reaches the microphone through that simulated room. Same interface as
+    :class:`~realtime_client.audio.DuplexDevice`::
+
+        device = VirtualDuplex(user_speech, echo=EchoPath(24_000))
+        session.attach(device.microphone, device.speaker)
+
+    Args:
+        samples: What the user says (see :class:`VirtualMicrophone`); ``None``: silence.
+        sample_rate: Rate of the audio written and captured, in Hz.
+        block_ms: Device period, in ms.
+        echo: Loudspeaker-room path at ``sample_rate``; ``None``: no echo (headphones).
+        aec: As for :class:`~realtime_client.audio.DuplexDevice`.
+        after: As for :class:`VirtualMicrophone`.
+        speed: As for :class:`VirtualMicrophone` (real time 1.0, 0 unpaced).
+        prebuffer_ms: As for :class:`VirtualSpeaker`, in ms.
+
+    Raises:
+        AudioFormatError: A bad rate or block length, or a canceller at another rate.
+        ValueError: An echo path at another rate, a bad ``after`` or ``speed``.
+    """
+
+    def __init__(
+        self,
+        samples: npt.ArrayLike | None = None,
+        sample_rate: int = 24_000,
+        block_ms: float = 20.0,
+        *,
+        echo: EchoPath | None = None,
+        aec: bool | EchoCanceller = True,
+        after: Literal["silence", "repeat", "end"] = "silence",
+        speed: float = 1.0,
+        prebuffer_ms: float = 60.0,
+    ) -> None:
+        _check_args(sample_rate, block_ms, 1)
+        self._rate = sample_rate
+        self._aec = aec
+        self._speaker = VirtualSpeaker(
+            sample_rate=sample_rate, speed=None, block_ms=block_ms, prebuffer_ms=prebuffer_ms
+        )
+        self._capture: VirtualMicrophone = VirtualMicrophone(
+            samples,
+            sample_rate,
+            block_ms,
+            after=after,
+            speed=speed,
+            speaker=self._speaker,
+            echo=echo,
+        )
+        if echo is not None and echo.sample_rate != sample_rate:
+            raise AudioFormatError("the echo path must run at sample_rate")
+        self.echo = echo
+        self._setup_aec(sample_rate)
+
+    async def open(self) -> None:
+        """Open the simulated speaker and microphone."""
+        await self._speaker.open()
+        await self._capture.open()
+
+    async def close(self) -> None:
+        """Close both sides: iteration ends, queued audio is not played."""
+        await self._capture.close()
+        await self._speaker.close()
+
+    @property
+    def speaker(self) -> VirtualSpeaker:
+        """The playback side: the session's sink."""
+        return self._speaker
+
+    @property
+    def capture(self) -> VirtualMicrophone:
+        """The raw capture side: blocks with their ``reference`` (echo not removed)."""
+        return self._capture
+
+    @property
+    def sample_rate(self) -> int:
+        """Rate of the audio written and captured, in Hz."""
+        return self._rate

@@ -15,6 +15,8 @@ def main(argv: list[str] | None = None) -> int:
         "resample",
         "sessions",
         "webrtc",
+        "aec",
+        "vad",
         "soak",
         "fuzz",
         "hostile",

@@ -303,9 +303,7 @@ class UncommittedAudio(OutageBuffer):
         if not self._blocks:
             self.held_ms = 0.0
 
-    async def resend(
-        self, send: Callable[[Int16Array], Awaitable[None]], start_ms: float
-    ) -> float:
+    async def resend(self, send: Callable[[Int16Array], Awaitable[None]], start_ms: float) -> float:
         """Send every block again on a new connection from ``start_ms``; restamp them.
 
         Returns the ms sent. The blocks stay held (uncommitted on the new session too).

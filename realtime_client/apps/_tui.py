@@ -75,6 +75,7 @@ class StatusInfo:
         mode: ``"VAD"`` or ``"push-to-talk"``.
         input_dbfs: Microphone level, in dBFS (``None`` hides the meter).
         output_dbfs: Playback level, in dBFS (``None`` hides the meter).
+        echo: Echo suppression achieved, already formatted (``""`` hides it).
         latency: Latency of the last turn, already formatted (``""`` before the first).
         usage: Token usage and cost so far, already formatted.
         keys: Key help shown at the end.
@@ -86,6 +87,7 @@ class StatusInfo:
     mode: str = "VAD"
     input_dbfs: float | None = None
     output_dbfs: float | None = None
+    echo: str = ""
     latency: str = ""
     usage: str = ""
     keys: str = "q quit"
@@ -244,6 +246,8 @@ class ChatScreen:
             if level is not None:
                 bar = level_bar(level, bar_width, unicode=self.unicode)
                 meters.append(f"{label} {bar} {max(level, -99.0):4.0f} dB")
+        if s.echo:
+            meters.append(s.echo)
         if meters:
             lines.append(self._fit("   ".join(meters), cols))
         tail = " · ".join(x for x in (s.latency, s.usage, s.keys) if x)

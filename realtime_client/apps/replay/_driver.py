@@ -15,6 +15,7 @@ from typing import Any, TextIO
 import numpy as np
 import numpy.typing as npt
 
+from realtime_client.audio.echo import EchoCanceller, EchoPath, make_echo_canceller
 from realtime_client.audio.errors import AudioError
 from realtime_client.audio.pacing import PacingClock
 from realtime_client.audio.resample import Resampler
@@ -32,6 +33,10 @@ from ._results import ReplayError
 BLOCK_MS = 20
 _OUT_RATE = 24_000
 _BURST_MS = 800
+# A speech_started this long after the user's last voiced block still counts as theirs (the
+# server's decision lags the audio by its onset time and the network).
+_USER_GRACE_MS = 500.0
+_VOICED_ENERGY = 1e-5  # mean square of a block carrying the user's voice (-50 dBFS)
 
 
 @dataclass
@@ -90,6 +95,10 @@ class _Config:
     keep_audio: bool
     progress: bool
     log: TextIO | None
+    # Simulated loudspeaker-room path from the speaker into the microphone, and whether
+    # echo cancellation removes it (see the package docstring).
+    echo: EchoPath | None = None
+    aec: bool = True
 
 
 class _Driver:
@@ -136,6 +145,15 @@ class _Driver:
         self.total_ms = 0.0
         self._silence_rate = 0
         self._silence_k = 0  # silent blocks since the rate last changed
+        self.canceller: EchoCanceller | None = None
+        if cfg.echo is not None and cfg.aec:
+            self.canceller = make_echo_canceller(_OUT_RATE)
+        self._echo_next: npt.NDArray[np.float32] | None = None  # echo due in the next block
+        self._reference: npt.NDArray[np.float32] | None = None  # what played in the last one
+        self._user_until_ms = -1e9  # end of the latest block carrying the user's voice
+        #: Device-clock times (ms) of ``speech_started`` while the user was silent: the
+        #: assistant's own voice taken for the user's.
+        self.self_interruptions: list[float] = []
 
     def now_ms(self) -> float:
         return float(self.ticks * BLOCK_MS)
@@ -162,7 +180,12 @@ class _Driver:
 
     def _on_event(self, event: Any) -> None:
         self._changed.set()
-        if isinstance(event, ev.ResponseOutputAudioDelta):
+        if isinstance(event, ev.InputAudioBufferSpeechStarted):
+            now = self.now_ms()
+            if now > self._user_until_ms + _USER_GRACE_MS:
+                self.self_interruptions.append(now)
+                self._log(f"[{now / 1000:7.2f} s] speech started while the user was silent")
+        elif isinstance(event, ev.ResponseOutputAudioDelta):
             self.audio.setdefault(event.item_id, []).append(event.pcm16())
         elif isinstance(event, ev.InputAudioBufferCommitted):
             self._commits += 1
@@ -208,15 +231,27 @@ class _Driver:
                     self._release()
         elif block is None and self._tail_left > 0:
             self._tail_left -= 1
+        if len(captured) and float(np.dot(captured, captured)) > _VOICED_ENERGY * len(captured):
+            self._user_until_ms = now + BLOCK_MS
         sending = self._pressed or self._burst_pos is not None
-        if sending:
-            await self.session.send_audio(captured, rate)
         monitor = self._monitors.get(rate)
         if monitor is None:
             monitor = self._monitors[rate] = Resampler(rate, _OUT_RATE)
         heard = monitor.process(captured) if rate != _OUT_RATE else captured
+        if self.cfg.echo is not None:
+            # Through the room: the microphone hears the user plus the speaker's echo,
+            # at the speaker's rate; the canceller (if on) gets what was played as reference.
+            heard = self._through_room(heard)
+            if sending:
+                await self.session.send_audio(heard, _OUT_RATE)
+        elif sending:
+            await self.session.send_audio(captured, rate)
         self.input_track.append(heard if sending else np.zeros_like(heard))
-        self.output_track.append(self.speaker.tick())
+        played = self.speaker.tick()
+        self.output_track.append(played)
+        if self.cfg.echo is not None:
+            self._echo_next = self.cfg.echo.process(played)
+            self._reference = played
         position = self.playback.position()
         if position is not None and position.played_ms > 0:
             # [first tick played, end of the last tick that played more, played ms]
@@ -227,6 +262,20 @@ class _Driver:
         self._progress.update(self.now_ms(), self.total_ms)
         # Unpaced (speed 0) this only yields: the reader runs between blocks.
         await self._clock.wait(self.ticks * BLOCK_MS / 1000.0)
+
+    def _through_room(self, heard: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """What the microphone captures: ``heard`` plus the echo; echo-cancelled if on."""
+        echo, reference = self._echo_next, self._reference
+        if echo is None or reference is None:
+            return heard
+        n = min(len(heard), len(echo))
+        mic = heard.astype(np.float32, copy=True)
+        mic[:n] += echo[:n]
+        if self.canceller is None:
+            return mic
+        ref = np.zeros(len(mic), np.float32)
+        ref[:n] = reference[:n]
+        return self.canceller.process(mic, ref)
 
     def _silence_frames(self, rate: int) -> int:
         """Frames of the next silent block: block edges as in :meth:`_Input.blocks`."""

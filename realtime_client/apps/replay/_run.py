@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import pybase64
 
+from realtime_client.audio.echo import EchoPath
 from realtime_client.audio.errors import AudioError
 from realtime_client.audio.virtual import VirtualSpeaker
 
@@ -63,6 +64,8 @@ async def replay(
     progress: bool = False,
     log: TextIO | None = None,
     on_server: Callable[[str], None] | None = None,
+    echo: bool | EchoPath = False,
+    aec: bool = True,
 ) -> ReplayResult:
     """Stream WAV files through a Realtime session as a microphone would; record it all.
 
@@ -93,6 +96,13 @@ async def replay(
         progress: Show a progress bar on stderr.
         log: Where to print one line per step (``None``: quiet).
         on_server: Called with a description of the server used (e.g. to print it).
+        echo: Play through speakers: what the simulated speaker plays reaches the
+            microphone through a loudspeaker-room path (``True``: :class:`EchoPath`'s
+            defaults, 40 ms, -6 dB, a 250 ms tail: enough to interrupt itself without
+            echo cancellation), or this :class:`EchoPath` at 24 kHz. The report's
+            ``echo`` entry counts the self-interruptions and the ERLE achieved.
+        aec: With ``echo``: cancel it (WebRTC AEC3 with the ``aec`` extra, else the echo
+            gate); ``False`` to compare without.
 
     Returns:
         The transcript, report, failures and written paths.
@@ -116,6 +126,12 @@ async def replay(
         raise ReplayError(f"barge-in times must be finite and >= 0 s, got {list(barge_in_at)}")
     if not inputs:
         raise ReplayError("no input files")
+    if echo is True:
+        echo = EchoPath(24_000)
+    if isinstance(echo, EchoPath) and echo.sample_rate != 24_000:
+        raise ReplayError(f"the echo path must run at 24000 Hz, got {echo.sample_rate}")
+    if echo is not False and not isinstance(echo, EchoPath):
+        raise ReplayError(f"echo must be a bool or an EchoPath, got {echo!r}")
     files = [_load(p) for p in inputs]
     use_local = responder is not None or endpoint.use_local_server(url, api_key)
     if use_local and url is not None:
@@ -166,6 +182,8 @@ async def replay(
                 keep_audio=keep_audio,
                 progress=progress,
                 log=log,
+                echo=echo or None,
+                aec=aec,
             ),
             meta={
                 "inputs": [str(f.path) for f in files],
@@ -176,6 +194,7 @@ async def replay(
                 "barge_in_at": list(barge_in_at),
                 "server": "embedded" if use_local else (url or "openai"),
                 "responder": (responder or "echo") if use_local else None,
+                "echo": _describe_echo(echo or None, aec),
             },
         )
     finally:
@@ -281,7 +300,18 @@ async def _live(
         "barge_ins_at_ms": driver.barge_ins,
         "barge_ins_skipped_at_ms": driver.skipped_barge_ins,
         "playback": asdict(speaker.buffer.stats()),
+        "self_interruptions_at_ms": driver.self_interruptions,
     }
+    if driver.cfg.echo is not None:
+        canceller = driver.canceller
+        report["echo"] = {
+            **(meta.get("echo") or {}),
+            "canceller": canceller.name if canceller is not None else None,
+            "erle_db": round(canceller.erle_db, 1)
+            if canceller is not None and canceller.erle_db is not None
+            else None,
+            "self_interruptions": len(driver.self_interruptions),
+        }
     result = ReplayResult(turns, report, failures, records=records, stats=stats)
     if out is not None:
         try:
@@ -289,6 +319,17 @@ async def _live(
         except (OSError, AudioError) as exc:
             raise ReplayError(f"cannot write the outputs to {out}: {exc}") from exc
     return result
+
+
+def _describe_echo(echo: EchoPath | None, aec: bool) -> dict[str, Any] | None:
+    if echo is None:
+        return None
+    return {
+        "delay_ms": echo.delay_ms,
+        "gain_db": echo.gain_db,
+        "tail_ms": echo.tail_ms,
+        "aec": aec,
+    }
 
 
 def replay_sync(
