@@ -182,17 +182,18 @@ class Call:
     def _on_track(self, track: Any) -> None:
         if track.kind != "audio":
             return
-        from .._rtc import set_jitter_buffer
+        from .._rtc import decode_inline, set_jitter_buffer
 
         for receiver in self.pc.getReceivers():
             if receiver.track is track:
                 set_jitter_buffer(receiver, _JITTER_FRAMES)
+                decode_inline(receiver)
         task = asyncio.ensure_future(self._listen(track))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _listen(self, track: Any) -> None:
-        """Uplink: decoded frames (stereo s16, 48 kHz) → the session's input buffer."""
+        """Uplink: decoded frames (mono s16, 48 kHz, our decoder) → the session's input."""
         from aiortc.mediastreams import MediaStreamError
 
         from .._rtc import frame_to_mono

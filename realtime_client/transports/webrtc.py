@@ -196,7 +196,8 @@ class WebRTCTransport(Transport):
         track = PcmTrack()
         pc.addTrack(track)
         self._media = WebRTCMedia(self, track)
-        from .._rtc import set_jitter_buffer
+        from .._rtc import decode_inline, set_jitter_buffer
+
         opened = asyncio.get_running_loop().create_future()
 
         @channel.on("open")  # type: ignore[untyped-decorator]
@@ -218,6 +219,7 @@ class WebRTCTransport(Transport):
                 for receiver in pc.getReceivers():
                     if receiver.track is remote:
                         set_jitter_buffer(receiver, self._jitter_frames)
+                        decode_inline(receiver)
                 self._spawn(self._pull(remote))
 
         @pc.on("connectionstatechange")  # type: ignore[untyped-decorator]
@@ -295,7 +297,7 @@ class WebRTCTransport(Transport):
         return text
 
     async def _pull(self, remote: Any) -> None:
-        """Downlink: decoded frames (stereo s16) → mono PCM16 for the media channel."""
+        """Downlink: decoded frames (mono from our decoder) → PCM16 for the media channel."""
         from .._rtc import frame_to_mono
 
         with contextlib.suppress(Exception):  # the track ends with the call
