@@ -24,9 +24,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Decoder", "Encoder", "load"]
+__all__ = ["APPLICATION_RESTRICTED_LOWDELAY", "APPLICATION_VOIP", "Decoder", "Encoder", "load"]
 
-_APPLICATION_VOIP = 2048
+#: ``opus_encoder_create`` applications.
+APPLICATION_VOIP = 2048
+APPLICATION_RESTRICTED_LOWDELAY = 2051
 _SET_BITRATE = 4002
 _SET_COMPLEXITY = 4010
 #: The longest Opus packet is 120 ms; at 48 kHz that is 5760 samples per channel.
@@ -105,17 +107,24 @@ def load() -> Any:
 
 
 class Encoder:
-    """A mono libopus encoder at 48 kHz (VoIP application).
+    """A mono libopus encoder at 48 kHz.
 
     Args:
         lib: What :func:`load` returned.
         bitrate: Target bit rate in bit/s.
         complexity: 0–10, or ``None`` for libopus's default (10).
+        application: :data:`APPLICATION_VOIP` or :data:`APPLICATION_RESTRICTED_LOWDELAY`.
     """
 
-    def __init__(self, lib: Any, bitrate: int, complexity: int | None = None) -> None:
+    def __init__(
+        self,
+        lib: Any,
+        bitrate: int,
+        complexity: int | None = None,
+        application: int = APPLICATION_VOIP,
+    ) -> None:
         error = ctypes.c_int()
-        handle = lib.opus_encoder_create(48_000, 1, _APPLICATION_VOIP, ctypes.byref(error))
+        handle = lib.opus_encoder_create(48_000, 1, application, ctypes.byref(error))
         if not handle or error.value != 0:
             raise RuntimeError(f"opus_encoder_create failed ({error.value})")
         self._lib = lib

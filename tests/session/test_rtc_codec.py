@@ -117,3 +117,24 @@ async def test_a_track_with_our_codec_gives_packets_and_without_it_frames() -> N
     assert not isinstance(packet, AudioFrame) and len(bytes(packet)) > 0
     assert isinstance(frame, AudioFrame) and frame.samples == FRAME
     assert "opus" in {c.mimeType.split("/")[1].lower() for c in get_capabilities("audio").codecs}
+
+
+def speech_like(count: int) -> list[np.ndarray]:
+    t = np.arange(FRAME * count) / RATE
+    rng = np.random.default_rng(3)
+    voiced = 3000 * np.sin(2 * np.pi * 180 * t) * (1 + np.sin(2 * np.pi * 4 * t))
+    formant = 1500 * np.sin(2 * np.pi * 900 * t + np.sin(2 * np.pi * 5 * t))
+    pcm = (voiced + formant + rng.normal(0, 400, len(t))).astype(np.int16)
+    return [pcm[i * FRAME : (i + 1) * FRAME] for i in range(count)]
+
+
+def test_speech_is_coded_celt_only_by_default_and_silk_or_hybrid_in_voip_mode(
+    codec_path: str,
+) -> None:
+    # The TOC's configuration: 0-11 SILK, 12-15 hybrid, 16-31 CELT (RFC 6716 §3.1).
+    low_delay, voip = OpusEncoder(), OpusEncoder(low_delay=False)
+    frames = speech_like(40)
+    ours = [bytes(low_delay.encode(f, i * FRAME))[0] >> 3 for i, f in enumerate(frames)]
+    theirs = [bytes(voip.encode(f, i * FRAME))[0] >> 3 for i, f in enumerate(frames)]
+    assert all(config >= 16 for config in ours)
+    assert sum(config < 16 for config in theirs[5:]) > len(theirs[5:]) // 2
