@@ -22,6 +22,17 @@ reported as the real service reports it (``output_audio_buffer.started`` / ``sto
 ``cleared``, :mod:`._playout`), and on barge-in or ``output_audio_buffer.clear`` the
 server truncates the item itself at the audio it handed to the track.
 
+The answer is shaped like the real service's (protocol.md §16.4): ``a=ice-lite``, Opus
+with ``minptime=10;useinbandfec=1`` then PCMU and PCMA (no G.722), ``a=setup:active``,
+one BUNDLE; call ids ``rtc_u2_`` + 22 characters and session ids ``sess_u0_`` + 22.
+Where it still differs, on purpose: host candidates are the machine's own UDP ports (the
+service's are UDP 3478 and TCP 443 passive); no ``a=rtcp-rsize`` (aiortc sends and expects
+compound RTCP); ``a=max-message-size`` is aiortc's 262144 (what it can take), not the
+service's 1073741823. The server only *says* ice-lite: aioice stays a full agent in the
+controlled role (it answers the caller's checks and also sends its own, which a full
+caller answers); the caller, seeing a lite peer, nominates with a second check (aiortc)
+or as it always does (browsers), so callers take the same path as with the service.
+
 aiortc (the ``webrtc`` extra) is imported when the first offer arrives.
 """
 
@@ -36,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from .._ids import IdGenerator
 from ..errors import MissingExtraError, require_extra
 from . import _schemas as schemas
 from ._common import Int16Array, SessionKind, SessionSink
@@ -49,7 +61,7 @@ if TYPE_CHECKING:
 
     from .app import LocalServer
 
-__all__ = ["CALL_NOT_FOUND", "EVENTS_LABEL", "Call", "CallDesk"]
+__all__ = ["CALL_NOT_FOUND", "EVENTS_LABEL", "Call", "CallDesk", "shape_answer"]
 
 log = logging.getLogger("realtime_client.server")
 
@@ -80,6 +92,45 @@ _CORS = {
 }
 #: The real service's message for an unknown ``call_id``.
 CALL_NOT_FOUND = "No session found for the provided call_id"
+
+
+#: Id prefixes of WebRTC calls and their sessions on the real service (protocol.md §16.4).
+CALL_ID_PREFIX = "rtc_u2"
+SESSION_ID_PREFIX = "sess_u0"
+#: The real answer's Opus format parameters.
+_OPUS_FMTP = {"minptime": 10, "useinbandfec": 1}
+#: Audio codecs the real answer offers, in its order.
+_ANSWER_CODECS = ("opus", "pcmu", "pcma")
+
+
+class _CallIds(IdGenerator):
+    """The session's ids, with a call's session id shape (``sess_u0_`` + 22)."""
+
+    def session(self) -> str:
+        return self.new(SESSION_ID_PREFIX, 22)
+
+
+def _shape_codecs(pc: Any) -> None:
+    """Before the answer: Opus (with the service's fmtp), PCMU, PCMA; nothing else."""
+    for transceiver in pc.getTransceivers():
+        codecs = getattr(transceiver, "_codecs", None)
+        if transceiver.kind != "audio" or not isinstance(codecs, list):
+            continue
+        kept = [c for c in codecs if c.name.lower() in _ANSWER_CODECS]
+        for codec in kept:
+            if codec.name.lower() == "opus":
+                codec.parameters = {**_OPUS_FMTP, **codec.parameters}
+        if kept:
+            transceiver._codecs = kept
+
+
+def shape_answer(sdp: str) -> str:
+    """The answer SDP with ``a=ice-lite`` at session level, as the real service answers."""
+    if "a=ice-lite" in sdp:
+        return sdp
+    lines = sdp.split("\r\n")
+    at = next((i + 1 for i, line in enumerate(lines) if line.startswith("t=")), 0)
+    return "\r\n".join([*lines[:at], "a=ice-lite", *lines[at:]])
 
 
 def _request_id() -> str:
@@ -116,7 +167,9 @@ class Call:
         # Responses are produced ahead of the playout (at the server's speed): the track
         # queues them, so no backpressure here.
         self.track = PcmTrack(max_backlog_ms=_MAX_QUEUED_MS, on_frame=self._on_frame)
-        self.session = ServerSession(options, make_responder(desk.server.responder_spec), self)
+        self.session = ServerSession(
+            options, make_responder(desk.server.responder_spec), self, _CallIds(options.seed)
+        )
         self.channel: Any = None
         #: Sideband WebSockets joined to the call.
         self.sidebands: list[SessionSink] = []
@@ -621,13 +674,14 @@ class CallDesk:
             max_errors_per_s=server.max_errors_per_s,
         )
         pc = rtc.RTCPeerConnection(configuration=rtc.RTCConfiguration(iceServers=[]))
-        call = Call(self, server.ids.new("rtc_u0", 22), number, options, pc)
+        call = Call(self, server.ids.new(CALL_ID_PREFIX, 22), number, options, pc)
         try:
             await pc.setRemoteDescription(rtc.RTCSessionDescription(sdp=sdp, type="offer"))
             if any(t.kind == "audio" for t in pc.getTransceivers()):
                 # Onto the offer's audio transceiver (added before the offer, the track
                 # would get a transceiver and ICE transport of its own, never used).
                 pc.addTrack(call.track)
+            _shape_codecs(pc)
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as exc:  # aiortc raises ValueError, KeyError … on a bad offer
             log.info("call offer refused: %r", exc)
@@ -648,7 +702,7 @@ class CallDesk:
             server.recorder.write("meta", opened, conn=number)
         response: web.StreamResponse = aioweb.Response(
             status=201,
-            text=pc.localDescription.sdp,
+            text=shape_answer(pc.localDescription.sdp),
             content_type="text/plain",
             charset="utf-8",
             headers={"Location": f"/v1/realtime/calls/{call.id}"},

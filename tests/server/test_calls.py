@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -376,6 +377,44 @@ async def test_the_sdp_alone_with_an_ephemeral_key_and_no_candidates() -> None:
         ]
         await pc.close()
         await until(lambda: server.calls == {})
+
+
+async def test_the_answer_looks_like_the_services_and_callers_still_connect() -> None:
+    """protocol.md §16.4: ice-lite, Opus (fmtp) + PCMU + PCMA, setup:active, one BUNDLE;
+    call ids ``rtc_u2_`` + 22, session ids ``sess_u0_`` + 22."""
+    async with LocalServer(responder="echo", speed=0, api_keys=[KEY]) as server:
+        pc, channel, sdp = await raw_offer()
+        messages: list[str] = []
+        channel.on("message", messages.append)
+        session = {"type": "realtime", "model": "gpt-realtime"}
+        status, headers, answer = await post(
+            f"{server.url}/realtime/calls", KEY, multipart(sdp, session)
+        )
+        assert status == 201
+        assert re.fullmatch(r"/v1/realtime/calls/rtc_u2_[0-9A-Za-z]{22}", headers["Location"])
+        head, _, media = answer.partition("\r\nm=")
+        assert "a=ice-lite" in head.split("\r\n")  # session level, before any m= line
+        assert "a=group:BUNDLE 0 1" in head
+        audio, _, application = media.partition("\r\nm=application")
+        rtpmaps = re.findall(r"a=rtpmap:(\d+) ([^\r]+)", audio)
+        assert [name for _, name in rtpmaps] == ["opus/48000/2", "PCMU/8000", "PCMA/8000"]
+        opus_pt = rtpmaps[0][0]
+        assert audio.split("\r\n")[0].endswith(f" {opus_pt} 0 8")  # the m= line's formats
+        assert f"a=fmtp:{opus_pt} minptime=10;useinbandfec=1" in audio
+        assert "a=setup:active" in audio and "a=rtcp-mux" in audio
+        assert "a=sctp-port:5000" in application
+        # The caller (aiortc, a full ICE agent) takes the server for a lite one and connects.
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+        await until(lambda: messages)
+        [transceiver] = pc.getTransceivers()
+        assert transceiver.receiver.transport.transport._connection.remote_is_lite
+        created = json.loads(messages[0])
+        assert re.fullmatch(r"sess_u0_[0-9A-Za-z]{22}", created["session"]["id"])
+        [call] = server.calls.values()
+        assert call.id == headers["Location"].rsplit("/", 1)[1]
+        await until(lambda: call.track.frames > 10)
+        assert pc.connectionState == "connected"
+        await pc.close()
 
 
 async def test_the_multipart_form_with_an_api_key() -> None:
