@@ -134,12 +134,21 @@ async def measure(name: str, jitter_frames: int | None, loss: float, seconds: fl
     from aiortc import RTCConfiguration, RTCPeerConnection
     from aiortc.rtcdtlstransport import RTCDtlsTransport
 
-    from realtime_client._rtc import PcmTrack, ensure_host_candidates, set_jitter_buffer
+    from realtime_client._rtc import (
+        PcmTrack,
+        decode_inline,
+        ensure_host_candidates,
+        set_jitter_buffer,
+    )
 
     ensure_host_candidates()
     result = Result(name, jitter_frames, loss)
     clickers = (_Clicker(), _Clicker())
-    tracks = (PcmTrack(on_frame=clickers[0].on_frame), PcmTrack(on_frame=clickers[1].on_frame))
+    own = jitter_frames is not None  # "aiortc default": its codec too; ours: our Opus path
+    tracks = (
+        PcmTrack(on_frame=clickers[0].on_frame, own_codec=own),
+        PcmTrack(on_frame=clickers[1].on_frame, own_codec=own),
+    )
     heard: tuple[list[float], list[float]] = ([], [])
     stop = asyncio.Event()
     pcs = (
@@ -155,6 +164,7 @@ async def measure(name: str, jitter_frames: int | None, loss: float, seconds: fl
                 for receiver in pc.getReceivers():
                     if receiver.track is remote:
                         set_jitter_buffer(receiver, jitter_frames)
+                        decode_inline(receiver)
             listeners.append(asyncio.ensure_future(_listen(remote, heard[index], stop)))
 
         pc.on("track", on_track)
