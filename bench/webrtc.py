@@ -9,18 +9,34 @@ one ``perf_counter``, in each direction.
 
 Configurations, measured in the same run:
 
-- ``aiortc default``: the receiver's own jitter buffer (4 frames, 80 ms);
+- ``aiortc default``: the receiver's own jitter buffer (4 frames, 80 ms), aiortc's codec;
 - ``ours 40 ms``: the WebRTC transport's default for a remote server;
 - ``ours 20 ms``: its default for a server on this machine (one frame, the minimum);
 
-each on a clean link and with random packet loss (RTP packets dropped on send). Printed
-per configuration: p50 / p95 / max mouth-to-ear in ms per direction, clicks lost, and the
-ratio of our p50 to aiortc's default.
+each on a clean link and with random packet loss (RTP packets dropped on send); "ours"
+with our Opus path (:class:`~realtime_client._rtc.OpusEncoder`,
+:func:`~realtime_client._rtc.decode_inline`). Printed per configuration: p50 / p95 / max
+mouth-to-ear in ms per direction, clicks lost, and the ratio of our p50 to aiortc's
+default. One run (load average ~2.5 on 2 cores): clean link, p50 81 / 41 / 21 ms (0.50x,
+0.26x); with 5 % loss all three near 82 ms (aiortc's jitter buffer waits out the gap).
 
 Then sessions per core: N calls at once, both ends in this process (pin it with
-``taskset -c 1``), each end sending a real-time Opus track and timing what it receives;
-printed per level: p99 frame lateness against a steady 20 ms cadence, and CPU per call end
-per second of audio (what one client session costs).
+``taskset -c 1``), each end sending a real-time speech-like Opus track and timing what it
+receives, with aiortc's codec (stereo 96 kb/s; the encoder in a thread pool, the decoder
+in a thread per receiver) and with ours (mono 32 kb/s CELT low-delay, complexity 5, both
+in the event loop's thread), in the same run. Printed per level: p99 frame lateness
+against a steady 20 ms cadence, CPU per call end per second of audio (what one client
+session costs) and its ratio to aiortc's codec, frames delivered; then the most call ends
+per core whose level, and every level below it, kept p99 lateness within 20 ms.
+
+One run, pinned to one core shared with other work (load average 1.8–2.1 on 2 cores):
+CPU per end-second, ours 11.8–14.3 ms against aiortc's 33–42 ms (0.32–0.36x) at 4–12
+calls; sessions per core (p99 <= 20 ms) ours 30 (15 calls; 18 calls reached 21.2 ms), aiortc
+16 (8 calls). Before our codec path the same measure gave about 12 call ends and 50–63 ms
+per end-second (unpinned). What remains is aiortc's per-packet Python (RTP objects, SRTP,
+the ICE and DTLS layers) and asyncio's scheduling, about 70 % of an end's CPU, with the
+Opus encoder (~65 µs a frame on speech) and decoder (~20 µs) the rest. The WebSocket
+path costs 8–12 ms per session-second (``bench.sessions``).
 """
 
 from __future__ import annotations

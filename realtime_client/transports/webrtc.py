@@ -122,7 +122,7 @@ class WebRTCTransport(Transport):
         jitter_buffer_ms: Audio the receiver holds before decoding, in ms (20 ms
             steps, 20–160). Default: 20 ms to a server on this machine (no network jitter
             to ride out), 40 ms elsewhere (one late packet). aiortc's own is 80 ms.
-            Measured mouth-to-ear on loopback (``bench.webrtc``): 23 / 42 / 82 ms.
+            Measured mouth-to-ear on loopback (``bench.webrtc``): 21 / 41 / 81 ms.
     """
 
     def __init__(
