@@ -9,7 +9,8 @@ Imported only where the ``webrtc`` extra is installed (aiortc, PyAV). What is he
   32 kb/s, in the event loop's thread) instead of aiortc's (stereo 96 kb/s, the encoder in
   a thread pool, the decoder in a thread per receiver, with a thread hand-off per 20 ms
   frame). The wire format stays standard ``opus/48000/2``; a mono Opus stream is what
-  browsers send too.
+  browsers send too. Packets we encode carry no ``ssrc-audio-level`` header extension
+  (aiortc computes it only for frames it encodes itself).
 * :func:`frame_to_mono`: a decoded frame (aiortc's Opus decoder gives packed stereo s16
   at 48 kHz even for a mono sender; ours gives mono) as mono PCM16.
 * :func:`ensure_host_candidates`: aioice skips 127.0.0.1 when it lists host addresses,
