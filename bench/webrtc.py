@@ -44,6 +44,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import random
 import statistics
 import time
@@ -485,6 +486,9 @@ def main(argv: list[str] | None = None) -> int:
         print(render_sessions(measured))
         print()
         print(sessions_per_core(measured))
+        # Lateness depends on what else runs on the core: say how busy the machine was.
+        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        print(f"load average after the run (1, 5, 15 min): {load} on {os.cpu_count()} CPUs")
     return 0
 
 
