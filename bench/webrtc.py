@@ -29,10 +29,11 @@ against a steady 20 ms cadence, CPU per call end per second of audio (what one c
 session costs) and its ratio to aiortc's codec, frames delivered; then the most call ends
 per core whose level, and every level below it, kept p99 lateness within 20 ms.
 
-One run, pinned to one core shared with other work (load average 1.8–2.1 on 2 cores):
-CPU per end-second, ours 11.8–14.3 ms against aiortc's 33–42 ms (0.32–0.36x) at 4–12
-calls; sessions per core (p99 <= 20 ms) ours 30 (15 calls; 18 calls reached 21.2 ms), aiortc
-16 (8 calls). Before our codec path the same measure gave about 12 call ends and 50–63 ms
+Four runs pinned to one core shared with other work (load average 1.4–2.5 on 2 cores):
+CPU per end-second, ours 11.8–21 ms against aiortc's 33–48 ms (0.32–0.44x, same run and
+level); sessions per core (p99 <= 20 ms) ours 30, 30, 36 and 44 call ends (single levels
+failed on other processes' interference: one run's 18 calls reached 21 ms, another's 132
+ms while 25 calls passed), aiortc 12–16. Before our codec path the same measure gave about 12 call ends and 50–63 ms
 per end-second (unpinned). What remains is aiortc's per-packet Python (RTP objects, SRTP,
 the ICE and DTLS layers) and asyncio's scheduling, about 70 % of an end's CPU, with the
 Opus encoder (~65 µs a frame on speech) and decoder (~20 µs) the rest. The WebSocket
