@@ -21,7 +21,15 @@ async def test_clicks_are_heard_both_ways_and_tabulated() -> None:
 
 
 async def test_sessions_per_core_level_measures_lateness_and_cpu() -> None:
-    level = await webrtc.measure_sessions(2, 1.0)
-    assert level.frames > 2 * 2 * 30  # 4 ends, ~50 frames a second each
-    assert level.cpu_ms_per_end_second > 0
-    assert "| 2 |" in webrtc.render_sessions([level])
+    ours = await webrtc.measure_sessions(2, 1.0)
+    theirs = await webrtc.measure_sessions(2, 1.0, own_codec=False)
+    for level in (ours, theirs):
+        assert level.ends_started == 4  # every end heard the other before the measurement
+        assert level.frames > 2 * 2 * 30  # 4 ends, ~50 frames a second each
+        assert 0.6 < level.delivered < 1.2
+        assert level.cpu_ms_per_end_second > 0
+    table = webrtc.render_sessions([theirs, ours])
+    assert "| aiortc | 2 | 4 |" in table and "| ours | 2 | 4 |" in table
+    assert "1.00x" in table or "saturated" in table
+    line = webrtc.sessions_per_core([theirs, ours], p99_limit_ms=1e9)
+    assert "ours 4" in line and "aiortc 4" in line

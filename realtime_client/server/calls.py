@@ -22,6 +22,26 @@ reported as the real service reports it (``output_audio_buffer.started`` / ``sto
 ``cleared``, :mod:`._playout`), and on barge-in or ``output_audio_buffer.clear`` the
 server truncates the item itself at the audio it handed to the track.
 
+Faults (:mod:`.faults`) apply to calls as to WebSockets, chosen the same ways
+(``LocalServer.set_faults`` / ``push_faults``, or ``?fault=…`` on the ``POST``), on the
+``oai-events`` channel (sidebands are WebSockets with faults of their own):
+``delay``, ``stall_after``/``stall``, ``error_after``/``error_code``, ``reorder`` and
+``rate_limit_tokens`` as there; ``drop_after=N`` / ``drop_at=TYPE`` drop the peer (the
+server closes its peer connection without a hang-up; the caller sees its data channel
+close, a retryable 1006); with ``close_code`` set they close only the data channel (which
+carries no close code), and the call ends as it does whenever that channel closes.
+
+The answer is shaped like the real service's (protocol.md §16.4): ``a=ice-lite``, Opus
+with ``minptime=10;useinbandfec=1`` then PCMU and PCMA (no G.722), ``a=setup:active``,
+one BUNDLE; call ids ``rtc_u2_`` + 22 characters and session ids ``sess_u0_`` + 22.
+Where it still differs, on purpose: host candidates are the machine's own UDP ports (the
+service's are UDP 3478 and TCP 443 passive); no ``a=rtcp-rsize`` (aiortc sends and expects
+compound RTCP); ``a=max-message-size`` is aiortc's 262144 (what it can take), not the
+service's 1073741823. The server only *says* ice-lite: aioice stays a full agent in the
+controlled role (it answers the caller's checks and also sends its own, which a full
+caller answers); the caller, seeing a lite peer, nominates with a second check (aiortc)
+or as it always does (browsers), so callers take the same path as with the service.
+
 aiortc (the ``webrtc`` extra) is imported when the first offer arrives.
 """
 
@@ -36,10 +56,12 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from .._ids import IdGenerator
 from ..errors import MissingExtraError, require_extra
 from . import _schemas as schemas
 from ._common import Int16Array, SessionKind, SessionSink
 from ._playout import Cut, OutputAudioBuffer
+from .faults import FaultPlan, FaultSpecError
 from .responders import make_responder
 from .session import ServerSession, SessionOptions
 from .validation import ValidationError, validate
@@ -49,7 +71,7 @@ if TYPE_CHECKING:
 
     from .app import LocalServer
 
-__all__ = ["CALL_NOT_FOUND", "EVENTS_LABEL", "Call", "CallDesk"]
+__all__ = ["CALL_NOT_FOUND", "EVENTS_LABEL", "Call", "CallDesk", "shape_answer"]
 
 log = logging.getLogger("realtime_client.server")
 
@@ -82,6 +104,45 @@ _CORS = {
 CALL_NOT_FOUND = "No session found for the provided call_id"
 
 
+#: Id prefixes of WebRTC calls and their sessions on the real service (protocol.md §16.4).
+CALL_ID_PREFIX = "rtc_u2"
+SESSION_ID_PREFIX = "sess_u0"
+#: The real answer's Opus format parameters.
+_OPUS_FMTP = {"minptime": 10, "useinbandfec": 1}
+#: Audio codecs the real answer offers, in its order.
+_ANSWER_CODECS = ("opus", "pcmu", "pcma")
+
+
+class _CallIds(IdGenerator):
+    """The session's ids, with a call's session id shape (``sess_u0_`` + 22)."""
+
+    def session(self) -> str:
+        return self.new(SESSION_ID_PREFIX, 22)
+
+
+def _shape_codecs(pc: Any) -> None:
+    """Before the answer: Opus (with the service's fmtp), PCMU, PCMA; nothing else."""
+    for transceiver in pc.getTransceivers():
+        codecs = getattr(transceiver, "_codecs", None)
+        if transceiver.kind != "audio" or not isinstance(codecs, list):
+            continue
+        kept = [c for c in codecs if c.name.lower() in _ANSWER_CODECS]
+        for codec in kept:
+            if codec.name.lower() == "opus":
+                codec.parameters = {**_OPUS_FMTP, **codec.parameters}
+        if kept:
+            transceiver._codecs = kept
+
+
+def shape_answer(sdp: str) -> str:
+    """The answer SDP with ``a=ice-lite`` at session level, as the real service answers."""
+    if "a=ice-lite" in sdp:
+        return sdp
+    lines = sdp.split("\r\n")
+    at = next((i + 1 for i, line in enumerate(lines) if line.startswith("t=")), 0)
+    return "\r\n".join([*lines[:at], "a=ice-lite", *lines[at:]])
+
+
 def _request_id() -> str:
     return "req_" + secrets.token_hex(16)
 
@@ -102,7 +163,13 @@ class Call:
     """
 
     def __init__(
-        self, desk: CallDesk, call_id: str, number: int, options: SessionOptions, pc: Any
+        self,
+        desk: CallDesk,
+        call_id: str,
+        number: int,
+        options: SessionOptions,
+        pc: Any,
+        faults: FaultPlan | None = None,
     ) -> None:
         from .._rtc import RATE, PcmTrack
 
@@ -116,7 +183,9 @@ class Call:
         # Responses are produced ahead of the playout (at the server's speed): the track
         # queues them, so no backpressure here.
         self.track = PcmTrack(max_backlog_ms=_MAX_QUEUED_MS, on_frame=self._on_frame)
-        self.session = ServerSession(options, make_responder(desk.server.responder_spec), self)
+        self.session = ServerSession(
+            options, make_responder(desk.server.responder_spec), self, _CallIds(options.seed)
+        )
         self.session.on_output_audio_buffer_clear = self._on_clear
         self.channel: Any = None
         #: Sideband WebSockets joined to the call.
@@ -131,7 +200,27 @@ class Call:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ending: asyncio.Task[None] | None = None
         self._warned_format = False
+        #: The call's fault plan (:mod:`.faults`); events go through an outbox if active.
+        self.faults = faults or FaultPlan()
+        #: Events sent on the data channel (counted for the faults).
+        self.sent = 0
+        #: Whether a fault dropped the peer or closed the data channel.
+        self.dropped = False
+        self._outbox: asyncio.Queue[dict[str, Any]] | None = None
         loop = asyncio.get_running_loop()
+        if any(
+            value is not None
+            for value in (
+                self.faults.drop_after,
+                self.faults.drop_at,
+                self.faults.stall_after,
+                self.faults.error_after,
+            )
+        ) or (self.faults.delay_s > 0):
+            self._outbox = asyncio.Queue()
+            writer = loop.create_task(self._write_faulty())
+            self._tasks.add(writer)
+            writer.add_done_callback(self._tasks.discard)
         self._watchdog: asyncio.TimerHandle | None = loop.call_later(
             _OPEN_TIMEOUT_S, self._never_opened
         )
@@ -183,17 +272,18 @@ class Call:
     def _on_track(self, track: Any) -> None:
         if track.kind != "audio":
             return
-        from .._rtc import set_jitter_buffer
+        from .._rtc import decode_inline, set_jitter_buffer
 
         for receiver in self.pc.getReceivers():
             if receiver.track is track:
                 set_jitter_buffer(receiver, _JITTER_FRAMES)
+                decode_inline(receiver)
         task = asyncio.ensure_future(self._listen(track))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _listen(self, track: Any) -> None:
-        """Uplink: decoded frames (stereo s16, 48 kHz) → the session's input buffer."""
+        """Uplink: decoded frames (mono s16, 48 kHz, our decoder) → the session's input."""
         from aiortc.mediastreams import MediaStreamError
 
         from .._rtc import frame_to_mono
@@ -259,16 +349,75 @@ class Call:
 
     def send_event(self, event: dict[str, Any]) -> None:
         """One server event: to the data channel and every sideband, then acted upon."""
+        if self._outbox is not None:
+            self._outbox.put_nowait(event)
+        else:
+            self._send_on_channel(event)
+        for sideband in self.sidebands:
+            sideband.send_event(event)
+        self._observe(event)
+
+    def _send_on_channel(self, event: dict[str, Any]) -> bool:
+        """Send on ``oai-events`` if it is open (and not dropped); whether it was sent."""
         channel = self.channel
-        if channel is not None and channel.readyState == "open":
+        if channel is not None and channel.readyState == "open" and not self.dropped:
             text = orjson.dumps(event).decode()
             recorder = self._desk.server.recorder
             if recorder is not None:
                 recorder.record(self.number, "server", text)
             channel.send(text)
-        for sideband in self.sidebands:
-            sideband.send_event(event)
-        self._observe(event)
+            self.sent += 1
+            return True
+        return False
+
+    async def _write_faulty(self) -> None:
+        """The data channel's events through the fault plan, in order (as ``_Connection``)."""
+        assert self._outbox is not None
+        f = self.faults
+        while True:
+            event = await self._outbox.get()
+            if self.dropped or self.ended:
+                continue
+            if f.drop_at is not None and event.get("type") == f.drop_at:
+                self._drop()
+                continue
+            if f.delay_s > 0:
+                await asyncio.sleep(f.delay_s)
+            if not self._send_on_channel(event):
+                continue  # the channel is not open: counts for nothing
+            if f.error_after is not None and self.sent == f.error_after:
+                self.sent -= self._send_on_channel(  # the injected error is not counted
+                    {
+                        "type": "error",
+                        "event_id": self._desk.server.ids.event(),
+                        "error": {
+                            "type": "server_error",
+                            "code": f.error_code,
+                            "message": "The server had an error while processing your "
+                            "request. Sorry about that!",
+                            "param": None,
+                            "event_id": None,
+                        },
+                    }
+                )
+            if f.drop_after is not None and self.sent >= f.drop_after:
+                self._drop()
+                continue
+            if f.stall_after is not None and self.sent == f.stall_after:
+                await asyncio.sleep(f.stall_s)
+
+    def _drop(self) -> None:
+        """The fault's drop: the peer (no hang-up), or only the data channel (close_code)."""
+        self.dropped = True
+        log.info(
+            "call %s: fault injected: dropping the %s",
+            self.id,
+            "data channel" if self.faults.close_code is not None else "peer",
+        )
+        if self.faults.close_code is not None and self.channel is not None:
+            self.channel.close()  # the call then ends as on any data channel close
+        else:
+            self.hang_up_soon(1006, "fault injected: peer dropped")
 
     def close(self, code: int, reason: str) -> None:
         """The session ends the call (``session.close``, expiry)."""
@@ -587,6 +736,12 @@ class CallDesk:
         if not self._candidates_checked:
             ensure_host_candidates()
             self._candidates_checked = True
+        faults = server._next_faults.popleft() if server._next_faults else server._faults
+        if "fault" in request.query:
+            try:
+                faults = FaultPlan.parse(request.query["fault"])
+            except FaultSpecError as exc:
+                return self._error(400, str(exc), "invalid_value", "fault")
         number = next(server._counter)
         server.connection_count += 1
         options = SessionOptions(
@@ -604,15 +759,18 @@ class CallDesk:
             max_errors_per_s=server.max_errors_per_s,
             audio_items_kept=server.audio_items_kept,
             audio_kept_ms=server.audio_kept_s * 1000.0,
+            reorder=faults.reorder,
+            rate_limit_tokens=faults.rate_limit_tokens,
         )
         pc = rtc.RTCPeerConnection(configuration=rtc.RTCConfiguration(iceServers=[]))
-        call = Call(self, server.ids.new("rtc_u0", 22), number, options, pc)
+        call = Call(self, server.ids.new(CALL_ID_PREFIX, 22), number, options, pc, faults)
         try:
             await pc.setRemoteDescription(rtc.RTCSessionDescription(sdp=sdp, type="offer"))
             if any(t.kind == "audio" for t in pc.getTransceivers()):
                 # Onto the offer's audio transceiver (added before the offer, the track
                 # would get a transceiver and ICE transport of its own, never used).
                 pc.addTrack(call.track)
+            _shape_codecs(pc)
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as exc:  # aiortc raises ValueError, KeyError … on a bad offer
             log.info("call offer refused: %r", exc)
@@ -633,7 +791,7 @@ class CallDesk:
             server.recorder.write("meta", opened, conn=number)
         response: web.StreamResponse = aioweb.Response(
             status=201,
-            text=pc.localDescription.sdp,
+            text=shape_answer(pc.localDescription.sdp),
             content_type="text/plain",
             charset="utf-8",
             headers={"Location": f"/v1/realtime/calls/{call.id}"},

@@ -4,6 +4,9 @@ A :class:`FaultPlan` applies to one connection. Choose it on the server
 (``LocalServer.set_faults`` for every new connection, ``LocalServer.push_faults`` for the
 next one only) or from the client with the ``fault`` query parameter, e.g.
 ``ws://127.0.0.1:8000/v1/realtime?model=gpt-realtime&fault=drop_after=5,delay=0.01``.
+WebRTC calls take the same plans (on ``POST /v1/realtime/calls``, ``?fault=``), applied to
+their ``oai-events`` channel; there a drop drops the peer, or with ``close_code`` closes
+only the data channel (:mod:`.calls`).
 
 Spec syntax (comma-separated, any order):
 

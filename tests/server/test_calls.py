@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -31,10 +32,11 @@ from aiortc import (  # noqa: E402
 
 from realtime_client import ReconnectPolicy, connect  # noqa: E402
 from realtime_client._rtc import PcmTrack  # noqa: E402
-from realtime_client.errors import AuthenticationError  # noqa: E402
+from realtime_client.errors import AuthenticationError, ConnectionClosedError  # noqa: E402
 from realtime_client.server import LocalServer  # noqa: E402
 from realtime_client.server._playout import Cut  # noqa: E402
 from realtime_client.session import Session  # noqa: E402
+from realtime_client.transports.webrtc import WebRTCTransport  # noqa: E402
 
 from ..conftest import dominant_hz, until  # noqa: E402
 
@@ -378,6 +380,44 @@ async def test_the_sdp_alone_with_an_ephemeral_key_and_no_candidates() -> None:
         await until(lambda: server.calls == {})
 
 
+async def test_the_answer_looks_like_the_services_and_callers_still_connect() -> None:
+    """protocol.md §16.4: ice-lite, Opus (fmtp) + PCMU + PCMA, setup:active, one BUNDLE;
+    call ids ``rtc_u2_`` + 22, session ids ``sess_u0_`` + 22."""
+    async with LocalServer(responder="echo", speed=0, api_keys=[KEY]) as server:
+        pc, channel, sdp = await raw_offer()
+        messages: list[str] = []
+        channel.on("message", messages.append)
+        session = {"type": "realtime", "model": "gpt-realtime"}
+        status, headers, answer = await post(
+            f"{server.url}/realtime/calls", KEY, multipart(sdp, session)
+        )
+        assert status == 201
+        assert re.fullmatch(r"/v1/realtime/calls/rtc_u2_[0-9A-Za-z]{22}", headers["Location"])
+        head, _, media = answer.partition("\r\nm=")
+        assert "a=ice-lite" in head.split("\r\n")  # session level, before any m= line
+        assert "a=group:BUNDLE 0 1" in head
+        audio, _, application = media.partition("\r\nm=application")
+        rtpmaps = re.findall(r"a=rtpmap:(\d+) ([^\r]+)", audio)
+        assert [name for _, name in rtpmaps] == ["opus/48000/2", "PCMU/8000", "PCMA/8000"]
+        opus_pt = rtpmaps[0][0]
+        assert audio.split("\r\n")[0].endswith(f" {opus_pt} 0 8")  # the m= line's formats
+        assert f"a=fmtp:{opus_pt} minptime=10;useinbandfec=1" in audio
+        assert "a=setup:active" in audio and "a=rtcp-mux" in audio
+        assert "a=sctp-port:5000" in application
+        # The caller (aiortc, a full ICE agent) takes the server for a lite one and connects.
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+        await until(lambda: messages)
+        [transceiver] = pc.getTransceivers()
+        assert transceiver.receiver.transport.transport._connection.remote_is_lite
+        created = json.loads(messages[0])
+        assert re.fullmatch(r"sess_u0_[0-9A-Za-z]{22}", created["session"]["id"])
+        [call] = server.calls.values()
+        assert call.id == headers["Location"].rsplit("/", 1)[1]
+        await until(lambda: call.track.frames > 10)
+        assert pc.connectionState == "connected"
+        await pc.close()
+
+
 async def test_the_multipart_form_with_an_api_key() -> None:
     async with LocalServer(responder="echo", speed=0, api_keys=[KEY]) as server:
         async with connect(
@@ -516,3 +556,93 @@ async def test_a_sideband_sees_the_calls_events_and_acts_on_the_call(
             assert info.value.response.status_code == 404
             error = json.loads(info.value.response.body or b"{}")["error"]
             assert error["code"] == "call_id_not_found"
+
+
+# --- faults -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spec", "dropped"),
+    [("drop_after=3", "the peer"), ("drop_after=3,close_code=1000", "the data channel")],
+)
+async def test_a_fault_drops_the_peer_or_the_data_channel_a_retryable_close(
+    spec: str, dropped: str
+) -> None:
+    async with LocalServer(responder="echo", speed=0, api_keys=[KEY]) as server:
+        server.push_faults(spec)
+        transport = WebRTCTransport(server.url, api_key=KEY, model="gpt-realtime")
+        await transport.connect()
+        [call] = server.calls.values()
+        assert call.faults.drop_after == 3
+        item = {
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_text", "text": "hi"}],
+        }
+        await transport.send(json.dumps({"type": "conversation.item.create", "item": item}))
+        got: list[str] = []
+        with pytest.raises(ConnectionClosedError) as info:
+            while True:
+                got.append(json.loads(await asyncio.wait_for(transport.recv(), 10))["type"])
+        assert info.value.retryable and info.value.code == 1006
+        # Three events went out, then nothing (those in flight may be lost with the peer).
+        expected = ["session.created", "conversation.item.added", "conversation.item.done"]
+        assert 1 <= len(got) <= 3 and got == expected[: len(got)]
+        assert call.sent == 3 and call.dropped
+        await until(lambda: call.ended)
+        if dropped == "the data channel":
+            assert call.channel.readyState == "closed"
+        await transport.close()
+
+
+async def test_a_fault_dropped_call_reconnects_as_a_new_call_and_restores() -> None:
+    async with LocalServer(responder="echo", speed=0, api_keys=[KEY]) as server:
+        server.push_faults("drop_at=input_audio_buffer.cleared")  # the first call only
+        policy = ReconnectPolicy(base_delay_s=0.05, jitter=0.0)
+        async with connect(
+            "gpt-realtime", url=server.url, api_key=KEY, transport="webrtc", reconnect=policy
+        ) as session:
+            events = Events(session)
+            await session.send_text("Remember the blue door.", respond=False)
+            [first] = server.calls.values()
+            assert first.faults.drop_at == "input_audio_buffer.cleared"
+            # The trigger: its answer is where the peer drops (the clear itself never returns).
+            trigger = asyncio.ensure_future(session.clear_input())
+            await until(lambda: events.of("client.reconnected"))
+            trigger.cancel()
+            [second] = server.calls.values()
+            assert second.id != first.id and first.ended and first.dropped
+            assert not second.faults.active
+            [item] = second.session.items.values()
+            assert item["content"] == [{"type": "input_text", "text": "Remember the blue door."}]
+            await session.send_text("And now?")
+            await until(lambda: events.of("response.done"))
+            assert events.of("response.done")[-1].response.status == "completed"
+
+
+async def test_event_faults_apply_on_the_data_channel_and_a_bad_spec_is_refused() -> None:
+    async with LocalServer(responder="echo", speed=0, api_keys=[KEY]) as server:
+        url = f"{server.url}/realtime/calls"
+        refused, _, sdp = await raw_offer()
+        session = {"type": "realtime", "model": "gpt-realtime"}
+        status, _, text = await post(f"{url}?fault=explode=1", KEY, multipart(sdp, session))
+        await refused.close()
+        assert status == 400 and json.loads(text)["error"]["code"] == "invalid_value"
+        assert server.calls == {}
+        pc, channel, sdp = await raw_offer()
+        messages: list[tuple[float, dict[str, Any]]] = []
+        channel.on("message", lambda m: messages.append((time.monotonic(), json.loads(m))))
+        spec = "error_after=1,error_code=boom,delay=0.2"
+        status, _, answer = await post(f"{url}?fault={spec}", KEY, multipart(sdp, session))
+        assert status == 201
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+        await until(lambda: len(messages) >= 2)
+        [call] = server.calls.values()
+        assert [m["type"] for _, m in messages[:2]] == ["session.created", "error"]
+        assert messages[1][1]["error"]["code"] == "boom"
+        assert messages[1][1]["error"]["type"] == "server_error"
+        # session.created waited out the delay after the channel opened (one clock here).
+        assert call.setup_s is not None
+        opened = call._offered_at + call.setup_s
+        assert messages[0][0] - opened >= 0.19
+        await pc.close()
