@@ -33,7 +33,8 @@ Four runs pinned to one core shared with other work (load average 1.4–2.5 on 2
 CPU per end-second, ours 11.8–21 ms against aiortc's 33–48 ms (0.32–0.44x, same run and
 level); sessions per core (p99 <= 20 ms) ours 30, 30, 36 and 44 call ends (single levels
 failed on other processes' interference: one run's 18 calls reached 21 ms, another's 132
-ms while 25 calls passed), aiortc 12–16. Before our codec path the same measure gave about 12 call ends and 50–63 ms
+ms while 25 calls passed), aiortc 12–16. Before our codec path the same measure gave
+about 12 call ends and 50–63 ms
 per end-second (unpinned). What remains is aiortc's per-packet Python (RTP objects, SRTP,
 the ICE and DTLS layers) and asyncio's scheduling, about 70 % of an end's CPU, with the
 Opus encoder (~65 µs a frame on speech) and decoder (~20 µs) the rest. The WebSocket
