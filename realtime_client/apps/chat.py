@@ -141,10 +141,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="turn server VAD off: space starts recording, space again sends",
     )
     p.add_argument(
-        "--transcribe-model",
+        "--transcription-model",
+        "--transcribe-model",  # its earlier name, still accepted
+        dest="transcription_model",
         default="gpt-4o-mini-transcribe",
         metavar="MODEL",
-        help="model that transcribes your speech for the display; 'none' turns it off",
+        help="model that transcribes your speech for the display; 'none' turns it off "
+        "(default gpt-4o-mini-transcribe)",
+    )
+    p.add_argument(
+        "--responder",
+        metavar="SPEC",
+        help="use the embedded local server with this responder: echo | script:FILE | tts "
+        "(default without OPENAI_API_KEY: echo)",
     )
     p.add_argument("--input-device", metavar="DEV", help="microphone: index or (part of a) name")
     p.add_argument("--output-device", metavar="DEV", help="speaker: index or (part of a) name")
@@ -165,9 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="connection attempts after a failure before giving up (default 5)",
     )
     p.add_argument("--log", metavar="FILE", help="write debug logs to FILE")
-    # For tests and demos without a sound card: a WAV file stands in for the microphone
-    # (played at real-time pace, then silence, like a quiet room).
-    p.add_argument("--input-wav", metavar="FILE", help=argparse.SUPPRESS)
+    p.add_argument(
+        "--input-wav",
+        metavar="FILE",
+        help="a WAV file stands in for the microphone (played in real time, then silence): "
+        "for demos and tests without a sound card",
+    )
     return p
 
 
@@ -582,8 +594,8 @@ def _session_config(args: argparse.Namespace) -> dict[str, Any]:
         # Push-to-talk: no VAD, the space bar commits; otherwise server VAD turns.
         "turn_detection": None if args.push_to_talk else {"type": "server_vad"},
     }
-    if args.transcribe_model.lower() != "none":
-        audio_in["transcription"] = {"model": args.transcribe_model}
+    if args.transcription_model.lower() != "none":
+        audio_in["transcription"] = {"model": args.transcription_model}
     return {"audio": {"input": audio_in}}
 
 
@@ -659,16 +671,25 @@ async def _chat(args: argparse.Namespace, screen: ChatScreen) -> int:
             except ValueError as exc:
                 raise _Failure(f"--tools: {exc}", EXIT_USAGE) from exc
             source, speaker, chat.canceller = await _open_audio(args, stack)
-            local = endpoint.use_local_server(url)
+            if args.responder and url:
+                raise _Failure(
+                    "--responder is for the embedded local server: drop --url", EXIT_USAGE
+                )
+            local = bool(args.responder) or endpoint.use_local_server(url)
             if local:
-                from ..server import LocalServer
+                from ..server import LocalServer, ResponderError
 
-                server = await stack.enter_async_context(LocalServer(responder="echo"))
+                responder = args.responder or "echo"
+                try:
+                    server = await stack.enter_async_context(LocalServer(responder=responder))
+                except ResponderError as exc:
+                    raise _Failure(f"--responder: {exc}", EXIT_USAGE) from exc
                 url = server.url
+                why = "" if args.responder else "No OPENAI_API_KEY: "
+                what = responder.split(":")[0]
                 screen.note(
-                    f"No OPENAI_API_KEY: using the embedded local server at {url} "
-                    "(echo responder: it plays your words back). Set OPENAI_API_KEY or "
-                    "--url to talk to a real model."
+                    f"{why}using the embedded local server at {url} ({what} responder). "
+                    "Set OPENAI_API_KEY or --url to talk to a real model."
                 )
             screen.status.target = _describe_target(url, args.model, local)
             screen.status.connection = "connecting"

@@ -480,3 +480,22 @@ async def test_a_2x_preamble_is_labelled_in_the_chat_transcript(tmp_path: Path) 
     lines = out.getvalue().splitlines()
     assert "assistant (preamble): Let me see." in lines
     assert "assistant: All done." in lines
+
+
+def test_help_shows_every_option_a_newcomer_needs() -> None:
+    text = chat.build_parser().format_help()
+    for option in ("--input-wav", "--responder", "--transcription-model", "--no-aec"):
+        assert option in text, option
+    # The earlier name still parses.
+    args = chat.build_parser().parse_args(["--transcribe-model", "none"])
+    assert args.transcription_model == "none"
+
+
+def test_responder_errors_are_usage_errors(tmp_path: Path) -> None:
+    wav = speech_wav(tmp_path / "in.wav", 0.5)
+    result = run_chat(["--input-wav", str(wav), "--no-speaker", "--responder", "nope"])
+    assert_clear_failure(result, 2, "--responder")
+    result = run_chat(
+        ["--input-wav", str(wav), "--no-speaker", "--responder", "echo", "--url", "http://x/v1"]
+    )
+    assert_clear_failure(result, 2, "drop --url")

@@ -256,6 +256,35 @@ def test_cli_unreachable_server(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
+async def test_cli_api_key_and_the_errors_a_newcomer_meets(tmp_path: Path) -> None:
+    wav = utterance(tmp_path / "a.wav", 0.3, 24_000)
+    async with LocalServer(responder="echo", speed=0, api_keys=["sk-replay-good"]) as server:
+        out = str(tmp_path / "o")
+        rc, _, err = await run_cli_async(str(wav), "--out", out, "--url", server.url)
+        assert rc == 3 and "the server wants an API key and none was given" in err
+        assert "loc" not in err.split("error:")[1][:60]  # no placeholder key quoted
+        rc, _, err = await run_cli_async(
+            str(wav),
+            "--out",
+            out,
+            "--url",
+            server.url,
+            "--api-key",
+            "sk-replay-good",
+            "--push-to-talk",
+            "--speed",
+            "0",
+        )
+        assert rc == 0, err
+        assert "sk-replay-good" not in (tmp_path / "o" / "report.json").read_text()
+        # A URL without /v1: the path is named, the server is not blamed.
+        rc, _, err = await run_cli_async(
+            str(wav), "--out", out, "--url", server.url.removesuffix("/v1"), "--api-key", "k"
+        )
+        assert rc == 3 and "a base URL ends in /v1" in err
+        assert "is the server running" not in err
+
+
 def test_cli_bad_inputs(tmp_path: Path) -> None:
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"not a wav file at all")

@@ -73,7 +73,7 @@ def _chat(extra: list[str]) -> tuple[subprocess.Popen[bytes], _Lines]:
             "pulse",
             "--output-device",
             "pulse",
-            "--transcribe-model",
+            "--transcription-model",
             "none",
             *extra,
         ],

@@ -46,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--url", help="server base URL (default: OpenAI, or the embedded server)")
     p.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help="API key (default: OPENAI_API_KEY; none: the embedded local server)",
+    )
+    p.add_argument(
         "--responder",
         help="use the embedded server with this responder: echo | script:FILE | tts",
     )
@@ -208,6 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.inputs,
                 out,
                 url=args.url,
+                api_key=args.api_key,
                 model=args.model,
                 responder=args.responder,
                 server_timing=args.server_timing,
@@ -235,7 +241,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (AuthenticationError, InvalidModelError) as exc:
         return error(str(exc), 3)
     except (ConnectError, TransportError) as exc:
-        return error(f"{exc} (is the server running? check --url)", 3)
+        # Only a connection that never got through raises the question of the server.
+        unreachable = isinstance(exc.__cause__, OSError | asyncio.TimeoutError)
+        return error(f"{exc} (is the server running? check --url)" if unreachable else str(exc), 3)
     except ServerError as exc:
         return error(f"the server rejected the session: {exc}", 3)
     except KeyboardInterrupt:
