@@ -7,9 +7,11 @@ import json
 import os
 import pty
 import re
+import signal
 import struct
 import subprocess
 import sys
+import time
 import zlib
 from pathlib import Path
 from typing import Any
@@ -549,3 +551,38 @@ async def test_api_transcript_shows_the_phase_of_2x_messages(tmp_path: Path) -> 
     ]
     assert "**assistant, commentary**" in result.markdown()
     assert result.transcript()[1]["phase"] == "commentary"
+
+
+def test_ctrl_c_writes_what_was_recorded_and_says_so(tmp_path: Path) -> None:
+    a = utterance(tmp_path / "a.wav", 1.0, 24_000)
+    b = utterance(tmp_path / "b.wav", 1.0, 24_000)
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "timeline.png").write_bytes(b"an older run's picture")
+    (out / "response-09-item_old.wav").write_bytes(b"an older run's reply")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "realtime_client.apps.replay", str(a), str(b), "--out", str(out)],
+        cwd=ROOT,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    # Real time: wait until the first answer is done, then Ctrl-C during the second file.
+    deadline = time.monotonic() + 30
+    seen = ""
+    while time.monotonic() < deadline and "input 2/2" not in seen:
+        seen += proc.stderr.readline()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, seen + err
+    assert f"what was recorded until then is in {out}" in err
+    report = json.loads((out / "report.json").read_text())
+    assert report["interrupted"] is True and report["ok"] is False
+    assert any("interrupted" in f for f in report["failures"])
+    transcript = (out / "transcript.md").read_text()
+    assert "**assistant" in transcript  # the first turn's answer was kept
+    assert (out / "events.jsonl").stat().st_size > 0
+    assert not (out / "response-09-item_old.wav").exists()
+    assert (out / "timeline.png").read_bytes() != b"an older run's picture"

@@ -247,7 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ServerError as exc:
         return error(f"the server rejected the session: {exc}", 3)
     except KeyboardInterrupt:
-        return error("interrupted", 130)
+        return error(f"interrupted: what was recorded until then is in {out}/", 130)
     _summary(result, out, sys.stdout)
     return _verdict(result)
 

@@ -17,14 +17,28 @@ from ._driver import _OUT_RATE, _Driver
 from ._records import _write_events
 from ._results import ReplayError, ReplayResult, Turn
 
+#: What a live run writes (besides ``response-*.wav``): an earlier run's copies are
+#: removed before a new run starts, so nothing in the folder looks newer than it is.
+OUTPUT_NAMES = (
+    "transcript.md",
+    "transcript.json",
+    "report.json",
+    "events.jsonl",
+    "timeline.png",
+    "conversation.wav",
+    "report.html",
+)
+
 
 def _prepare_out(out: Path) -> None:
-    """Create the output directory and prove it is writable, before any run starts."""
+    """Create the output directory, prove it is writable and clear an earlier run's files."""
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / f".realtime-replay-probe-{os.getpid()}"
         probe.write_bytes(b"")
         probe.unlink()
+        for stale in [*(out / name for name in OUTPUT_NAMES), *out.glob("response-*.wav")]:
+            stale.unlink(missing_ok=True)
     except OSError as exc:
         raise ReplayError(f"cannot write to output directory {out}: {exc}") from exc
 

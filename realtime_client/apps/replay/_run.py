@@ -265,11 +265,15 @@ async def _live(
     driver_box.append(driver)
     consumer = asyncio.ensure_future(driver.consume())
     lost: _ConnectionLost | None = None
+    interrupted = False
     wall0 = time.monotonic()
     try:
         await driver.run(files)
     except _ConnectionLost as exc:
         lost = exc
+    except asyncio.CancelledError:
+        # Ctrl-C (or the caller cancelled): write what was recorded, then stop.
+        interrupted = True
     finally:
         await session.close()
         await speaker.close()
@@ -283,9 +287,12 @@ async def _live(
     failures = driver.failures + _failures(session.protocol, records)
     if lost is not None:
         failures.append(f"connection lost: {lost}")
+    if interrupted:
+        failures.append("interrupted (Ctrl-C): the outputs hold what was recorded until then")
     stats = session.stats
     report = {
         **meta,
+        "interrupted": interrupted,
         "ok": not failures,
         "failures": failures,
         "duration_ms": driver.now_ms(),
@@ -318,6 +325,8 @@ async def _live(
             _write_live(result, out, meta, driver, report=report)
         except (OSError, AudioError) as exc:
             raise ReplayError(f"cannot write the outputs to {out}: {exc}") from exc
+    if interrupted:
+        raise asyncio.CancelledError  # the interruption goes on, the outputs are written
     return result
 
 
