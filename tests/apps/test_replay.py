@@ -138,6 +138,16 @@ def test_cli_writes_every_output(scripted_run: tuple[Any, Path]) -> None:
         assert lat["speech_to_audio_ms"] is not None and lat["speech_to_audio_ms"] >= 0
         assert lat["duration_ms"] is not None and lat["duration_ms"] >= 0
         assert "create_to_delta_ms" in lat and lat["usage"]["output_tokens"] > 0
+        # Server VAD started these responses: no response.create, and the report says so.
+        assert lat["create_to_delta_ms"] is None
+        assert "server VAD started this response" in lat["why_null"]["create_to_delta_ms"]
+        measured = {k for k, v in lat.items() if k.endswith("_ms") and k != "truncated_at_ms"}
+        assert set(lat["why_null"]) == {k for k in measured if lat[k] is None}
+    assert set(report["clocks"]) == {"wall", "device"}
+    assert "speech_to_audio_ms" in report["clocks"]["wall"]
+    assert "first_delta_at_ms" in report["clocks"]["device"]
+    # A headless speaker never runs dry: no underruns are reported for it.
+    assert "underruns" not in report["playback"] and report["playback"]["frames_out"] > 0
     assert report["usage"]["responses"] == 2 and report["cost_usd"] > 0
     assert report["audio_sent_ms"] >= 5000
 

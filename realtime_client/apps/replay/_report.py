@@ -179,26 +179,71 @@ def _latency_report(
         mine = by_response.get(rid, [])
         first = min((t.start_ms for t in mine if t.start_ms is not None), default=None)
         before = [s for s in stopped if first is not None and s <= first]
-        out.append(
-            {
-                "response_id": rid,
-                "status": response.status,
-                "reason": getattr(response.status_details, "reason", None),
-                "speech_to_audio_ms": _round(stat.speech_to_audio_ms) if stat else None,
-                "create_to_delta_ms": _round(stat.create_to_delta_ms) if stat else None,
-                "duration_ms": _round(stat.duration_ms) if stat else None,
-                "first_delta_at_ms": first,
-                "speech_stop_to_first_delta_device_ms": (
-                    round(first - before[-1], 3) if first is not None and before else None
-                ),
-                "audio_ms": round(sum(t.audio_ms for t in mine), 3),
-                "truncated_at_ms": next(
-                    (t.truncated_at_ms for t in mine if t.truncated_at_ms is not None), None
-                ),
-                "usage": response.usage.model_dump(exclude_none=True) if response.usage else None,
-            }
-        )
+        entry: dict[str, Any] = {
+            "response_id": rid,
+            "status": response.status,
+            "reason": getattr(response.status_details, "reason", None),
+            "speech_to_audio_ms": _round(stat.speech_to_audio_ms) if stat else None,
+            "create_to_delta_ms": _round(stat.create_to_delta_ms) if stat else None,
+            "duration_ms": _round(stat.duration_ms) if stat else None,
+            "first_delta_at_ms": first,
+            "speech_stop_to_first_delta_device_ms": (
+                round(first - before[-1], 3) if first is not None and before else None
+            ),
+            "audio_ms": round(sum(t.audio_ms for t in mine), 3),
+            "truncated_at_ms": next(
+                (t.truncated_at_ms for t in mine if t.truncated_at_ms is not None), None
+            ),
+            "usage": response.usage.model_dump(exclude_none=True) if response.usage else None,
+        }
+        entry["why_null"] = _why_null(entry, stat is not None, first is not None, bool(before))
+        out.append(entry)
     return out
+
+
+#: Which clock each latency field of ``report.json``'s turns is on.
+CLOCKS = {
+    "wall": (
+        "speech_to_audio_ms, create_to_delta_ms, duration_ms: the session's event-loop "
+        "time, the real time the run took (what a listener would wait at --speed 1)"
+    ),
+    "device": (
+        "first_delta_at_ms, speech_stop_to_first_delta_device_ms, audio_ms, "
+        "truncated_at_ms, and the top-level duration_ms: the replay's audio-device clock "
+        "(ms of audio since capture began; at --speed N it runs N times faster than real "
+        "time, at --speed 0 it waits for the server)"
+    ),
+}
+
+
+def _why_null(entry: dict[str, Any], live: bool, delta: bool, vad: bool) -> dict[str, str]:
+    """Why each latency field of a turn's entry is ``None``, in words."""
+    why: dict[str, str] = {}
+    no_live = "a rebuild from a recording has no live session clock"
+    if entry["speech_to_audio_ms"] is None:
+        why["speech_to_audio_ms"] = (
+            no_live
+            if not live
+            else "no audio came, or server VAD did not start this response (push-to-talk "
+            "or response.create)"
+        )
+    if entry["create_to_delta_ms"] is None:
+        why["create_to_delta_ms"] = (
+            no_live
+            if not live
+            else "server VAD started this response (no response.create), or no delta came"
+        )
+    if entry["duration_ms"] is None:
+        why["duration_ms"] = (
+            no_live if not live else "the session did not see this response start and end"
+        )
+    if entry["speech_stop_to_first_delta_device_ms"] is None:
+        why["speech_stop_to_first_delta_device_ms"] = (
+            "no output delta came" if not delta else "no speech stop came before it (push-to-talk)"
+        )
+    if entry["first_delta_at_ms"] is None:
+        why["first_delta_at_ms"] = "no output delta came"
+    return why
 
 
 def _round(value: float | None) -> float | None:

@@ -27,6 +27,7 @@ from ...models import DEFAULT_MODEL
 from ...protocol import RealtimeProtocol
 from ...recording import read_recording, server_events
 from ...session import ReconnectPolicy
+from ...stats import PRICES, cost_usd
 from ...transports import Transport, WebSocketTransport
 from ._driver import _OUT_RATE, _Config, _ConnectionLost, _Driver, _Input, _load
 from ._outputs import (
@@ -37,7 +38,7 @@ from ._outputs import (
     _write_outputs,
 )
 from ._records import _one_connection, _Recorder, _RecordingTransport
-from ._report import _build_turns, _failures, _latency_report
+from ._report import CLOCKS, _build_turns, _failures, _latency_report
 from ._results import ReplayError, ReplayResult
 
 
@@ -306,7 +307,14 @@ async def _live(
         "server_errors": stats.server_errors,
         "barge_ins_at_ms": driver.barge_ins,
         "barge_ins_skipped_at_ms": driver.skipped_barge_ins,
-        "playback": asdict(speaker.buffer.stats()),
+        # Headless: the virtual speaker plays on the replay's own clock, so no device ever
+        # ran dry; underruns would count the clock waiting for the server, not glitches.
+        "playback": {
+            k: v
+            for k, v in asdict(speaker.buffer.stats()).items()
+            if k not in ("underruns", "underrun_ms", "output_latency_s")
+        },
+        "clocks": CLOCKS,
         "self_interruptions_at_ms": driver.self_interruptions,
     }
     if driver.cfg.echo is not None:
@@ -429,6 +437,8 @@ def rebuild(
         "failures": failures,
         "turns": _latency_report(protocol, turns, records, None),
         "usage": asdict(protocol.usage),
+        "cost_usd": round(cost_usd(protocol.usage, PRICES), 6),
+        "clocks": CLOCKS,
     }
     result = ReplayResult(turns, report, failures, records=records)
     if out_dir is not None:
