@@ -166,10 +166,20 @@ async def _self_interruptions(replies: int, aec: bool, kind: str) -> int:
                 return make_echo_canceller(rate, "gate")
 
             with mock.patch.object(driver, "make_echo_canceller", gate):
-                result = await replay(paths, None, speed=0, echo=True, transcription_model=None)
+                result = await replay(
+                    paths, None, speed=0, echo=True, transcription_model=None, turn_timeout=4.0
+                )
         else:
+            # A turn that loops on its own echo never completes: 4 s (at speed 0 a good
+            # turn takes well under one) counts it without waiting the default 30 s.
             result = await replay(
-                paths, None, speed=0, echo=True, aec=aec, transcription_model=None
+                paths,
+                None,
+                speed=0,
+                echo=True,
+                aec=aec,
+                transcription_model=None,
+                turn_timeout=4.0,
             )
     return int(result.report["echo"]["self_interruptions"])
 

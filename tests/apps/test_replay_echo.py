@@ -37,7 +37,13 @@ def _turns(tmp_path: Path, count: int) -> list[Path]:
 
 async def test_without_aec_the_assistant_interrupts_itself(tmp_path: Path) -> None:
     result = await replay(
-        _turns(tmp_path, 3), None, speed=0, echo=True, aec=False, transcription_model=None
+        _turns(tmp_path, 3),
+        None,
+        speed=0,
+        echo=True,
+        aec=False,
+        transcription_model=None,
+        turn_timeout=4.0,  # its turns loop on their echo: do not wait 30 s for each
     )
     echo = result.report["echo"]
     assert echo["canceller"] is None and echo["erle_db"] is None
