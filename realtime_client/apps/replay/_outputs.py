@@ -1,4 +1,4 @@
-"""The files a replay writes: transcript, report, WAVs, events.jsonl, the timeline."""
+"""The files a replay writes: transcript, report, WAVs, events.jsonl, the timeline, HTML."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from realtime_client.audio.wav import write_wav
 from ...errors import MissingExtraError
 from .._timeline import TimelineData, save_timeline
 from ._driver import _OUT_RATE, _Driver
+from ._html import write_html
 from ._records import _write_events
 from ._results import ReplayError, ReplayResult, Turn
 
@@ -90,6 +91,9 @@ def _write_live(
     conversation = out / "conversation.wav"
     write_wav(conversation, np.stack([input_track, output_track], axis=1), _OUT_RATE)
     result.paths["conversation.wav"] = conversation
+    heard = out / "input.wav"  # what the microphone path sent, for the report's player
+    write_wav(heard, input_track, _OUT_RATE)
+    result.paths["input.wav"] = heard
     picture = out / "timeline.png"
     try:
         width, height = save_timeline(
@@ -104,6 +108,12 @@ def _write_live(
         result.paths["timeline.png"] = picture
         report["timeline_png"] = {"width": width, "height": height}
     result.paths["report.json"].write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    _write_html(result, out, meta)
+
+
+def _write_html(result: ReplayResult, out: Path, meta: dict[str, Any]) -> None:
+    """``report.html``, last: it links to the files written before it."""
+    result.paths["report.html"] = write_html(result, out, meta)
 
 
 def _timeline_data(
