@@ -29,7 +29,8 @@ img{max-width:100%;border:1px solid #ddd}
 table{border-collapse:collapse;width:100%}
 td,th{border-bottom:1px solid #e4e4e4;padding:.35em .5em;vertical-align:top;text-align:left}
 th{background:#f4f4f8;font-weight:600}td.num{white-space:nowrap;font-variant-numeric:tabular-nums}
-td.words{min-width:22em}tr.user td.who{color:#2858c8}tr.assistant td.who{color:#b35a00}tr.tool td.who{color:#666}
+td.words{min-width:22em}
+tr.user td.who{color:#2858c8}tr.assistant td.who{color:#b35a00}tr.tool td.who{color:#666}
 .bar{height:6px;background:#f2c9a0;width:300px;margin-top:3px}
 .bar span{display:block;height:6px;background:#e17814}
 .cut{color:#b3261e;font-size:.9em}audio{width:300px;height:32px}
@@ -179,7 +180,6 @@ def write_html(result: ReplayResult, out: Path, meta: dict[str, Any]) -> Path:
     if rebuilt:
         lacks = [
             "wall-clock latencies (speech→audio, create→delta, response time)",
-            "the cost estimate",
             "the timeline picture",
             "the input and conversation WAVs",
         ]
@@ -187,8 +187,8 @@ def write_html(result: ReplayResult, out: Path, meta: dict[str, Any]) -> Path:
             lacks.append("the response WAVs (the recording elided audio: use --keep-audio)")
         parts.append(
             f'<p class="note">Rebuilt from {escape(Path(str(report["rebuilt_from"])).name)}: '
-            "a rebuild replays the recorded events only, so this page has no "
-            + escape(", no ".join(lacks))
+            "a rebuild replays the recorded events only, so this page lacks "
+            + escape("; ".join(lacks))
             + ". Times are the recording's clock.</p>"
         )
     if result.failures:
