@@ -2,9 +2,10 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
-EXTRAS ?= dev,server,audio,webrtc,aec
-# The demo needs only the local server's extra: no PortAudio, test or benchmark tools.
-DEMO_EXTRAS ?= server
+EXTRAS ?= dev,server,audio,webrtc,aec,report
+# The demo needs the local server and matplotlib for its picture: no PortAudio, test or
+# benchmark tools.
+DEMO_EXTRAS ?= server,report
 
 # No built-in rules: the install stamps below must never match make's implicit ones.
 MAKEFLAGS += -r

@@ -1,38 +1,44 @@
-"""The timeline picture of a replay: input waveform with VAD segments, output as played.
+"""The timeline picture of a replay, drawn with matplotlib (the ``report`` extra).
 
 Everything is placed on one clock, the replay's device clock (ms since the first block
-was captured), the same clock that the transcript's ``at_ms`` values use.
+was captured), the same clock that the transcript's ``at_ms`` values use. matplotlib is
+imported only when a picture is drawn, with the Agg backend (no display, no pyplot
+state); its bundled DejaVu fonts are used, nothing is downloaded.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
-from ._png import RGB, Canvas, write_png
+from ..errors import MissingExtraError
 
-__all__ = ["TimelineData", "render_timeline", "save_timeline"]
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
-_BLUE: RGB = (40, 90, 200)
-_ORANGE: RGB = (225, 120, 20)
-_GREEN: RGB = (60, 170, 80)
-_GREY: RGB = (150, 150, 150)
-_RED: RGB = (200, 30, 30)
-_MAGENTA: RGB = (190, 40, 190)
-_LANE: RGB = (244, 244, 248)
-_INK: RGB = (30, 30, 30)
+__all__ = ["TIMELINE_NEEDS", "TimelineData", "render_timeline", "save_timeline"]
 
-WIDTH = 1200
-HEIGHT = 300
-_LEFT = 92
-_RIGHT = 16
-_INPUT_Y = (40, 130)
-_OUTPUT_Y = (150, 240)
-_AXIS_Y = 244
-_LEGEND_Y = 278
+#: The one-line note shown when matplotlib is not installed.
+TIMELINE_NEEDS = (
+    "timeline.png needs the report extra (matplotlib): pip install 'realtime-client[report]'"
+)
+
+_BLUE = "#2858c8"
+_ORANGE = "#e17814"
+_GREEN = "#3caa50"
+_GREY = "#8c8c8c"
+_RED = "#c81e1e"
+_MAGENTA = "#be28be"
+_LANE = "#f4f4f8"
+
+#: Size of the picture: inches at :data:`DPI` dots per inch.
+SIZE_IN = (14.0, 5.2)
+DPI = 100
+_FONT_PT = 8.0
 
 
 @dataclass
@@ -45,10 +51,13 @@ class TimelineData:
         output_track: What the playback buffer played (mono float32), same clock.
         speech: VAD segments ``(start_ms, end_ms)`` (end ``None`` if never stopped).
         inputs: Input files ``(start_ms, end_ms, name)``.
-        responses: Assistant audio ``(start_ms, end_ms, label, status)``.
+        responses: Assistant audio as played ``(start_ms, end_ms, label, status)``; the
+            label carries the response's number and words.
         barge_ins: Times the replay injected a barge-in, in ms.
         truncations: Times an item was truncated (``conversation.item.truncated``), in ms.
-        title: The caption.
+        user_words: What the user said per turn ``(start_ms, end_ms, words)``.
+        push_to_talk: Turns were committed by push-to-talk (no server VAD).
+        title: The caption (files, responder, speed).
     """
 
     sample_rate: int
@@ -59,20 +68,24 @@ class TimelineData:
     responses: list[tuple[float, float, str, str]] = field(default_factory=list)
     barge_ins: list[float] = field(default_factory=list)
     truncations: list[float] = field(default_factory=list)
-    title: str = "REALTIME-REPLAY TIMELINE"
+    user_words: list[tuple[float, float, str]] = field(default_factory=list)
+    push_to_talk: bool = False
+    title: str = "realtime-replay timeline"
 
-
-def _tick_step_s(total_s: float) -> float:
-    for step in (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600):
-        if total_s / step <= 14:
-            return float(step)
-    return 1200.0
+    @property
+    def total_ms(self) -> float:
+        """Length of the time axis, in ms (at least 1 s)."""
+        return max(
+            1000.0,
+            len(self.input_track) * 1000.0 / self.sample_rate,
+            len(self.output_track) * 1000.0 / self.sample_rate,
+        )
 
 
 def _envelope(
     track: npt.NDArray[np.float32], columns: int
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-    """Min and max of ``track`` per pixel column (zeros where the track is shorter)."""
+    """Min and max of ``track`` per column (zeros where the track is shorter)."""
     lows = np.zeros(columns, dtype=np.float32)
     highs = np.zeros(columns, dtype=np.float32)
     n = len(track)
@@ -88,93 +101,145 @@ def _envelope(
     return lows, highs
 
 
-def render_timeline(data: TimelineData) -> npt.NDArray[np.uint8]:
-    """Draw the timeline; returns an ``(HEIGHT, WIDTH, 3)`` uint8 RGB array."""
-    canvas = Canvas(WIDTH, HEIGHT)
-    plot_w = WIDTH - _LEFT - _RIGHT
-    total_ms = max(
-        1000.0,
-        len(data.input_track) * 1000.0 / data.sample_rate,
-        len(data.output_track) * 1000.0 / data.sample_rate,
-    )
+def _fit(text: str, span_ms: float, total_ms: float, axes_px: float) -> str:
+    """``text`` shortened (with an ellipsis) to what fits in ``span_ms`` at the font size."""
+    char_px = _FONT_PT * DPI / 72.0 * 0.6
+    room = int(span_ms / total_ms * axes_px / char_px) - 1
+    if room < 2:
+        return ""
+    return text if len(text) <= room else text[: room - 1].rstrip() + "…"
 
-    def x_of(ms: float) -> int:
-        return _LEFT + round(max(0.0, min(ms, total_ms)) / total_ms * plot_w)
 
-    canvas.text(8, 10, data.title, _INK)
-    for (top, bottom), label in ((_INPUT_Y, "INPUT"), (_OUTPUT_Y, "OUTPUT")):
-        canvas.rect(_LEFT, top, _LEFT + plot_w, bottom, _LANE)
-        canvas.text(8, (top + bottom) // 2 - 5, label, _INK)
+def _matplotlib() -> Any:
+    """The Agg-backed :class:`~matplotlib.figure.Figure` class, or MissingExtraError."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise MissingExtraError(TIMELINE_NEEDS) from exc
+    return Figure, FigureCanvasAgg
 
-    # Input lane: file spans along the top edge, VAD bands behind the waveform.
-    top, bottom = _INPUT_Y
+
+def render_timeline(data: TimelineData) -> Any:
+    """Draw the timeline; returns the matplotlib ``Figure`` (on an Agg canvas).
+
+    Raises:
+        MissingExtraError: matplotlib is not installed (the ``report`` extra).
+    """
+    figure_cls, canvas_cls = _matplotlib()
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    fig = figure_cls(figsize=SIZE_IN, dpi=DPI)
+    canvas_cls(fig)
+    ax_in, ax_out = fig.subplots(2, 1, sharex=True, gridspec_kw={"hspace": 0.08})
+    fig.subplots_adjust(left=0.06, right=0.99, top=0.86, bottom=0.17)
+    total = data.total_ms
+    axes_px = SIZE_IN[0] * DPI * (0.99 - 0.06)
+    columns = int(axes_px)
+    times = np.linspace(0.0, total / 1000.0, columns)
+    handles: list[Any] = []
+
+    def span(ax: Axes, start: float, end: float, **style: Any) -> None:
+        # Below the input-file bar (y 1.08 and up of -1.25..1.25): the bar stays grey.
+        top = 0.93 if ax is ax_in else 1.0
+        ax.axvspan(start / 1000.0, max(end, start + 1.0) / 1000.0, ymax=top, **style)
+
+    # Input lane: file extents along the top, turns behind the waveform, words under it.
+    for ax, label in ((ax_in, "input"), (ax_out, "output")):
+        ax.set_facecolor(_LANE)
+        ax.set_ylim(-1.25, 1.25)
+        ax.set_yticks([])
+        ax.set_ylabel(label, fontsize=9)
+        ax.set_xlim(0.0, total / 1000.0)
     for start, end, _name in data.inputs:
-        canvas.rect(x_of(start), top, max(x_of(end), x_of(start) + 1), top + 4, _GREY)
+        ax_in.broken_barh(
+            [(start / 1000.0, (end - start) / 1000.0)], (1.08, 0.14), facecolors=_GREY
+        )
+    for start, end, name in data.inputs:
+        text = _fit(name, end - start, total, axes_px)
+        if text:
+            ax_in.text(start / 1000.0, 1.02, text, fontsize=7, va="top", color="#444444")
+    if data.inputs:
+        handles.append(Patch(color=_GREY, label="input file (extent as streamed)"))
+    turn_label = (
+        "user turn (push-to-talk: whole file, committed at its end)"
+        if data.push_to_talk
+        else "speech (server VAD)"
+    )
     for start, speech_end in data.speech:
-        stop = total_ms if speech_end is None else speech_end
-        canvas.rect(x_of(start), top + 4, max(x_of(stop), x_of(start) + 1), bottom, _GREEN, 0.28)
-    _waveform(canvas, data.input_track, top + 6, bottom - 2, plot_w, _BLUE)
+        stop = total if speech_end is None else speech_end
+        span(ax_in, start, stop, color=_GREEN, alpha=0.25, lw=0)
+    if data.push_to_talk and not data.speech:
+        for start, end, _name in data.inputs:
+            span(ax_in, start, end, color=_GREEN, alpha=0.25, lw=0)
+            ax_in.axvline(end / 1000.0, ymax=0.93, color=_GREEN, lw=1.5)
+    if data.speech or (data.push_to_talk and data.inputs):
+        handles.append(Patch(color=_GREEN, alpha=0.35, label=turn_label))
+    if len(data.input_track):
+        lows, highs = _envelope(data.input_track, columns)
+        ax_in.fill_between(times, np.clip(lows, -1, 1), np.clip(highs, -1, 1), color=_BLUE, lw=0)
+        handles.append(Patch(color=_BLUE, label="input audio"))
+    for start, end, words in data.user_words:
+        text = _fit(f"“{words}”", end - start, total, axes_px)
+        if text:
+            ax_in.text(start / 1000.0, -1.18, text, fontsize=_FONT_PT, va="bottom", color="#103070")
 
-    # Output lane: each response's audio span, the played waveform, truncation marks.
-    top, bottom = _OUTPUT_Y
+    # Output lane: each response's span and words, the played waveform, truncations.
+    any_cut = False
     for start, end, label, status in data.responses:
-        x0, x1 = x_of(start), max(x_of(end), x_of(start) + 2)
-        canvas.rect(x0, top, x1, bottom, _ORANGE, 0.18)
-        canvas.hline(x0, x1, top, _RED if status not in ("completed",) else _ORANGE, 3)
-        canvas.text(x0 + 3, top + 6, label, _INK, scale=1)
-    _waveform(canvas, data.output_track, top + 14, bottom - 2, plot_w, _ORANGE)
+        done = status == "completed"
+        any_cut = any_cut or not done
+        span(ax_out, start, end, color=_ORANGE, alpha=0.15, lw=0)
+        ax_out.plot(
+            [start / 1000.0, max(end, start + 1.0) / 1000.0],
+            [1.18, 1.18],
+            color=_ORANGE if done else _RED,
+            lw=3,
+            solid_capstyle="butt",
+        )
+        text = _fit(label, end - start, total, axes_px)
+        if text:
+            ax_out.text(start / 1000.0, 1.1, text, fontsize=_FONT_PT, va="top", color="#5a2a00")
+    if len(data.output_track):
+        lows, highs = _envelope(data.output_track, columns)
+        ax_out.fill_between(
+            times, np.clip(lows, -1, 1) * 0.85, np.clip(highs, -1, 1) * 0.85, color=_ORANGE, lw=0
+        )
+    if data.responses or len(data.output_track):
+        handles.append(Patch(color=_ORANGE, label="assistant audio as played"))
     for ms in data.truncations:
-        canvas.vline(x_of(ms) - 1, top, bottom, _RED, 3)
-
+        ax_out.axvline(ms / 1000.0, color=_RED, lw=2)
+    if data.truncations or any_cut:
+        handles.append(Line2D([], [], color=_RED, lw=2.5, label="truncated / not completed"))
     for ms in data.barge_ins:
-        x = x_of(ms)
-        canvas.vline(x - 1, _INPUT_Y[0], _OUTPUT_Y[1], _MAGENTA, 2)
-        canvas.text(x + 3, _INPUT_Y[0] + 8, "BARGE-IN", _MAGENTA, scale=1)
+        for ax in (ax_in, ax_out):
+            ax.axvline(ms / 1000.0, color=_MAGENTA, lw=1.5, ls="--")
+    if data.barge_ins:
+        handles.append(Line2D([], [], color=_MAGENTA, lw=1.5, ls="--", label="barge-in"))
 
-    # Time axis.
-    canvas.hline(_LEFT, _LEFT + plot_w, _AXIS_Y, _INK)
-    step_s = _tick_step_s(total_ms / 1000.0)
-    tick = 0.0
-    while tick * 1000.0 <= total_ms + 1e-6:
-        x = x_of(tick * 1000.0)
-        canvas.vline(x, _AXIS_Y, _AXIS_Y + 5, _INK)
-        label = f"{tick:g}S"
-        canvas.text(min(x - Canvas.text_width(label) // 2, WIDTH - 60), _AXIS_Y + 8, label, _INK)
-        tick += step_s
-
-    # Legend: a swatch and a word per element.
-    x = _LEFT
-    for color, label in (
-        (_BLUE, "INPUT AUDIO"),
-        ((175, 220, 180), "SPEECH (SERVER VAD)"),
-        (_ORANGE, "ASSISTANT AUDIO PLAYED"),
-        (_RED, "TRUNCATED / NOT COMPLETED"),
-        (_MAGENTA, "BARGE-IN"),
-    ):
-        canvas.rect(x, _LEGEND_Y, x + 14, _LEGEND_Y + 10, color)
-        x = canvas.text(x + 20, _LEGEND_Y, label, _INK) + 22
-    return canvas.pixels
-
-
-def _waveform(
-    canvas: Canvas,
-    track: npt.NDArray[np.float32],
-    top: int,
-    bottom: int,
-    plot_w: int,
-    color: RGB,
-) -> None:
-    lows, highs = _envelope(track, plot_w)
-    mid = (top + bottom) / 2
-    half = (bottom - top) / 2
-    # Rows grow downwards: the max of the signal is the smallest row.
-    hi_rows = np.clip(np.round(mid - np.clip(highs, -1, 1) * half), top, bottom).astype(np.int_)
-    lo_rows = np.clip(np.round(mid - np.clip(lows, -1, 1) * half), top, bottom).astype(np.int_)
-    canvas.columns(_LEFT, hi_rows, lo_rows, color)
+    ax_out.set_xlabel("time on the device clock (s)", fontsize=9)
+    ax_out.tick_params(labelsize=8)
+    fig.suptitle(data.title, fontsize=10, x=0.06, ha="left", y=0.985)
+    if handles:
+        fig.legend(
+            handles=handles,
+            loc="lower left",
+            bbox_to_anchor=(0.06, 0.0),
+            ncol=len(handles),
+            fontsize=8,
+            frameon=False,
+        )
+    return fig
 
 
 def save_timeline(path: str | os.PathLike[str], data: TimelineData) -> tuple[int, int]:
-    """Render and write the PNG; returns ``(width, height)``."""
-    pixels = render_timeline(data)
-    write_png(path, pixels)
-    return pixels.shape[1], pixels.shape[0]
+    """Render and write the PNG; returns ``(width, height)`` in pixels.
+
+    Raises:
+        MissingExtraError: matplotlib is not installed (the ``report`` extra).
+    """
+    fig = render_timeline(data)
+    fig.savefig(os.fspath(path), format="png", dpi=DPI)
+    width, height = fig.canvas.get_width_height()
+    return int(width), int(height)

@@ -8,18 +8,15 @@ import os
 import pty
 import re
 import signal
-import struct
 import subprocess
 import sys
 import time
-import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from realtime_client.apps._png import read_png_size
 from realtime_client.apps.replay import ReplayError, _failures, rebuild, replay
 from realtime_client.audio.wav import read_wav, write_wav
 from realtime_client.protocol import RealtimeProtocol
@@ -151,18 +148,16 @@ def test_cli_writes_every_output(scripted_run: tuple[Any, Path]) -> None:
     assert report["usage"]["responses"] == 2 and report["cost_usd"] > 0
     assert report["audio_sent_ms"] >= 5000
 
-    # The PNG is a valid image with the size the report gives.
-    png = (out / "timeline.png").read_bytes()
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"
-    width, height = struct.unpack(">II", png[16:24])
-    assert (width, height) == (report["timeline_png"]["width"], report["timeline_png"]["height"])
-    assert (width, height) == read_png_size(out / "timeline.png")
-    idat = png.index(b"IDAT")
-    (length,) = struct.unpack(">I", png[idat - 4 : idat])
-    raw = zlib.decompress(png[idat + 4 : idat + 4 + length])
-    assert len(raw) == height * (width * 3 + 1)
-    pixels = np.frombuffer(raw, np.uint8).reshape(height, width * 3 + 1)[:, 1:]
-    assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 5  # something was drawn
+    # The PNG is a real picture (read by Pillow, matplotlib's dependency) of the size the
+    # report gives, with something drawn in the lanes' colours.
+    image = pytest.importorskip("PIL.Image").open(out / "timeline.png")
+    assert image.format == "PNG"
+    assert image.size == (report["timeline_png"]["width"], report["timeline_png"]["height"])
+    assert image.size == (1400, 520)
+    pixels = np.asarray(image.convert("RGB")).reshape(-1, 3).astype(int)
+    assert len(np.unique(pixels, axis=0)) > 50  # anti-aliased text and shapes
+    for colour in ((0x28, 0x58, 0xC8), (0xE1, 0x78, 0x14)):  # input blue, output orange
+        assert (np.abs(pixels - colour).sum(axis=1) < 12).sum() > 500, colour
 
     # events.jsonl: both directions, timestamped, audio elided to its length.
     records = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
@@ -596,3 +591,31 @@ def test_ctrl_c_writes_what_was_recorded_and_says_so(tmp_path: Path) -> None:
     assert (out / "events.jsonl").stat().st_size > 0
     assert not (out / "response-09-item_old.wav").exists()
     assert (out / "timeline.png").read_bytes() != b"an older run's picture"
+
+
+def test_cli_without_matplotlib_writes_the_rest(tmp_path: Path) -> None:
+    """Without the ``report`` extra: every other output, and a one-line note, no traceback."""
+    a = utterance(tmp_path / "a.wav", 0.6, 24_000)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "timeline.png").write_bytes(b"stale")  # an earlier run's picture must not stay
+    code = (
+        "import sys; sys.modules['matplotlib'] = None\n"
+        "from realtime_client.apps.replay import main\n"
+        f"sys.exit(main([{str(a)!r}, '--out', {str(out)!r}, '--speed', '0', '--quiet']))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=50
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    notes = [line for line in proc.stderr.splitlines() if "note:" in line]
+    assert notes == [
+        "realtime-replay: note: timeline.png needs the report extra (matplotlib): "
+        "pip install 'realtime-client[report]'"
+    ]
+    assert not (out / "timeline.png").exists()
+    for name in ("transcript.json", "transcript.md", "events.jsonl", "conversation.wav"):
+        assert (out / name).stat().st_size > 0, name
+    report = json.loads((out / "report.json").read_text())
+    assert report["ok"] is True and report["timeline_png"] is None

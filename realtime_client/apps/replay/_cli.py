@@ -170,6 +170,8 @@ def _summary(result: ReplayResult, out: Path | None, file: TextIO) -> None:
         wavs = len(result.audio_files)
         listing = ", ".join(names) + (f", {wavs} response WAV(s)" if wavs else "")
         print(f"outputs in {out}/: {listing}", file=file)
+    for note in result.notes:
+        print(f"realtime-replay: note: {note}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

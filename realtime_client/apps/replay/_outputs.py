@@ -1,4 +1,4 @@
-"""The files a replay writes: transcript, report, WAVs, events.jsonl, the timeline."""
+"""The files a replay writes: transcript, report, WAVs, events.jsonl, the timeline, HTML."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ import numpy.typing as npt
 
 from realtime_client.audio.wav import write_wav
 
+from ...errors import MissingExtraError
 from .._timeline import TimelineData, save_timeline
 from ._driver import _OUT_RATE, _Driver
+from ._html import write_html
 from ._records import _write_events
 from ._results import ReplayError, ReplayResult, Turn
 
@@ -103,14 +105,29 @@ def _write_live(
     conversation = out / "conversation.wav"
     write_wav(conversation, np.stack([input_track, output_track], axis=1), _OUT_RATE)
     result.paths["conversation.wav"] = conversation
+    heard = out / "input.wav"  # what the microphone path sent, for the report's player
+    write_wav(heard, input_track, _OUT_RATE)
+    result.paths["input.wav"] = heard
     picture = out / "timeline.png"
-    width, height = save_timeline(
-        picture,
-        _timeline_data(turns, records, driver, input_track, output_track),
-    )
-    result.paths["timeline.png"] = picture
-    report["timeline_png"] = {"width": width, "height": height}
+    try:
+        width, height = save_timeline(
+            picture,
+            _timeline_data(turns, records, driver, input_track, output_track, meta),
+        )
+    except MissingExtraError as exc:
+        picture.unlink(missing_ok=True)  # from an earlier run: it would look current
+        result.notes.append(str(exc))
+        report["timeline_png"] = None
+    else:
+        result.paths["timeline.png"] = picture
+        report["timeline_png"] = {"width": width, "height": height}
     result.paths["report.json"].write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    _write_html(result, out, meta)
+
+
+def _write_html(result: ReplayResult, out: Path, meta: dict[str, Any]) -> None:
+    """``report.html``, last: it links to the files written before it."""
+    result.paths["report.html"] = write_html(result, out, meta)
 
 
 def _timeline_data(
@@ -119,6 +136,7 @@ def _timeline_data(
     driver: _Driver,
     input_track: npt.NDArray[np.float32],
     output_track: npt.NDArray[np.float32],
+    meta: dict[str, Any],
 ) -> TimelineData:
     speech: list[tuple[float, float | None]] = []
     truncations: list[float] = []
@@ -142,13 +160,17 @@ def _timeline_data(
         if span is None:
             continue  # never played (text only, or cleared before it started)
         start, end = span[0], span[1]
-        label = f"R{n}" + ("" if turn.status == "completed" else f" {turn.status or ''}".upper())
+        label = f"R{n}" + ("" if turn.status == "completed" else f" ({turn.status})")
+        if turn.text:
+            label += f": {turn.text}"
         responses.append((start, end, label, turn.status or ""))
         if turn.truncated_at_ms is not None and turn.truncated_at_ms < turn.audio_ms - 1:
             # Where the audio was cut, on the clock it was played on.
             truncations.append(start + turn.truncated_at_ms)
     return TimelineData(
         sample_rate=_OUT_RATE,
+        user_words=_user_words(turns, driver.inputs),
+        push_to_talk=bool(meta.get("push_to_talk")),
         input_track=input_track,
         output_track=output_track,
         speech=speech,
@@ -156,7 +178,43 @@ def _timeline_data(
         responses=responses,
         barge_ins=driver.barge_ins,
         truncations=truncations,
-        title=f"REALTIME-REPLAY  {len(driver.inputs)} INPUT(S)  {n} RESPONSE(S)",
+        title=_title(meta, n),
+    )
+
+
+def _user_words(
+    turns: list[Turn], inputs: list[tuple[float, float, str]]
+) -> list[tuple[float, float, str]]:
+    """Where each user turn's words go: its VAD span, else the input file it came from."""
+    out: list[tuple[float, float, str]] = []
+    for turn in turns:
+        if turn.role != "user" or not turn.text:
+            continue
+        if turn.start_ms is not None:
+            end = turn.end_ms if turn.end_ms is not None else turn.start_ms + 1000.0
+            out.append((turn.start_ms, end, turn.text))
+            continue
+        # Push-to-talk: the item appears right after the file it was committed from.
+        at = turn.at_ms
+        done = [f for f in inputs if at is not None and f[1] <= at + 100.0]
+        if done:
+            start, end, _name = done[-1]
+            out.append((start, end, turn.text))
+    return out
+
+
+def _title(meta: dict[str, Any], responses: int) -> str:
+    """Files, server / responder, speed and turn-taking, for the picture's caption."""
+    files = [Path(p).name for p in meta.get("inputs", [])]
+    shown = ", ".join(files[:4]) + (f" (+{len(files) - 4} more)" if len(files) > 4 else "")
+    responder = meta.get("responder")
+    server = f"{responder} responder" if responder else f"server {meta.get('server', '?')}"
+    speed = meta.get("speed", 1.0)
+    pace = "as fast as possible" if speed == 0 else f"speed {speed:g}x"
+    taking = "push-to-talk" if meta.get("push_to_talk") else "server VAD"
+    return (
+        f"realtime-replay: {shown}\n{server} · {pace} · {taking} · "
+        f"model {meta.get('model', '?')} · {responses} response(s)"
     )
 
 

@@ -67,6 +67,8 @@ class ReplayResult:
         audio_files: Response WAVs by item id.
         records: Everything recorded, as written to ``events.jsonl``.
         stats: The live session's counters (``None`` for a rebuild).
+        notes: What could not be written and why, one line each (e.g. the picture
+            without the ``report`` extra).
     """
 
     turns: list[Turn]
@@ -76,6 +78,7 @@ class ReplayResult:
     audio_files: dict[str, Path] = field(default_factory=dict)
     records: list[dict[str, Any]] = field(default_factory=list)
     stats: SessionStats | None = None
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

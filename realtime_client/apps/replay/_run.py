@@ -33,6 +33,7 @@ from ._driver import _OUT_RATE, _Config, _ConnectionLost, _Driver, _Input, _load
 from ._outputs import (
     _check_rebuild_out,
     _prepare_out,
+    _write_html,
     _write_item_audio,
     _write_live,
     _write_outputs,
@@ -448,6 +449,7 @@ def rebuild(
             _write_outputs(result, out, {k: v for k, v in meta.items() if k != "type"})
             # Without kept audio there is nothing to rewrite, so nothing is removed.
             result.audio_files = _write_item_audio(audio, turns, out, replace_stale=bool(audio))
+            _write_html(result, out, {k: v for k, v in meta.items() if k != "type"})
         except (OSError, AudioError) as exc:
             raise ReplayError(f"cannot write the outputs to {out}: {exc}") from exc
     return result
