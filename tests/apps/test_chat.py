@@ -95,7 +95,7 @@ def emulate(data: str, columns: int) -> list[str]:
 class Terminal:
     """The chat in a pseudo-terminal, as a user runs it (100x30, TERM=xterm)."""
 
-    def __init__(self, args: list[str]) -> None:
+    def __init__(self, args: list[str], term: str = "xterm") -> None:
         self.master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
         self.slave = slave
@@ -105,7 +105,7 @@ class Terminal:
             stdin=slave,
             stdout=slave,
             stderr=slave,
-            env=clean_env(TERM="xterm"),
+            env=clean_env(TERM=term),
             close_fds=True,
         )
         self.output = b""
@@ -205,6 +205,20 @@ def test_chat_in_a_terminal_shows_both_sides_and_quits_on_q(wav: Path) -> None:
         assert b"Traceback" not in term.output
     finally:
         term.close()
+
+
+@pytest.mark.parametrize("term", ["dumb", "unknown"])
+def test_a_terminal_that_cannot_redraw_gets_plain_lines(wav: Path, term: str) -> None:
+    session = Terminal(["--input-wav", str(wav), "--no-speaker"], term=term)
+    try:
+        session.read_until(re.compile(rb"^assistant: Echo of your", re.M))
+        session.press(b"q")
+        assert session.wait() == 0
+        assert b"\x1b[" not in session.output  # no escape sequences at all
+        assert re.search(rb"^\[connected \xc2\xb7 listening\]\r?$", session.output, re.M)
+        assert termios.tcgetattr(session.slave) == session.saved
+    finally:
+        session.close()
 
 
 def test_push_to_talk_sends_only_between_two_spaces(tmp_path: Path) -> None:
@@ -532,6 +546,20 @@ def test_screen_ansi_redraws_the_status_area_in_place(monkeypatch: pytest.Monkey
         "assistant: Hello.",
         "tokens 1 in / 2 out · $0.0001",
     ]
+
+
+def test_screen_ansi_partial_with_line_breaks_stays_one_status_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TERM", "xterm")
+    out = io.StringIO()
+    screen = ChatScreen(out, ansi=True, color=False, width=60)
+    screen.partial("out:1", "assistant (preamble)", "First line.\n\nSecond   line.")
+    screen.refresh()
+    status = out.getvalue()[len("\x1b[?25l") :].split("\n")
+    assert status[0] == "assistant (preamble): First line. Second line."
+    assert len(status) == 3  # partial, state, keys (no meters before any level)
+    screen.close()
 
 
 def test_level_bar() -> None:
