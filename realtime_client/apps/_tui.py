@@ -1,18 +1,23 @@
-"""A small ANSI terminal UI for ``realtime-chat``: scrolling transcript plus a status area.
+"""The terminal screen of ``realtime-chat``, on ``rich``: scrolling transcript, live status.
 
 Theory of operation
 -------------------
-Finished transcript lines are printed normally, so they land in the terminal's scrollback
-and survive the program. Below them sits a status area of a few lines (live partial
-transcripts, connection and turn state, level meters, latency, usage) which is redrawn in
-place: move the cursor up to its first line, erase to the end of the screen, print any
-new transcript lines, then print the status area again. Every status line is cut to the
-terminal's width, so no line wraps and the cursor arithmetic stays exact. Only plain ANSI
-escape sequences are used (cursor up, erase, SGR colours), which every terminal emulator
-and ``ssh`` session understands; no curses.
+In a terminal the screen is a :class:`rich.live.Live` display of a few lines (live partial
+transcripts, connection and turn state, microphone and output level meters with the echo
+suppression figure, the latency of the last turn, tokens and cost so far, the keys).
+Finished transcript lines are printed with ``console.print`` while the display is live:
+rich moves the cursor up to the first status line, erases the status area, prints the new
+lines and draws the status area again below them. So transcript lines go into the
+terminal's scrollback and survive the program, while the status area is redrawn in place.
+Every status line is cut one column short of the terminal's width (read again on every
+redraw), so it never wraps and the redraw stays exact. There is no refresh thread: the chat
+calls :meth:`ChatScreen.refresh` from its event loop (15 times a second). Only plain ANSI
+sequences are written (cursor up, erase line, SGR colours), so it works over ``ssh``; no
+curses, no alternate screen.
 
 When the output is not a terminal the screen degrades to plain lines: transcript lines,
-state changes and one line per finished turn, no escape sequences and no meters.
+state changes and one line per finished turn, no escape sequences and no meters (rich is
+not used there at all, so nothing is wrapped or highlighted).
 
 :class:`KeyReader` puts a terminal ``stdin`` in cbreak mode (keys arrive one by one, no
 echo, Ctrl-C still signals) and always restores the saved settings on close.
@@ -23,11 +28,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.text import Text
 
 try:  # POSIX only: without it there are no single-key presses, just lines
     import termios
@@ -38,13 +46,13 @@ except ImportError:  # pragma: no cover - Windows
 
 __all__ = ["ChatScreen", "KeyReader", "StatusInfo", "level_bar"]
 
-_RESET = "\x1b[0m"
+#: Rich styles of the roles and of the kinds of note.
 _STYLES = {
-    "you": "\x1b[1;36m",  # bold cyan
-    "assistant": "\x1b[1;32m",  # bold green
-    "note": "\x1b[2m",  # dim
-    "error": "\x1b[1;31m",  # bold red
-    "tool": "\x1b[33m",  # yellow
+    "you": "bold cyan",
+    "assistant": "bold green",
+    "note": "dim",
+    "error": "bold red",
+    "tool": "yellow",
 }
 _METER_FLOOR_DBFS = -60.0
 
@@ -79,6 +87,7 @@ class StatusInfo:
         latency: Latency of the last turn, already formatted (``""`` before the first).
         usage: Token usage and cost so far, already formatted.
         keys: Key help shown at the end.
+        partials: Transcripts still being spoken, by key: ``(role, text so far)``.
     """
 
     connection: str = "connecting"
@@ -95,12 +104,13 @@ class StatusInfo:
 
 
 class ChatScreen:
-    """The transcript and status display, ANSI or plain.
+    """The transcript and status display: a rich live display, or plain lines.
 
     Args:
         out: Where to write (normally ``sys.stdout``).
-        ansi: Redraw a status area with escape sequences; ``False`` prints plain lines.
-        color: Colour the roles (ignored without ``ansi``).
+        ansi: Keep a live status area below the transcript (rich); ``False`` prints plain
+            lines without escape sequences.
+        color: Colour roles, states and meters (ignored without ``ansi``).
         width: Fixed width in columns; ``None`` asks the terminal on every redraw.
     """
 
@@ -116,28 +126,56 @@ class ChatScreen:
         self.ansi = ansi
         self.color = color and ansi
         self.status = StatusInfo()
-        self._width = width
-        self._drawn = 0  # status lines currently on screen
         self._closed = False
         self._last_plain_state: tuple[str, str] = ("", "")
         encoding = (getattr(out, "encoding", None) or "").lower().replace("-", "")
         self.unicode = encoding in ("utf8", "utf16", "utf32")
-        if self.ansi:
-            self._write("\x1b[?25l")  # hide the cursor while the status area is live
+        self._console: Console | None = None
+        self._live: Live | None = None
+        if ansi:
+            self._console = Console(
+                file=out,
+                force_terminal=True,  # the caller decided: out is a terminal
+                force_jupyter=False,
+                color_system="auto" if self.color else None,
+                no_color=not self.color,
+                width=width,
+                highlight=False,  # transcript text is shown as said: no number colouring,
+                markup=False,  # no [markup] parsing ("[1.2 seconds of audio]")
+                emoji=False,  # and no :emoji: codes
+            )
+            # No refresh thread (auto_refresh=False): the chat redraws from its event loop.
+            # Transient: on close the status area is erased; the transcript stays.
+            self._live = Live(
+                get_renderable=self._render,
+                console=self._console,
+                auto_refresh=False,
+                transient=True,
+                redirect_stdout=False,
+                redirect_stderr=False,
+            )
+            with contextlib.suppress(OSError, ValueError):
+                self._live.start()  # hides the cursor while the status area is live
 
     # --- content ----------------------------------------------------------------------
 
     def line(self, role: str, text: str) -> None:
         """Print a finished transcript line (``role`` is ``"you"`` or ``"assistant"``)."""
-        self._emit([self._styled(f"{role}:", role) + " " + text])
+        if self._console is None:
+            self._plain(f"{role}: {text}")
+        else:
+            self._print(Text.assemble((f"{role}:", _role_style(role)), " ", text))
 
     def note(self, text: str, kind: str = "note") -> None:
         """Print an informational line (``kind``: ``"note"``, ``"error"`` or ``"tool"``)."""
         prefix = {"error": "! ", "tool": "» "}.get(kind, "· ")
-        self._emit([self._styled(prefix + text, kind)])
+        if self._console is None:
+            self._plain(prefix + text)
+        else:
+            self._print(Text(prefix + text, style=_STYLES.get(kind, "")))
 
     def partial(self, key: str, role: str, text: str) -> None:
-        """Show a transcript still being spoken (ANSI only: plain mode waits for the end)."""
+        """Show a transcript still being spoken (live only: plain mode waits for the end)."""
         self.status.partials[key] = (role, text)
 
     def end_partial(self, key: str) -> None:
@@ -147,113 +185,130 @@ class ChatScreen:
     # --- drawing ------------------------------------------------------------------------
 
     def refresh(self) -> None:
-        """Redraw the status area (ANSI), or print a state change (plain)."""
+        """Redraw the status area in place (live), or print a state change (plain)."""
         if self._closed:
             return
-        if self.ansi:
-            self._emit([])
+        if self._live is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self._live.refresh()
             return
         state = (self.status.connection, self.status.turn)
         if state != self._last_plain_state:
             self._last_plain_state = state
             turn = f" · {self.status.turn}" if self.status.turn else ""
-            self._write(f"[{self.status.connection}{turn}]\n")
+            self._plain(f"[{self.status.connection}{turn}]")
 
     def close(self) -> None:
         """Erase the status area, print a last summary line, show the cursor again."""
         if self._closed:
             return
-        if self.ansi:
-            self._write(self._erase())
-            self._drawn = 0
-            summary = " · ".join(s for s in (self.status.latency, self.status.usage) if s)
-            if summary:
-                self._write(self._styled(summary, "note") + "\n")
-            self._write(_RESET + "\x1b[?25h")
-        else:
-            if self.status.usage:
-                self._write(f"[{self.status.usage}]\n")
+        if self._live is None and self.status.usage:
+            self._plain(f"[{self.status.usage}]")
         self._closed = True
-        with contextlib.suppress(OSError, ValueError):
-            self.out.flush()
+        if self._live is not None and self._console is not None:
+            console = self._console
+            with contextlib.suppress(OSError, ValueError):
+                self._live.stop()  # erases the status area (transient), shows the cursor
+                summary = " · ".join(s for s in (self.status.latency, self.status.usage) if s)
+                if summary:
+                    console.print(Text(summary, style="dim"), soft_wrap=True)
+                console.show_cursor(True)  # the last thing written: the cursor is back
 
     # --- internals ------------------------------------------------------------------------
 
-    def _columns(self) -> int:
-        if self._width is not None:
-            return self._width
-        return shutil.get_terminal_size((80, 24)).columns
-
-    def _styled(self, text: str, kind: str) -> str:
-        if not self.color or kind not in _STYLES:
-            return text
-        return f"{_STYLES[kind]}{text}{_RESET}"
-
-    def _write(self, text: str) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            self.out.write(text)
-
-    def _erase(self) -> str:
-        if self._drawn == 0:
-            return ""
-        up = f"\x1b[{self._drawn - 1}A" if self._drawn > 1 else ""
-        return "\r" + up + "\x1b[J"
-
-    def _emit(self, lines: list[str]) -> None:
+    def _plain(self, text: str) -> None:
         if self._closed:
             return
-        if not self.ansi:
-            for text in lines:
-                self._write(text + "\n")
-            with contextlib.suppress(OSError, ValueError):
-                self.out.flush()
-            return
-        status = self._status_lines()
-        buf = [self._erase()]
-        buf.extend(text + "\n" for text in lines)
-        buf.append("\n".join(status))
-        self._drawn = len(status)
-        self._write("".join(buf))
         with contextlib.suppress(OSError, ValueError):
+            self.out.write(text + "\n")
             self.out.flush()
 
-    @staticmethod
-    def _fit(text: str, columns: int) -> str:
-        # One column spare: writing into the last column makes some terminals wrap early.
-        room = max(1, columns - 1)
-        return text if len(text) <= room else text[: room - 1] + "…"
+    def _print(self, text: Text) -> None:
+        """A transcript line above the live area (into the scrollback; the terminal wraps it)."""
+        if self._closed or self._console is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            self._console.print(text, soft_wrap=True)
 
-    def _status_lines(self) -> list[str]:
+    def _render(self) -> Group:
+        """The status area: live partials, state, meters and echo, latency, usage, keys."""
         s = self.status
-        cols = self._columns()
-        lines: list[str] = []
-        for role, text in list(s.partials.values())[-2:]:
+        width = self._console.width if self._console is not None else 80
+        # One column spare: writing into the last column makes some terminals wrap early.
+        cols = max(1, width - 1)
+        lines: list[Text] = []
+        for role, said in list(s.partials.values())[-2:]:
             head = f"{role}:"
-            room = max(1, cols - 1 - len(head) - 1)
-            body = text if len(text) <= room else "…" + text[-(room - 1) :]
-            lines.append(self._styled(head, role) + " " + body)
+            flat = " ".join(said.split())  # one line, whatever the model sent
+            room = max(2, cols - len(head) - 1)
+            body = flat if len(flat) <= room else "…" + flat[-(room - 1) :]
+            lines.append(Text.assemble((head, _role_style(role)), " ", body))
         dot = "●" if self.unicode else "*"
-        top = f"{dot} {s.connection}"
+        state = Text.assemble((dot, _connection_style(s.connection)), " ", s.connection)
         if s.target:
-            top += f" · {s.target}"
-        top += f" · {s.mode}"
+            state.append(f" · {s.target}")
+        state.append(f" · {s.mode}")
         if s.turn:
-            top += f" · {s.turn}"
-        lines.append(self._fit(top, cols))
-        meters = []
-        bar_width = max(4, min(20, (cols - 40) // 2))
-        for label, level in (("mic", s.input_dbfs), ("out", s.output_dbfs)):
-            if level is not None:
-                bar = level_bar(level, bar_width, unicode=self.unicode)
-                meters.append(f"{label} {bar} {max(level, -99.0):4.0f} dB")
+            state.append(" · ")
+            state.append(s.turn, style=_turn_style(s.turn))
+        lines.append(state)
+        meters: list[Text] = []
+        levels = [
+            (k, v) for k, v in (("mic", s.input_dbfs), ("out", s.output_dbfs)) if v is not None
+        ]
+        if levels:
+            # The bars get what the labels, figures and echo figure leave (4 to 20 columns).
+            fixed = len(levels) * len("mic " + "  -99 dB") + 3 * (len(levels) - 1)
+            fixed += len(s.echo) + 3 if s.echo else 0
+            bar_width = max(4, min(20, (cols - fixed) // len(levels)))
+            meters.extend(self._meter(label, level, bar_width) for label, level in levels)
         if s.echo:
-            meters.append(s.echo)
+            meters.append(Text(s.echo, style="magenta"))
         if meters:
-            lines.append(self._fit("   ".join(meters), cols))
-        tail = " · ".join(x for x in (s.latency, s.usage, s.keys) if x)
-        if tail:
-            lines.append(self._styled(self._fit(tail, cols), "note"))
-        return lines
+            lines.append(Text("   ").join(meters))
+        tail = Text(" · ", style="dim").join(
+            [Text(x) for x in (s.latency, s.usage) if x] + ([Text(s.keys, "dim")] if s.keys else [])
+        )
+        if tail.plain:
+            lines.append(tail)
+        for text in lines:
+            text.no_wrap = True
+            text.overflow = "ellipsis"
+            text.truncate(cols, overflow="ellipsis")
+        return Group(*lines)
+
+    def _meter(self, label: str, level: float, bar_width: int) -> Text:
+        """``mic ████░░░░ -23 dB``: the filled part coloured by level, the rest dim."""
+        bar = level_bar(level, bar_width, unicode=self.unicode)
+        full = len(bar.rstrip("░-"))
+        colour = "red" if level >= -6 else "yellow" if level >= -20 else "green"
+        return Text.assemble(
+            f"{label} ",
+            (bar[:full], colour),
+            (bar[full:], "dim"),
+            f" {max(level, -99.0):4.0f} dB",
+        )
+
+
+def _role_style(role: str) -> str:
+    """``you`` bold cyan; ``assistant`` (and ``assistant (preamble)``) bold green."""
+    if role == "you":
+        return _STYLES["you"]
+    return _STYLES["assistant"] if role.startswith("assistant") else ""
+
+
+def _connection_style(connection: str) -> str:
+    if connection == "connected":
+        return "green"
+    return "yellow" if "connecting" in connection else "red"
+
+
+def _turn_style(turn: str) -> str:
+    if turn.startswith(("you", "recording")):
+        return _STYLES["you"]
+    if turn.startswith("assistant"):
+        return _STYLES["assistant"]
+    return "bold" if turn == "thinking" else ""
 
 
 class KeyReader:

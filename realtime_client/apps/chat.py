@@ -833,7 +833,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"realtime-chat: error: cannot open --log {args.log}: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    ansi = sys.stdout.isatty() and os.environ.get("TERM", "") != "dumb"
+    # rich draws no live area on these terminals: plain lines show them everything instead.
+    ansi = sys.stdout.isatty() and os.environ.get("TERM", "") not in ("dumb", "unknown")
     screen = ChatScreen(sys.stdout, ansi=ansi, color=not os.environ.get("NO_COLOR"))
     code = EXIT_OK
     try:

@@ -45,10 +45,57 @@ FINAL_ECHO = re.compile(rb'assistant:(?:\x1b\[0m)? Echo of your (\d+\.\d+) secon
 CHAT = [sys.executable, "-m", "realtime_client.apps.chat"]
 
 
+def emulate(data: str, columns: int) -> list[str]:
+    """What a terminal shows after ``data``, scrollback included: one string per row.
+
+    Enough of a VT100 for the chat's output: printable characters with autowrap (xterm's
+    pending wrap at the last column), CR, LF (as CR LF, like a tty), cursor up (``ESC[nA``),
+    erase in line (``ESC[2K``) and to the end of the screen (``ESC[J``); colours and cursor
+    visibility are ignored; blank rows at the bottom are left out.
+    """
+    rows: list[list[str]] = [[]]
+    row = col = 0
+    pending = False
+    for token in re.findall(r"\x1b\[[0-9;?]*[A-Za-z]|.", data, re.S):
+        if token.startswith("\x1b["):
+            arg, code = token[2:-1], token[-1]
+            if code == "A":
+                row = max(0, row - int(arg or 1))
+                pending = False
+            elif code == "K" and arg == "2":
+                rows[row] = []
+            elif code == "J" and arg in ("", "0"):
+                del rows[row][col:]
+                del rows[row + 1 :]
+            continue
+        if token == "\r":
+            col, pending = 0, False
+        elif token == "\n":  # the tty driver's onlcr makes it CR LF
+            row, col, pending = row + 1, 0, False
+        else:
+            if pending:
+                row, col, pending = row + 1, 0, False
+            while len(rows) <= row:
+                rows.append([])
+            line = rows[row]
+            line.extend(" " * (col - len(line)))
+            line[col : col + 1] = [token]
+            if col == columns - 1:
+                pending = True
+            else:
+                col += 1
+        while len(rows) <= row:
+            rows.append([])
+    shown = ["".join(r).rstrip() for r in rows]
+    while shown and not shown[-1]:  # blank rows at the bottom look like unused screen
+        shown.pop()
+    return shown
+
+
 class Terminal:
     """The chat in a pseudo-terminal, as a user runs it (100x30, TERM=xterm)."""
 
-    def __init__(self, args: list[str]) -> None:
+    def __init__(self, args: list[str], term: str = "xterm") -> None:
         self.master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
         self.slave = slave
@@ -58,22 +105,29 @@ class Terminal:
             stdin=slave,
             stdout=slave,
             stderr=slave,
-            env=clean_env(TERM="xterm"),
+            env=clean_env(TERM=term),
             close_fds=True,
         )
         self.output = b""
 
-    def read_until(self, pattern: re.Pattern[bytes], timeout: float = 20.0) -> re.Match[bytes]:
+    def read_until(
+        self, pattern: re.Pattern[bytes], timeout: float = 20.0, *, plain: bool = False
+    ) -> re.Match[bytes]:
+        """Wait for ``pattern`` in the output (``plain``: with escape sequences removed)."""
+
+        def search() -> re.Match[bytes] | None:
+            return pattern.search(ANSI.sub(b"", self.output) if plain else self.output)
+
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            found = pattern.search(self.output)
+            found = search()
             if found:
                 return found
             self._read(0.05)
             if self.proc.poll() is not None:
                 self._read(0.2)
                 break
-        found = pattern.search(self.output)
+        found = search()
         if found:
             return found
         raise AssertionError(f"{pattern.pattern!r} not shown; output:\n{self.text()[-3000:]}")
@@ -127,18 +181,44 @@ def test_chat_in_a_terminal_shows_both_sides_and_quits_on_q(wav: Path) -> None:
         term.read_until(re.compile(rb"you:(?:\x1b\[0m)? \[\d+\.\d+ seconds of audio\]"))
         heard = float(term.read_until(FINAL_ECHO)[1])
         assert 1.0 <= heard <= 1.8  # the 1 s burst plus VAD padding, not the whole file
-        # Meters and latency are drawn in the status area.
-        term.read_until(re.compile(rb"mic [\xe2\x96\x88\xe2\x96\x91]+ +-?\d+ dB"))
+        # Meters (coloured: matched without the colours), latency and cost in the status area.
+        term.read_until(re.compile(rb"mic [\xe2\x96\x88\xe2\x96\x91]+ +-?\d+ dB"), plain=True)
         term.read_until(re.compile(rb"last turn \d+ ms \(end of speech"))
+        term.read_until(re.compile(rb"tokens \d+ in / \d+ out \xc2\xb7 \$\d+\.\d{4}"), plain=True)
         term.press(b"q")
         assert term.wait() == 0
         tail = term.output[-400:]
         assert b"tokens" in tail and b"$" in tail  # the closing summary: usage and cost
         assert term.output.rstrip().endswith(b"\x1b[?25h")  # the cursor is visible again
+        # What the terminal holds at the end: the transcript, each line once (it went into
+        # the scrollback), the closing summary, and no trace of the status area (redrawn in
+        # place some 15 times a second, then erased).
+        rows = [row for row in emulate(term.text(), 100) if row]
+        assert sum(row.startswith("you: [") for row in rows) == 1, rows
+        assert sum(row.startswith("assistant: Echo of your") for row in rows) == 1, rows
+        status = re.compile(r"^● |^mic [█░]| · q quit$")
+        assert not any(status.search(row) for row in rows), rows
+        assert re.fullmatch(
+            r"last turn \d+ ms .* · tokens \d+ in / \d+ out · \$\d+\.\d{4}", rows[-1]
+        )
         assert termios.tcgetattr(term.slave) == term.saved  # cbreak mode was undone
         assert b"Traceback" not in term.output
     finally:
         term.close()
+
+
+@pytest.mark.parametrize("term", ["dumb", "unknown"])
+def test_a_terminal_that_cannot_redraw_gets_plain_lines(wav: Path, term: str) -> None:
+    session = Terminal(["--input-wav", str(wav), "--no-speaker"], term=term)
+    try:
+        session.read_until(re.compile(rb"^assistant: Echo of your", re.M))
+        session.press(b"q")
+        assert session.wait() == 0
+        assert b"\x1b[" not in session.output  # no escape sequences at all
+        assert re.search(rb"^\[connected \xc2\xb7 listening\]\r?$", session.output, re.M)
+        assert termios.tcgetattr(session.slave) == session.saved
+    finally:
+        session.close()
 
 
 def test_push_to_talk_sends_only_between_two_spaces(tmp_path: Path) -> None:
@@ -406,31 +486,80 @@ def test_screen_plain_mode_prints_lines_and_no_escapes() -> None:
     )
 
 
-def test_screen_ansi_redraws_the_status_area_in_place() -> None:
+def test_screen_ansi_redraws_the_status_area_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TERM", "xterm")  # rich draws nothing live on a "dumb" terminal
     out = io.StringIO()
-    screen = ChatScreen(out, ansi=True, color=False, width=40)
+    everything: list[str] = []
+
+    def written() -> str:
+        """What the screen wrote since the last call."""
+        text = out.getvalue()
+        out.truncate(0)
+        out.seek(0)
+        everything.append(text)
+        return text
+
+    screen = ChatScreen(out, ansi=True, color=False, width=60)
     screen.status.connection = "connected"
-    screen.status.target = "a very long target name that cannot fit in forty columns"
+    screen.status.target = "a very long target name that cannot possibly fit in sixty columns"
     screen.status.input_dbfs = -20.0
     screen.status.output_dbfs = -100.0
+    screen.status.echo = "echo -31 dB (aec3)"
     screen.partial("out:1", "assistant", "word " * 30)
     screen.refresh()
-    first = out.getvalue()
+    first = written()
     assert first.startswith("\x1b[?25l")  # cursor hidden while the status area is live
     status = first[len("\x1b[?25l") :].split("\n")
     assert len(status) == 4  # partial, state, meters, keys
-    assert all(len(line) <= 39 for line in status)  # never wraps, so the redraw is exact
+    assert all(len(line) <= 59 for line in status)  # never wraps, so the redraw is exact
     assert status[0].startswith("assistant: …")  # the end of a long partial is shown
-    out.truncate(0)
-    out.seek(0)
-    screen.line("you", "hi")
-    redraw = out.getvalue()
-    assert redraw.startswith("\r\x1b[3A\x1b[J")  # up to the first status line, erase
-    assert "you: hi\n" in redraw
-    out.truncate(0)
-    out.seek(0)
+    # Both meters and the echo figure fit in 60 columns (the bars shrink to make room).
+    assert re.fullmatch(r"mic #+-+  -20 dB   out -+  -99 dB   echo -31 dB \(aec3\)", status[2])
+    # A redraw moves up over the status area (3 lines up from its last line, each erased)
+    # and draws it again: as many lines up as it then goes down, so it stays in place.
+    up_and_erase = "\r\x1b[2K" + "\x1b[1A\x1b[2K" * 3
+    for _ in range(3):
+        screen.refresh()
+        redraw = written()
+        assert redraw.startswith(up_and_erase) and redraw.count("\n") == 3
+        assert redraw[len(up_and_erase) :].split("\n") == status
+    # A transcript line goes above the status area, which is drawn again below it.
+    screen.line("you", "hi [1.5 seconds of audio]")  # as said: no [markup] parsing
+    redraw = written()
+    assert redraw.startswith(up_and_erase + "you: hi [1.5 seconds of audio]\n")
+    assert redraw.count("\n") == 4
+    # On a terminal: each transcript line once, then one status area.
+    screen.end_partial("out:1")
+    screen.line("assistant", "Hello.")
+    screen.status.usage = "tokens 1 in / 2 out · $0.0001"
+    screen.refresh()
+    written()
+    shown = emulate("".join(everything), 60)
+    assert shown[:2] == ["you: hi [1.5 seconds of audio]", "assistant: Hello."], shown
+    assert len(shown) == 5 and shown[2].startswith("* connected"), shown
+    assert shown[4] == "tokens 1 in / 2 out · $0.0001 · q quit"
+    # Closing erases the status area and leaves the summary, cursor shown again.
     screen.close()
-    assert out.getvalue().startswith("\r\x1b[3A\x1b[J") and out.getvalue().endswith("\x1b[?25h")
+    assert written().endswith("\x1b[?25h")
+    assert emulate("".join(everything), 60) == [
+        "you: hi [1.5 seconds of audio]",
+        "assistant: Hello.",
+        "tokens 1 in / 2 out · $0.0001",
+    ]
+
+
+def test_screen_ansi_partial_with_line_breaks_stays_one_status_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TERM", "xterm")
+    out = io.StringIO()
+    screen = ChatScreen(out, ansi=True, color=False, width=60)
+    screen.partial("out:1", "assistant (preamble)", "First line.\n\nSecond   line.")
+    screen.refresh()
+    status = out.getvalue()[len("\x1b[?25l") :].split("\n")
+    assert status[0] == "assistant (preamble): First line. Second line."
+    assert len(status) == 3  # partial, state, keys (no meters before any level)
+    screen.close()
 
 
 def test_level_bar() -> None:
