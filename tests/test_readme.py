@@ -13,6 +13,7 @@ import json
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,3 +82,48 @@ async def test_the_replay_pytest_example_passes_as_written(
     assert callable(test)
     await test(tmp_path)
     assert (tmp_path / "transcript.md").exists()
+
+
+# --- every CLI line of the README parses as written -------------------------------------
+
+
+def _cli_lines() -> list[tuple[str, list[str]]]:
+    """(program, arguments) of each README shell line that runs one of our programs."""
+    import shlex
+
+    text = README.read_text(encoding="utf-8")
+    lines: list[tuple[str, list[str]]] = []
+    for block in re.findall(r"```(?:sh|bash)\n(.*?)```", text, re.S):
+        for raw in block.splitlines():
+            words = shlex.split(raw, comments=True)
+            while words and re.fullmatch(r"[A-Z_]+=\S*", words[0]):
+                words.pop(0)  # environment assignments
+            if words[:3] == ["python", "-m", "realtime_client.server"]:
+                words = ["realtime-server", *words[3:]]
+            if words and words[0] in ("realtime-replay", "realtime-chat", "realtime-server"):
+                lines.append((words[0], words[1:]))
+    return lines
+
+
+def test_every_cli_line_in_the_readme_parses() -> None:
+    from realtime_client.apps import chat
+    from realtime_client.apps.replay import _cli as replay_cli
+    from realtime_client.server import __main__ as server_cli
+
+    parsers = {
+        "realtime-replay": replay_cli.build_parser,
+        "realtime-chat": chat.build_parser,
+        "realtime-server": server_cli.build_parser,
+    }
+    lines = _cli_lines()
+    assert {program for program, _ in lines} == set(parsers)  # all three are documented
+    refused = [(program, args) for program, args in lines if not _parses(parsers[program], args)]
+    assert refused == [], f"README lines that do not parse: {refused}"
+
+
+def _parses(parser: Any, args: list[str]) -> bool:
+    try:
+        parser().parse_args(args)
+    except SystemExit:  # argparse's way of refusing a line
+        return False
+    return True
