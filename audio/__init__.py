@@ -14,7 +14,6 @@ from __future__ import annotations
 from .devices import (
     CapturedBlock,
     DeviceInfo,
-    DuplexDevice,
     Microphone,
     MicrophoneStats,
     Speaker,
@@ -22,6 +21,7 @@ from .devices import (
     find_device,
     list_devices,
 )
+from .duplex import DuplexDevice
 from .echo import (
     AecMissingError,
     EchoCancelled,

@@ -36,8 +36,8 @@ from .devices import (
     MicrophoneStats,
     Speaker,
     _check_args,
-    _Duplex,
 )
+from .duplex import _Duplex
 from .errors import AudioFormatError
 from .formats import to_mono
 from .pacing import PacingClock

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import websockets
 
-from realtime_client.server import LocalServer, ServerConfigError, app
+from realtime_client.server import LocalServer, ServerConfigError, _connection
 from realtime_client.server.__main__ import build_parser, main
 
 from .conftest import KEY, Client, open_client
@@ -280,7 +280,7 @@ def test_a_bad_error_budget_is_refused(bad: float) -> None:
 async def test_stop_does_not_hang_on_a_client_that_never_reads(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(app, "_CLOSE_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(_connection, "_CLOSE_TIMEOUT_S", 0.5)
     server = LocalServer(speed=0, max_errors_per_s=None)
     await server.start()
     _, writer = await _upgrade(server.port, rcvbuf=4096)

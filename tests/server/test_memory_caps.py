@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import websockets
 
-from realtime_client.server import LocalServer, ServerConfigError, app
+from realtime_client.server import LocalServer, ServerConfigError, _connection
 from realtime_client.server._conversation import AudioStore
 
 from .conftest import Client, open_client, speech
@@ -130,7 +130,7 @@ async def test_many_turns_keep_audio_for_the_last_items_only() -> None:
 async def test_a_client_that_never_reads_is_closed_not_buffered_for(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(app, "_CLOSE_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(_connection, "_CLOSE_TIMEOUT_S", 0.5)
     outbox_cap = 256 * 1024
     conns: list[Any] = []
     async with LocalServer(speed=0, seed=1, max_outbox_bytes=outbox_cap) as server:
