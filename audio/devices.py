@@ -207,6 +207,28 @@ _S = TypeVar("_S", bound="_Stream")
 class _Stream:
     """An audio stream used as ``async with``: :meth:`open` on entry, :meth:`close` on exit."""
 
+    # Set by the subclasses' open(): the device, its rate and the PortAudio stream.
+    _info: DeviceInfo | None = None
+    _device_rate: int = 0
+    _stream: Any = None
+
+    @property
+    def device(self) -> DeviceInfo | None:
+        """The device opened (``None`` before :meth:`open`)."""
+        return self._info
+
+    @property
+    def device_rate(self) -> int:
+        """Rate the device runs at, in Hz (0 before :meth:`open`)."""
+        return self._device_rate
+
+    @property
+    def stream_time(self) -> float:
+        """PortAudio's stream clock now, in seconds (the clock of the block timestamps)."""
+        if self._stream is None:
+            raise DeviceError(f"{type(self).__name__.lstrip('_')} is not open")
+        return float(self._stream.time)
+
     async def open(self) -> None:
         """Open and start the stream."""
         raise NotImplementedError
@@ -555,26 +577,9 @@ class Microphone(_Stream):
     # -- properties ---------------------------------------------------------------------
 
     @property
-    def device(self) -> DeviceInfo | None:
-        """The device opened (``None`` before :meth:`open`)."""
-        return self._info
-
-    @property
-    def device_rate(self) -> int:
-        """Rate the device runs at, in Hz (0 before :meth:`open`)."""
-        return self._device_rate
-
-    @property
     def sample_rate(self) -> int:
         """Rate of the delivered blocks, in Hz."""
         return self._rate
-
-    @property
-    def stream_time(self) -> float:
-        """PortAudio's stream clock now, in seconds (the clock of ``capture_time``)."""
-        if self._stream is None:
-            raise DeviceError("Microphone is not open")
-        return float(self._stream.time)
 
     @property
     def stats(self) -> MicrophoneStats:
@@ -954,23 +959,6 @@ class Speaker(_Stream):
     def buffer(self) -> PlaybackBuffer:
         """The playback buffer (at the device rate)."""
         return self._require()
-
-    @property
-    def device(self) -> DeviceInfo | None:
-        """The device opened (``None`` before :meth:`open`)."""
-        return self._info
-
-    @property
-    def device_rate(self) -> int:
-        """Rate the device runs at, in Hz (0 before :meth:`open`)."""
-        return self._device_rate
-
-    @property
-    def stream_time(self) -> float:
-        """PortAudio's stream clock now, in seconds (same clock as ``capture_time``)."""
-        if self._stream is None:
-            raise DeviceError("Speaker is not open")
-        return float(self._stream.time)
 
     @property
     def stats(self) -> SpeakerStats:
