@@ -302,8 +302,10 @@ def parse_server_event(data: RawEvent, *, dialect: Dialect = "ga") -> ServerEven
     """
     walk = True
     if (type(data) is bytes or type(data) is str) and dialect == "ga":
-        _scan(data)
-        walk = len(data) > _WALK_ABOVE
+        size = len(data)
+        if size > _SCAN_ABOVE:
+            _scan(data)
+        walk = size > _WALK_ABOVE
         # Hot path: one orjson pass (over everything but a large delta's payload), one
         # dict lookup, no union search.
         obj: Any = None
