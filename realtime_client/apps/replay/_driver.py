@@ -74,6 +74,11 @@ def _load(path: str | os.PathLike[str]) -> _Input:
     return _Input(p, np.ascontiguousarray(samples, dtype=np.float32), int(rate))
 
 
+#: How long (device clock) a VAD speech stop may wait for its commit before the replay
+#: stops expecting one.
+_COMMIT_WAIT_MS = 2_000.0
+
+
 def _burst(start: int, frames: int, rate: int) -> npt.NDArray[np.float32]:
     """Frames ``start..start+frames`` of a 0.8 s voiced burst (loud enough for any VAD)."""
     total = rate * _BURST_MS // 1000
@@ -132,6 +137,7 @@ class _Driver:
         self._pressed = not cfg.push_to_talk
         self._commits = 0
         self._unanswered = False
+        self._stopped_at: float | None = None  # a VAD speech stop whose commit is awaited
         self._responses_done = 0
         self._ptt_tasks: list[asyncio.Task[Any]] = []
         self._closed_error: BaseException | None = None
@@ -187,9 +193,12 @@ class _Driver:
                 self._log(f"[{now / 1000:7.2f} s] speech started while the user was silent")
         elif isinstance(event, ev.ResponseOutputAudioDelta):
             self.audio.setdefault(event.item_id, []).append(event.pcm16())
+        elif isinstance(event, ev.InputAudioBufferSpeechStopped):
+            self._stopped_at = self.now_ms()  # its commit follows as a separate event
         elif isinstance(event, ev.InputAudioBufferCommitted):
             self._commits += 1
             self._unanswered = True
+            self._stopped_at = None
         elif isinstance(event, ev.ResponseCreated):
             if event.response.conversation_id is not None:
                 self._unanswered = False
@@ -353,6 +362,8 @@ class _Driver:
     def _answered(self, commits_before: int) -> bool:
         if self._commits <= commits_before or self._unanswered:
             return False
+        if self._stopped_at is not None and self.now_ms() - self._stopped_at < _COMMIT_WAIT_MS:
+            return False  # VAD heard the speech end; its commit is on its way
         if self._burst_pos is not None or self.session.protocol.speaking:
             return False
         if any(not t.done() for t in self._ptt_tasks):
