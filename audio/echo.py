@@ -286,8 +286,9 @@ def _pywebrtc_audio() -> Any:
     try:
         import pywebrtc_audio
     except ImportError as exc:
-        raise AecMissingError(f"echo cancellation needs pywebrtc-audio ({exc}): "
-                              f"{AEC_INSTALL_HINT}") from exc
+        raise AecMissingError(
+            f"echo cancellation needs pywebrtc-audio ({exc}): {AEC_INSTALL_HINT}"
+        ) from exc
     return pywebrtc_audio
 
 
@@ -504,8 +505,10 @@ class ReferenceTap:
 
     def __init__(self, sample_rate: int, *, history_ms: float = 2000.0, delay_ms: float = 0.0):
         _check_rate(sample_rate)
-        if not isinstance(history_ms, (int, float)) or not math.isfinite(history_ms) or (
-            history_ms <= 0
+        if (
+            not isinstance(history_ms, (int, float))
+            or not math.isfinite(history_ms)
+            or (history_ms <= 0)
         ):
             raise AudioFormatError(f"history_ms must be a positive number, got {history_ms!r}")
         self.sample_rate = sample_rate
@@ -586,8 +589,9 @@ class EchoPath:
         t = np.arange(tail)
         reflections = rng.standard_normal(tail) * 10.0 ** (-3.0 * t / tail)
         reflections[0] = 3.0 * max(1.0, float(np.abs(reflections).max()))  # the direct path
-        reflections *= 10.0 ** (self.gain_db / 20.0) / math.sqrt(float(np.dot(reflections,
-                                                                              reflections)))
+        reflections *= 10.0 ** (self.gain_db / 20.0) / math.sqrt(
+            float(np.dot(reflections, reflections))
+        )
         self.impulse: Float32Array = np.concatenate((np.zeros(delay), reflections)).astype(
             np.float32
         )

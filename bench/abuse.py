@@ -13,7 +13,8 @@ these connections abuse it, all in the same run:
   they can: each frame is answered with an error until the error budget
   (``max_errors_per_s``) is spent, then the connection is closed with 1008;
 * **never reads**: a session that asks for large events and never reads them: closed
-  with 1008 once its outbox passes ``max_outbox_bytes``.
+  with 1008 ``client not reading`` once its outbox passes ``max_outbox_bytes``, then cut
+  when that close frame cannot get through (the client sees 1006, or 1008 if it does).
 
 Reported: the well-behaved client's turn latency p50 / p99 alone and under abuse (and
 their ratio), and for each abusive kind whether every connection was closed (or left
@@ -26,6 +27,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -142,9 +144,24 @@ async def _flood(url: str, frame: str | bytes, seconds: float) -> int | None:
 
 
 async def _never_reads(url: str, seconds: float) -> int | None:
-    """Ask for large events and never read them; the close code once read at last."""
+    """Ask for large events and never read them; the close code once read at last.
+
+    A real non-reader: a 64 KiB receive buffer (loopback autotuning would grow it to tens
+    of MB first), no compression, and a client library that stops reading at once. The
+    server closes it with 1008 behind the events it never read and cuts it when the close
+    cannot get through, so reading at last usually ends in an abnormal closure (1006).
+    """
+    host, _, rest = url.removeprefix("ws://").partition("/")
+    name, _, port = host.rpartition(":")
+    sock = socket.create_connection((name, int(port)))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
     async with ws_connect(
-        url, additional_headers={"Authorization": f"Bearer {_KEY}"}, max_queue=1
+        url,
+        additional_headers={"Authorization": f"Bearer {_KEY}"},
+        sock=sock,
+        max_queue=1,
+        max_size=None,
+        compression=None,
     ) as ws:
         text = "x" * 10_000  # within the service's limit: each is echoed twice
         create = {
@@ -156,11 +173,11 @@ async def _never_reads(url: str, seconds: float) -> int | None:
             },
         }
         deadline = time.perf_counter() + seconds
-        with contextlib.suppress(ConnectionClosed):
+        with contextlib.suppress(ConnectionClosed, OSError):
             while time.perf_counter() < deadline:
                 await ws.send(json.dumps(create))
                 await asyncio.sleep(0.001)
-        return await _close_code(ws, 10)
+        return await _close_code(ws, 15)
 
 
 async def _idle(url: str, seconds: float) -> int | None:
@@ -184,6 +201,8 @@ async def run_abuse(
         handshake_timeout_s=handshake_timeout_s,
         max_outbox_bytes=max_outbox_bytes,
     ) as server:
+        sinks: list[Any] = []
+        server.on_session = lambda session: sinks.append(session.sink)
         url = server.url
         ws_url = server.ws_url + "?model=gpt-realtime"
         host, port = "127.0.0.1", server.port
@@ -211,13 +230,19 @@ async def run_abuse(
             name: await asyncio.gather(*group, return_exceptions=True)
             for name, group in tasks.items()
         }
+    not_reading = sum(getattr(s, "closed_reason", None) == "client not reading" for s in sinks)
     for name, got in outcomes.items():
-        result.verdicts[name] = _verdict(name, got, handshake_timeout_s)
+        result.verdicts[name] = _verdict(name, got, handshake_timeout_s, not_reading)
     return result
 
 
-def _verdict(name: str, got: list[Any], handshake_timeout_s: float) -> tuple[int, int, str]:
-    """How many of one kind's connections ended as documented, and a summary."""
+def _verdict(
+    name: str, got: list[Any], handshake_timeout_s: float, not_reading: int = 0
+) -> tuple[int, int, str]:
+    """How many of one kind's connections ended as documented, and a summary.
+
+    ``not_reading`` is how many connections the server closed as ``client not reading``.
+    """
     if name == "idle":
         ok = sum(g is None for g in got)
         return len(got), ok, "still open, as no idle limit is documented"
@@ -229,8 +254,16 @@ def _verdict(name: str, got: list[Any], handshake_timeout_s: float) -> tuple[int
         closed = [g for g in got if isinstance(g, float)]
         when = f"{min(closed):.1f}-{max(closed):.1f} s" if closed else "never"
         return len(got), ok, f"closed after {when} (handshake timeout {handshake_timeout_s:g} s)"
-    ok = sum(g == 1008 for g in got)
     codes = sorted({str(g) if not isinstance(g, BaseException) else type(g).__name__ for g in got})
+    if name == "never reads":
+        ended = sum(g in (1008, 1006) for g in got)
+        return (
+            len(got),
+            min(ended, not_reading),
+            f"{not_reading} closed by the server as not reading; close codes seen "
+            f"{', '.join(codes)} (1006: cut behind the unread events)",
+        )
+    ok = sum(g == 1008 for g in got)
     return len(got), ok, f"close codes {', '.join(codes)} (documented: 1008)"
 
 

@@ -32,21 +32,10 @@ log = logging.getLogger("realtime_client.server")
 _CLOSE_TIMEOUT_S = 5.0
 
 
-def _approx_size(event: dict[str, Any]) -> int:
-    """About how many bytes an event takes queued: its audio (or other bulk) plus a bit.
-
-    Audio deltas are what piles up for a client that does not read; other events are
-    small, and a ``conversation.item.retrieved`` carries its audio in a part.
-    """
-    delta = event.get("delta")
-    size = 256 + (len(delta) if isinstance(delta, str) else 0)
-    item = event.get("item")
-    if isinstance(item, dict):
-        for part in item.get("content") or ():
-            audio = part.get("audio") if isinstance(part, dict) else None
-            if isinstance(audio, str):
-                size += len(audio)
-    return size
+def _abort(transport: asyncio.BaseTransport | None) -> None:
+    """Cut a connection at once: no close frame, whatever is buffered is dropped."""
+    if isinstance(transport, asyncio.WriteTransport):
+        transport.abort()
 
 
 class _Connection:
@@ -70,7 +59,7 @@ class _Connection:
         #: Why the server closed the connection itself (e.g. its client stopped reading).
         self.closed_reason: str | None = None
         self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-        # Approximate bytes of the queued events: a client that never reads must not make
+        # Bytes of the queued events (serialised): a client that never reads must not make
         # the outbox grow without bound (see LocalServer's max_outbox_bytes).
         self.queued_bytes = 0
         self._closer: asyncio.Task[None] | None = None
@@ -86,9 +75,14 @@ class _Connection:
     def send_event(self, event: dict[str, Any]) -> None:
         if self.dropped:
             return  # cut (or overflowed): nothing will ever be written
-        size = _approx_size(event)
-        self.queued_bytes += size
-        self._queue.put_nowait(("event", event))
+        # Serialised now: the exact size counts against the cap, and the event is sent as
+        # it was when it was queued (a later change to a shared dict does not leak in).
+        try:
+            text: str | None = orjson.dumps(event).decode()
+        except (TypeError, orjson.JSONEncodeError):
+            text = None  # the writer meets the same failure in order and closes with 1011
+        self.queued_bytes += len(text) if text is not None else 0
+        self._queue.put_nowait(("event", (event, text)))
         if self.queued_bytes > self.server.max_outbox_bytes:
             self._overflow()
 
@@ -130,9 +124,7 @@ class _Connection:
             if self.server.recorder is not None:
                 self.server.recorder.record(self.number, "server", close=(code, "fault injected"))
             return
-        transport = self.request.transport
-        if transport is not None:
-            transport.abort()  # no close frame: the client sees an abnormal closure (1006)
+        _abort(self.request.transport)  # no close frame: the client sees 1006
         if self.server.recorder is not None:
             self.server.recorder.record(self.number, "server", close=(1006, "dropped"))
 
@@ -141,8 +133,10 @@ class _Connection:
         try:
             while True:
                 kind, payload = await self._queue.get()
+                text: str | None = None
                 if kind == "event":
-                    self.queued_bytes -= _approx_size(payload)
+                    payload, text = payload
+                    self.queued_bytes -= len(text) if text is not None else 0
                 if self.dropped or self.ws.closed:
                     continue
                 if kind == "close":
@@ -157,7 +151,7 @@ class _Connection:
                     continue
                 if f.delay_s > 0:
                     await asyncio.sleep(f.delay_s)
-                await self._send_text(orjson.dumps(event).decode())
+                await self._send_text(text if text is not None else orjson.dumps(event).decode())
                 self.sent += 1
                 if not self._queue.empty():
                     # Neither a send into a socket with room nor taking a queued event
@@ -203,19 +197,22 @@ class _Connection:
         ends the close. (A timer, not a cancellation: cancelling a task that is closing
         could lose a cancellation meant for it.)
         """
-        cut = asyncio.get_running_loop().call_later(_CLOSE_TIMEOUT_S, self._abort)
+        # The transport as it is now: aiohttp detaches it from the request when it starts
+        # closing, though it stays open while its buffer waits for the peer.
+        transport = self.request.transport
+        cut = asyncio.get_running_loop().call_later(_CLOSE_TIMEOUT_S, _abort, transport)
         try:
             await self.ws.close(code=code, message=reason.encode())
         except (ConnectionError, RuntimeError) as exc:
             log.debug("connection %d: close failed (%r); cutting it", self.number, exc)
-            self._abort()
+            _abort(transport)
         finally:
-            cut.cancel()
-
-    def _abort(self) -> None:
-        transport = self.request.transport
-        if transport is not None:
-            transport.abort()
+            # aiohttp may return from close() having only asked the transport to close
+            # once its buffer is written: to a peer that never reads, that is never (the
+            # socket stays open, neither side reading). The timer stays until the buffer
+            # is empty; cutting a transport already closed does nothing.
+            if transport is None or transport.get_write_buffer_size() == 0:
+                cut.cancel()
 
     async def _ping_loop(self, interval_s: float) -> None:
         """Send a PING every ``interval_s`` seconds, as the real service does (§1.1).

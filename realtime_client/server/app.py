@@ -172,8 +172,8 @@ class LocalServer:
         audio_kept_s: Most audio a session's conversation keeps over all items, in
             seconds (the newest item's audio is always kept). With the defaults a session
             holds at most about 14 MB of audio, however long it runs.
-        max_outbox_bytes: Most server events (counted by their approximate size, in
-            bytes) queued for one connection whose client does not read them; past it
+        max_outbox_bytes: Most bytes of serialised server events queued for one
+            connection whose client does not read them; past it
             the connection is closed with 1008 ``client not reading`` and its queue
             dropped, rather than growing without bound.
         vad: What detects turns for ``server_vad`` / ``semantic_vad``: ``"energy"`` (an

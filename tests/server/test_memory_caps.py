@@ -173,3 +173,42 @@ async def test_a_client_that_never_reads_is_closed_not_buffered_for(
         await good.send({"type": "response.create"})
         assert (await good.until("response.done"))[-1]["response"]["status"] == "completed"
         await good.ws.close()
+
+
+async def test_a_client_that_never_reads_but_keeps_sending_is_cut_not_deadlocked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The close does not wait forever on a peer that never reads.
+
+    Each 10 kB message is echoed twice (added, done). Past the cap the 1008 close frame
+    sits behind everything the client never read, and the server stops reading; the
+    client's sends fill its own buffers. Unless the server cuts the connection after
+    ``_CLOSE_TIMEOUT_S``, both ends wait on each other for ever (found by bench.abuse).
+    """
+    monkeypatch.setattr(_connection, "_CLOSE_TIMEOUT_S", 0.5)
+    conns: list[Any] = []
+    async with LocalServer(speed=0, seed=1, max_outbox_bytes=256 * 1024) as server:
+        server.on_session = lambda s: conns.append(s.sink)
+        sock = socket.create_connection(("127.0.0.1", server.port))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        stuck = await open_client(server, max_queue=1, max_size=None, sock=sock, compression=None)
+        item = {
+            "type": "conversation.item.create",
+            "item": {
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": "x" * 10_000}],
+            },
+        }
+
+        async def send_until_cut() -> websockets.ConnectionClosed:
+            while True:
+                try:
+                    await stuck.send(item)
+                except websockets.ConnectionClosed as exc:
+                    return exc
+                await asyncio.sleep(0.001)
+
+        closed = await asyncio.wait_for(send_until_cut(), 30)
+        assert conns[0].closed_reason == "client not reading"
+        assert closed.rcvd is None  # cut: the 1008 frame never got through
