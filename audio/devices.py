@@ -34,6 +34,8 @@ from .formats import as_float32
 from .playback import PlaybackBuffer, PlaybackStats, PlayedPosition, _playable
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .echo import ReferenceTap
     from .resample import Resampler
 
@@ -199,6 +201,39 @@ def _make_resampler(in_rate: int, out_rate: int, channels: int) -> Resampler | N
     from .resample import Resampler
 
     return Resampler(in_rate, out_rate, channels)
+
+
+async def _start_stream(
+    sd: Any,
+    kind: Literal["InputStream", "OutputStream", "Stream"],
+    what: str,
+    before_start: Callable[[Any], None] | None = None,
+    **settings: Any,
+) -> Any:
+    """Open and start a float32 PortAudio stream in a worker thread.
+
+    ``before_start`` sees the open stream before its callbacks can run.
+
+    Raises:
+        DeviceError: PortAudio refused it (the message names ``what`` and the rate); a
+            stream that opened but did not start is closed first.
+    """
+
+    def start() -> Any:
+        stream = getattr(sd, kind)(dtype="float32", **settings)
+        try:
+            if before_start is not None:
+                before_start(stream)
+            stream.start()
+        except BaseException:
+            stream.close()
+            raise
+        return stream
+
+    try:
+        return await asyncio.to_thread(start)
+    except sd.PortAudioError as exc:
+        raise DeviceError(f"cannot open {what} at {settings['samplerate']} Hz: {exc}") from exc
 
 
 _S = TypeVar("_S", bound="_Stream")
@@ -444,25 +479,17 @@ class Microphone(_Stream):
         resampler = _make_resampler(rate, self._rate, self._channels)
         bridge = _InputBridge(asyncio.get_running_loop(), self._queue_blocks)
 
-        def start() -> Any:
-            stream = sd.InputStream(
-                samplerate=rate,
-                blocksize=blocksize,
-                device=info.index,
-                channels=self._channels,
-                dtype="float32",
-                latency=self._latency,
-                callback=bridge.callback,
-            )
-            stream.start()
-            return stream
-
-        try:
-            stream = await asyncio.to_thread(start)
-        except sd.PortAudioError as exc:
-            raise DeviceError(
-                f"cannot open input device {info.name!r} at {rate} Hz: {exc}"
-            ) from exc
+        stream = await _start_stream(
+            sd,
+            "InputStream",
+            f"input device {info.name!r}",
+            samplerate=rate,
+            blocksize=blocksize,
+            device=info.index,
+            channels=self._channels,
+            latency=self._latency,
+            callback=bridge.callback,
+        )
         self._started(info, rate, bridge, stream, resampler)
 
     def _started(
@@ -729,27 +756,25 @@ class Speaker(_Stream):
         rate = self._device_rate_arg or _choose_rate(sd, info, "output", self._rate, self._channels)
         blocksize = self._prepare(rate)
 
-        def start() -> Any:
-            stream = sd.OutputStream(
-                samplerate=rate,
-                blocksize=blocksize,
-                device=info.index,
-                channels=self._channels,
-                dtype="float32",
-                latency=self._latency,
-                callback=self._callback,
-            )
-            self._fallback_latency_s = float(stream.latency)
-            stream.start()
-            return stream
-
-        try:
-            self._stream = await asyncio.to_thread(start)
-        except sd.PortAudioError as exc:
-            raise DeviceError(
-                f"cannot open output device {info.name!r} at {rate} Hz: {exc}"
-            ) from exc
+        self._stream = await _start_stream(
+            sd,
+            "OutputStream",
+            f"output device {info.name!r}",
+            samplerate=rate,
+            blocksize=blocksize,
+            device=info.index,
+            channels=self._channels,
+            latency=self._latency,
+            callback=self._callback,
+            before_start=self._take_latency,
+        )
         self._info = info
+
+    def _take_latency(self, stream: Any) -> None:
+        # What the callback assumes when PortAudio gives no timing (a duplex stream's
+        # latency is (input, output)).
+        latency = stream.latency
+        self._fallback_latency_s = float(latency[1] if isinstance(latency, tuple) else latency)
 
     def _prepare(self, rate: int) -> int:
         """Make the playback buffer and resampler for a device at ``rate`` Hz.

@@ -9,7 +9,7 @@ echo cancellation on the capture (see :mod:`.echo`).
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -23,6 +23,7 @@ from .devices import (
     _InputBridge,
     _make_resampler,
     _sounddevice,
+    _start_stream,
     _Stream,
     find_device,
 )
@@ -35,17 +36,14 @@ __all__ = ["DuplexDevice"]
 
 Float32Array = npt.NDArray[np.float32]
 
+_SpeakerT = TypeVar("_SpeakerT", bound=Speaker)
+_CaptureT = TypeVar("_CaptureT", bound=Microphone)
 
-class _DuplexCapture(Microphone):
-    """The capture side of a duplex device: channel 0 heard, channel 1 what was played.
 
-    Both channels go through one resampler, so the reference stays sample-aligned with
-    the capture whatever the device rate; :meth:`_emit` splits them.
-    """
+class _Side:
+    """One side of a duplex device: opening or closing it opens or closes both."""
 
-    def __init__(self, owner: _Duplex, sample_rate: int, block_ms: float, queue_blocks: int):
-        super().__init__(None, sample_rate, block_ms, 2, queue_blocks=queue_blocks)
-        self._owner = owner
+    _owner: DuplexDevice
 
     async def open(self) -> None:
         """Open the duplex device (both sides)."""
@@ -54,6 +52,20 @@ class _DuplexCapture(Microphone):
     async def close(self) -> None:
         """Close the duplex device (both sides)."""
         await self._owner.close()
+
+
+class _DuplexCapture(_Side, Microphone):
+    """The capture side of a duplex device: channel 0 heard, channel 1 what was played.
+
+    Both channels go through one resampler, so the reference stays sample-aligned with
+    the capture whatever the device rate; :meth:`_emit` splits them.
+    """
+
+    def __init__(
+        self, owner: DuplexDevice, sample_rate: int, block_ms: float, queue_blocks: int
+    ) -> None:
+        super().__init__(None, sample_rate, block_ms, 2, queue_blocks=queue_blocks)
+        self._owner = owner
 
     def _emit(self, frames: int) -> CapturedBlock:
         block = super()._emit(frames)
@@ -69,26 +81,20 @@ class _DuplexCapture(Microphone):
         )
 
 
-class _DuplexPlayback(Speaker):
+class _DuplexPlayback(_Side, Speaker):
     """The playback side of a duplex device (opened and closed with it)."""
 
-    def __init__(self, owner: _Duplex, **kwargs: Any) -> None:
+    def __init__(self, owner: DuplexDevice, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._owner = owner
 
-    async def open(self) -> None:
-        """Open the duplex device (both sides)."""
-        await self._owner.open()
 
-    async def close(self) -> None:
-        """Close the duplex device (both sides)."""
-        await self._owner.close()
+class _Duplex(_Stream, Generic[_SpeakerT, _CaptureT]):
+    """What a real and a simulated duplex device share: the sides, the echo-cancelled capture."""
 
-
-class _Duplex(_Stream):
-    """What a real and a simulated duplex device share: the echo-cancelled capture."""
-
-    _capture: Microphone
+    _speaker: _SpeakerT
+    _capture: _CaptureT
+    _rate: int
     _aec: bool | EchoCanceller
     _canceller: EchoCanceller | None = None
     _cancelled: EchoCancelled | None = None
@@ -113,6 +119,21 @@ class _Duplex(_Stream):
         self._cancelled = EchoCancelled(self._capture, canceller)
 
     @property
+    def speaker(self) -> _SpeakerT:
+        """The playback side: the session's sink."""
+        return self._speaker
+
+    @property
+    def capture(self) -> _CaptureT:
+        """The raw capture side: blocks with their ``reference``, echo not removed."""
+        return self._capture
+
+    @property
+    def sample_rate(self) -> int:
+        """Rate of the audio written and captured, in Hz."""
+        return self._rate
+
+    @property
     def microphone(self) -> Any:
         """What to attach as the session's source: the capture, echo-cancelled if on."""
         return self._cancelled if self._cancelled is not None else self._capture
@@ -128,7 +149,7 @@ class _Duplex(_Stream):
         return self._canceller.erle_db if self._canceller is not None else None
 
 
-class DuplexDevice(_Duplex):
+class DuplexDevice(_Duplex[Speaker, Microphone]):
     """One full-duplex stream: each captured block comes with what was played meanwhile.
 
     A single PortAudio stream runs input and output in the same callback, so the block
@@ -187,7 +208,7 @@ class DuplexDevice(_Duplex):
         self._latency = latency
         self._aec = aec
         self._capture = _DuplexCapture(self, sample_rate, block_ms, queue_blocks)
-        self._playback = _DuplexPlayback(
+        self._speaker = _DuplexPlayback(
             self,
             sample_rate=sample_rate,
             prebuffer_ms=prebuffer_ms,
@@ -220,7 +241,7 @@ class DuplexDevice(_Duplex):
                 f"channel(s), {self._channels} requested"
             )
         rate = self._device_rate_arg or _choose_rate(sd, in_info, "input", self._rate, 1)
-        playback, capture = self._playback, self._capture
+        playback, capture = self._speaker, self._capture
         blocksize = playback._prepare(rate)
         resampler = _make_resampler(rate, self._rate, 2)
         bridge = _InputBridge(asyncio.get_running_loop(), capture._queue_blocks)
@@ -236,27 +257,18 @@ class DuplexDevice(_Duplex):
             both[:, 1] = outdata[:, 0]
             bridge.push(both, frames, float(time.inputBufferAdcTime), status)
 
-        def start() -> Any:
-            stream = sd.Stream(
-                samplerate=rate,
-                blocksize=blocksize,
-                device=(in_info.index, out_info.index),
-                channels=(1, self._channels),
-                dtype="float32",
-                latency=self._latency,
-                callback=callback,
-            )
-            playback._fallback_latency_s = float(stream.latency[1])
-            stream.start()
-            return stream
-
-        try:
-            stream = await asyncio.to_thread(start)
-        except sd.PortAudioError as exc:
-            raise DeviceError(
-                f"cannot open duplex device {in_info.name!r} / {out_info.name!r} at {rate} Hz: "
-                f"{exc}"
-            ) from exc
+        stream = await _start_stream(
+            sd,
+            "Stream",
+            f"duplex device {in_info.name!r} / {out_info.name!r}",
+            samplerate=rate,
+            blocksize=blocksize,
+            device=(in_info.index, out_info.index),
+            channels=(1, self._channels),
+            latency=self._latency,
+            callback=callback,
+            before_start=playback._take_latency,
+        )
         self._stream = stream
         playback._stream = stream
         playback._info = out_info
@@ -267,26 +279,11 @@ class DuplexDevice(_Duplex):
         stream, self._stream = self._stream, None
         if stream is None:
             return
-        self._playback._stream = None
+        self._speaker._stream = None
         self._capture._stream = None
         await asyncio.to_thread(stream.close)
         if self._capture._bridge is not None:
             self._capture._bridge.close()
-
-    @property
-    def speaker(self) -> Speaker:
-        """The playback side: the session's sink."""
-        return self._playback
-
-    @property
-    def capture(self) -> Microphone:
-        """The raw capture side: blocks with their ``reference``, echo not removed."""
-        return self._capture
-
-    @property
-    def sample_rate(self) -> int:
-        """Rate of the audio written and captured, in Hz."""
-        return self._rate
 
     @property
     def device_rate(self) -> int:

@@ -384,7 +384,7 @@ class VirtualMicrophone(Microphone):
         )
 
 
-class VirtualDuplex(_Duplex):
+class VirtualDuplex(_Duplex[VirtualSpeaker, VirtualMicrophone]):
     """A simulated full-duplex device, optionally with an echo path and echo cancellation.
 
     A :class:`VirtualSpeaker` and a :class:`VirtualMicrophone` on one clock: each captured
@@ -451,18 +451,3 @@ class VirtualDuplex(_Duplex):
         """Close both sides: iteration ends, queued audio is not played."""
         await self._capture.close()
         await self._speaker.close()
-
-    @property
-    def speaker(self) -> VirtualSpeaker:
-        """The playback side: the session's sink."""
-        return self._speaker
-
-    @property
-    def capture(self) -> VirtualMicrophone:
-        """The raw capture side: blocks with their ``reference`` (echo not removed)."""
-        return self._capture
-
-    @property
-    def sample_rate(self) -> int:
-        """Rate of the audio written and captured, in Hz."""
-        return self._rate

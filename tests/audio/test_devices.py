@@ -284,6 +284,19 @@ async def test_microphone_resampler_error_leaves_no_stream_running(
         await mic.__anext__()
 
 
+@pytest.mark.parametrize("side", [Microphone, Speaker])
+async def test_a_stream_that_opens_but_does_not_start_is_closed(
+    fake_sd: type[_FakeStream], monkeypatch: pytest.MonkeyPatch, side: type[Microphone | Speaker]
+) -> None:
+    def refuse(self: _FakeStream) -> None:
+        raise _FakePortAudioError("device busy")
+
+    monkeypatch.setattr(_FakeStream, "start", refuse)
+    with pytest.raises(DeviceError, match=r"cannot open (input|output) device 'fake card' at"):
+        await side(sample_rate=RATE).open()
+    assert len(fake_sd.made) == 1 and fake_sd.made[0].closed
+
+
 async def test_closed_speaker_refuses_writes_clear_and_drain(fake_sd: type[_FakeStream]) -> None:
     spk = Speaker(sample_rate=RATE, prebuffer_ms=0)
     await spk.open()
