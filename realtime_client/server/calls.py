@@ -206,6 +206,8 @@ class Call:
         self.sent = 0
         #: Whether a fault dropped the peer or closed the data channel.
         self.dropped = False
+        #: Why the server ended the call itself (its peer stopped taking events).
+        self.closed_reason: str | None = None
         self._outbox: asyncio.Queue[dict[str, Any]] | None = None
         loop = asyncio.get_running_loop()
         if any(
@@ -367,8 +369,28 @@ class Call:
                 recorder.record(self.number, "server", text)
             channel.send(text)
             self.sent += 1
+            if channel.bufferedAmount > self._desk.server.max_outbox_bytes:
+                self._not_reading(channel.bufferedAmount)
             return True
         return False
+
+    def _not_reading(self, buffered: int) -> None:
+        """The peer stopped acknowledging: end the call rather than queue without bound.
+
+        What the data channel cannot send yet waits in its buffer (SCTP sends on only
+        as the peer acknowledges); a peer that froze would let it grow for ever.
+        """
+        reason = "client not reading"
+        log.warning(
+            "call %s: %d bytes of events waiting for a peer that does not take them "
+            "(max_outbox_bytes %d): ending the call",
+            self.id,
+            buffered,
+            self._desk.server.max_outbox_bytes,
+        )
+        self.dropped = True
+        self.closed_reason = reason
+        self.hang_up_soon(1008, reason)
 
     async def _write_faulty(self) -> None:
         """The data channel's events through the fault plan, in order (as ``_Connection``)."""
