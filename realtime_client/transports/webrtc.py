@@ -46,6 +46,12 @@ logger = logging.getLogger("realtime_client")
 
 _CLOSED = object()
 
+#: Events waiting in the data channel (the peer has not acknowledged them) past which
+#: :meth:`WebRTCTransport.send` waits, as a WebSocket send waits for its socket to drain;
+#: it resumes once they are down to the low mark.
+SEND_HIGH_WATER = 1 << 20
+SEND_LOW_WATER = 256 * 1024
+
 
 def calls_url(base_url: str) -> str:
     """``POST`` target of the SDP offer for a base URL (``…/v1`` → ``…/v1/realtime/calls``).
@@ -124,6 +130,12 @@ class WebRTCTransport(Transport):
             steps, 20–160). Default: 20 ms to a server on this machine (no network jitter
             to ride out), 40 ms elsewhere (one late packet). aiortc's own is 80 ms.
             Measured mouth-to-ear on loopback (``bench.webrtc``): 21 / 41 / 81 ms.
+
+    :meth:`send` hands an event to the data channel and returns at once, unless more than
+    :data:`SEND_HIGH_WATER` bytes wait there unacknowledged (a stalled peer or a slow
+    path): then it waits until they are down to :data:`SEND_LOW_WATER`, or the call ends
+    (:class:`~realtime_client.errors.ConnectionClosedError`), as a WebSocket send waits
+    for its socket.
     """
 
     def __init__(
@@ -160,6 +172,8 @@ class WebRTCTransport(Transport):
         self._inbox: asyncio.Queue[object] = asyncio.Queue()
         self._media: WebRTCMedia | None = None
         self._closed: tuple[int, str] | None = None
+        self._room = asyncio.Event()  # set: the data channel takes more
+        self._room.set()
         self._tasks: set[asyncio.Task[Any]] = set()
         #: The call id (``rtc_…``) from the answer's ``Location`` header.
         self.call_id: str | None = None
@@ -194,6 +208,8 @@ class WebRTCTransport(Transport):
         )
         pc = self._pc = rtc.RTCPeerConnection(configuration=config)
         channel = self._channel = pc.createDataChannel("oai-events")
+        channel.bufferedAmountLowThreshold = SEND_LOW_WATER
+        channel.on("bufferedamountlow", self._room.set)
         track = PcmTrack()
         pc.addTrack(track)
         self._media = WebRTCMedia(self, track)
@@ -314,6 +330,13 @@ class WebRTCTransport(Transport):
         if self._closed is not None or channel is None or channel.readyState != "open":
             raise ConnectionClosedError(*self.close_info)
         channel.send(data.decode() if isinstance(data, bytes) else data)
+        if channel.bufferedAmount > SEND_HIGH_WATER:
+            # The peer is not acknowledging (stalled, or a slow path): wait for room
+            # rather than buffer without bound. A close wakes this too.
+            self._room.clear()
+            await self._room.wait()
+            if self._closed is not None:
+                raise ConnectionClosedError(*self.close_info)
 
     async def recv(self) -> bytes | str:
         item = await self._inbox.get()
@@ -328,6 +351,7 @@ class WebRTCTransport(Transport):
     def _end(self, code: int, reason: str) -> None:
         if self._closed is None:
             self._closed = (code, reason)
+            self._room.set()
             self._inbox.put_nowait(_CLOSED)
             if self._media is not None:
                 self._media._deliver(_CLOSED)

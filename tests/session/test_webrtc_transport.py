@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import sys
 from typing import Any
 
 import numpy as np
@@ -289,3 +292,80 @@ async def test_mint_an_ephemeral_key_from_the_local_server() -> None:
             assert session.server_session.instructions == "Be brief."
         with pytest.raises(AuthenticationError):
             await mint_ephemeral_key(api_key="sk-wrong", url=server.url)
+
+
+_FROZEN_SERVER = """
+import asyncio
+from realtime_client.server import LocalServer
+
+async def main() -> None:
+    async with LocalServer(responder="echo", speed=0) as server:
+        print(server.url, flush=True)
+        await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGSTOP"), reason="needs SIGSTOP (POSIX)")
+async def test_send_waits_while_the_peer_does_not_acknowledge() -> None:
+    """Events wait in the data channel up to a mark, then ``send`` waits, as on a socket.
+
+    The peer is the local server in another process, frozen with SIGSTOP: nothing it is
+    sent is acknowledged. Without the wait, every event would pile up in memory.
+    """
+    from realtime_client.errors import ConnectionClosedError
+    from realtime_client.transports.webrtc import SEND_HIGH_WATER, WebRTCTransport
+
+    peer = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _FROZEN_SERVER,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        assert peer.stdout is not None
+        url = (await asyncio.wait_for(peer.stdout.readline(), 60)).decode().strip()
+        transport = WebRTCTransport(url, api_key="sk-frozen", model="gpt-realtime")
+        await transport.connect()
+        channel = transport._channel
+        text = {"type": "input_text", "text": "x" * 50_000}
+        event = {
+            "type": "conversation.item.create",
+            "item": {"type": "message", "role": "user", "content": [text]},
+        }
+        payload = json.dumps(event)
+        sent = 0
+
+        async def flood() -> None:
+            nonlocal sent
+            while True:
+                await transport.send(payload)
+                sent += 1
+
+        os.kill(peer.pid, signal.SIGSTOP)
+        sender = asyncio.ensure_future(flood())
+        await until(lambda: sent * len(payload) > SEND_HIGH_WATER - len(payload))
+        waiting_at = sent
+        await asyncio.sleep(0.5)
+        assert sent == waiting_at and not sender.done()  # waiting, not buffering on
+        assert channel.bufferedAmount <= SEND_HIGH_WATER + len(payload)
+        assert waiting_at * len(payload) <= SEND_HIGH_WATER + 2 * len(payload)
+        # The peer acknowledges again: sending goes on (after SCTP's retransmission timer).
+        os.kill(peer.pid, signal.SIGCONT)
+        await until(lambda: sent > waiting_at + 20, timeout=30)
+        # A close wakes a waiting sender with the typed error.
+        os.kill(peer.pid, signal.SIGSTOP)
+        resumed_to = sent
+        await asyncio.sleep(0.5)
+        stalled = sent
+        assert stalled - resumed_to <= SEND_HIGH_WATER // len(payload) + 2
+        await asyncio.sleep(0.2)
+        assert sent == stalled and not sender.done()
+        await transport.close()
+        with pytest.raises(ConnectionClosedError):
+            await asyncio.wait_for(sender, 5)
+    finally:
+        peer.kill()
+        await asyncio.wait_for(peer.wait(), 10)
