@@ -23,6 +23,7 @@ import websockets
 from realtime_client.server import LocalServer
 
 from ..conftest import until
+from .conftest import user_text
 
 KEY = "sk-test-call-caps-0123"
 
@@ -70,14 +71,7 @@ async def test_a_frozen_peer_ends_its_call_not_a_growing_buffer() -> None:
                         seen.append(json.loads(await sideband.recv()))
 
                 reader = asyncio.ensure_future(read())
-                item = {
-                    "type": "conversation.item.create",
-                    "item": {
-                        "type": "message",
-                        "role": "user",
-                        "content": [{"type": "input_text", "text": "x" * 10_000}],
-                    },
-                }
+                item = user_text("x" * 10_000)
                 peak = 0
                 for _ in range(400):  # each is echoed twice: up to 8 MB of events
                     if call.ended:

@@ -19,7 +19,7 @@ import websockets
 from realtime_client.server import LocalServer, ServerConfigError, _connection
 from realtime_client.server._conversation import AudioStore
 
-from .conftest import Client, open_client, speech
+from .conftest import Client, open_client, speech, user_text
 
 
 def _samples(ms: int) -> np.ndarray:
@@ -192,14 +192,7 @@ async def test_a_client_that_never_reads_but_keeps_sending_is_cut_not_deadlocked
         sock = socket.create_connection(("127.0.0.1", server.port))
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
         stuck = await open_client(server, max_queue=1, max_size=None, sock=sock, compression=None)
-        item = {
-            "type": "conversation.item.create",
-            "item": {
-                "type": "message",
-                "role": "user",
-                "content": [{"type": "input_text", "text": "x" * 10_000}],
-            },
-        }
+        item = user_text("x" * 10_000)
 
         async def send_until_cut() -> websockets.ConnectionClosed:
             while True:
