@@ -298,3 +298,23 @@ async def test_stop_does_not_hang_on_a_client_that_never_reads(
     await asyncio.wait_for(server.stop(), 5)
     assert time.monotonic() - start < 2
     writer.close()
+
+
+async def test_an_event_that_cannot_be_encoded_closes_1011_after_what_came_before(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A server bug (an event orjson cannot encode) must not leave the client on a silent
+    # socket: what was queued before it goes out, then the close, as on the service's 500.
+    sinks: list[Any] = []
+    async with LocalServer(speed=0) as server:
+        server.on_session = lambda s: sinks.append(s.sink)
+        client = await open_client(server)
+        assert (await client.recv())["type"] == "session.created"
+        with caplog.at_level("CRITICAL", logger="realtime_client.server"):
+            sinks[0].send_event({"type": "before"})
+            sinks[0].send_event({"type": "broken", "value": {1, 2}})
+            sinks[0].send_event({"type": "after"})
+            assert (await client.recv())["type"] == "before"
+            with pytest.raises(websockets.ConnectionClosed) as info:
+                await asyncio.wait_for(client.recv(), 5)
+        assert info.value.rcvd is not None and info.value.rcvd.code == 1011
