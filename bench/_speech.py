@@ -45,17 +45,35 @@ def speech(index: int, rate: int = 24_000) -> tuple[F32, str]:
     return synthetic(2.5 + 0.3 * (index % 3), seed=index, rate=rate), "synthetic"
 
 
-def synthetic(seconds: float, seed: int = 0, rate: int = 24_000) -> F32:
-    """A voice-like signal: gliding harmonics, breath noise, syllables, peak 0.5."""
+def synthetic(
+    seconds: float,
+    seed: int = 0,
+    rate: int = 24_000,
+    *,
+    peak: float = 0.5,
+    pitch_hz: float = 130.0,
+    glide_hz: float = 50.0,
+    glide_rate_hz: float = 0.6,
+    harmonics: int = 13,
+    syllable_hz: float = 3.3,
+    tail_ms: int = 100,
+) -> F32:
+    """A voice-like signal: gliding harmonics, breath noise, syllables.
+
+    The pitch glides ``glide_hz`` around ``pitch_hz``, ``glide_rate_hz`` times a second;
+    ``syllable_hz`` syllables a second; the last ``tail_ms`` are silent; the peak is
+    ``peak``. The defaults are the benchmarks' voice.
+    """
     rng = np.random.default_rng(seed)
     n = int(seconds * rate)
     t = np.arange(n) / rate
-    f0 = 130 + 50 * np.sin(2 * np.pi * 0.6 * t + rng.uniform(0, 6))
+    f0 = pitch_hz + glide_hz * np.sin(2 * np.pi * glide_rate_hz * t + rng.uniform(0, 6))
     phase = 2 * np.pi * np.cumsum(f0) / rate
-    x = sum(np.sin(k * phase) / k for k in range(1, 14)) + 0.3 * rng.standard_normal(n)
-    x = x * np.clip(np.sin(2 * np.pi * 3.3 * t + rng.uniform(0, 6)), 0, None) ** 0.7
-    x[-rate // 10 :] = 0.0
-    out: npt.NDArray[np.float32] = (0.5 * x / np.abs(x).max()).astype(np.float32)
+    x = sum(np.sin(k * phase) / k for k in range(1, harmonics + 1))
+    x = x + 0.3 * rng.standard_normal(n)
+    x = x * np.clip(np.sin(2 * np.pi * syllable_hz * t + rng.uniform(0, 6)), 0, None) ** 0.7
+    x[max(0, n - rate * tail_ms // 1000) :] = 0.0
+    out: npt.NDArray[np.float32] = (x / np.abs(x).max() * peak).astype(np.float32)
     return out
 
 

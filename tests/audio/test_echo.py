@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from bench._speech import synthetic
 from realtime_client.audio import (
     AecMissingError,
     CapturedBlock,
@@ -33,15 +34,20 @@ Float32Array = npt.NDArray[np.float32]
 
 
 def speechlike(seconds: float, seed: int = 1, level: float = 0.3) -> Float32Array:
-    """Voiced harmonics with a gliding pitch, breath noise and a syllable envelope."""
-    rng = np.random.default_rng(seed)
-    n = int(seconds * RATE)
-    t = np.arange(n) / RATE
-    f0 = 140 + 40 * np.sin(2 * np.pi * 0.7 * t + rng.uniform(0, 6))
-    phase = 2 * np.pi * np.cumsum(f0) / RATE
-    x = sum(np.sin(k * phase) / k for k in range(1, 12)) + 0.3 * rng.standard_normal(n)
-    x = x * np.clip(np.sin(2 * np.pi * 3.1 * t + rng.uniform(0, 6)), 0, None) ** 0.7
-    return (x / np.abs(x).max() * level).astype(np.float32)
+    """The benchmarks' synthetic voice (``bench._speech.synthetic``), a little higher and
+    slower, with no silent tail, peaking at ``level``."""
+    return synthetic(
+        seconds,
+        seed,
+        RATE,
+        peak=level,
+        pitch_hz=140.0,
+        glide_hz=40.0,
+        glide_rate_hz=0.7,
+        harmonics=11,
+        syllable_hz=3.1,
+        tail_ms=0,
+    )
 
 
 def energy_db(x: Float32Array) -> float:

@@ -9,6 +9,7 @@ on the server's outgoing track in real time, back to the client's sink.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import time
@@ -35,6 +36,7 @@ from realtime_client._rtc import PcmTrack  # noqa: E402
 from realtime_client.errors import AuthenticationError, ConnectionClosedError  # noqa: E402
 from realtime_client.server import LocalServer  # noqa: E402
 from realtime_client.server._playout import Cut  # noqa: E402
+from realtime_client.server.calls import Call  # noqa: E402
 from realtime_client.session import Session  # noqa: E402
 from realtime_client.transports.webrtc import WebRTCTransport  # noqa: E402
 
@@ -309,26 +311,42 @@ async def test_hang_up_ends_the_call(echo_server: LocalServer) -> None:
         assert status == 404 and json.loads(text)["error"]["code"] == "call_id_not_found"
 
 
+REMEMBER = "Remember the blue door."
+
+
+@contextlib.asynccontextmanager
+async def remembering(server: LocalServer) -> AsyncIterator[tuple[Session, Events, Call]]:
+    """A WebRTC session that reconnects at once and has said :data:`REMEMBER`; its call."""
+    policy = ReconnectPolicy(base_delay_s=0.05, jitter=0.0)
+    async with connect(
+        "gpt-realtime", url=server.url, api_key=KEY, transport="webrtc", reconnect=policy
+    ) as session:
+        events = Events(session)
+        await session.send_text(REMEMBER, respond=False)
+        [first] = server.calls.values()
+        yield session, events, first
+
+
+async def carries_on(server: LocalServer, session: Session, events: Events, first: Call) -> Call:
+    """Checks the call that replaced ``first`` has the conversation and answers; returns it."""
+    [second] = server.calls.values()
+    assert second.id != first.id and first.ended
+    [item] = second.session.items.values()
+    assert item["content"] == [{"type": "input_text", "text": REMEMBER}]
+    # The new call carries the session on.
+    await session.send_text("And now?")
+    await until(lambda: events.of("response.done"))
+    assert events.of("response.done")[-1].response.status == "completed"
+    return second
+
+
 async def test_a_dropped_call_reconnects_as_a_new_call_and_keeps_the_conversation(
     echo_server: LocalServer,
 ) -> None:
-    policy = ReconnectPolicy(base_delay_s=0.05, jitter=0.0)
-    async with connect(
-        "gpt-realtime", url=echo_server.url, api_key=KEY, transport="webrtc", reconnect=policy
-    ) as session:
-        events = Events(session)
-        await session.send_text("Remember the blue door.", respond=False)
-        [first] = echo_server.calls.values()
+    async with remembering(echo_server) as (session, events, first):
         await first.pc.close()  # the server's peer dies
         await until(lambda: events.of("client.reconnected"))
-        [second] = echo_server.calls.values()
-        assert second.id != first.id and first.ended
-        [item] = second.session.items.values()
-        assert item["content"] == [{"type": "input_text", "text": "Remember the blue door."}]
-        # The new call carries the session on.
-        await session.send_text("And now?")
-        await until(lambda: events.of("response.done"))
-        assert events.of("response.done")[-1].response.status == "completed"
+        await carries_on(echo_server, session, events, first)
 
 
 # --- the HTTP exchange ----------------------------------------------------------------------
@@ -598,26 +616,14 @@ async def test_a_fault_drops_the_peer_or_the_data_channel_a_retryable_close(
 async def test_a_fault_dropped_call_reconnects_as_a_new_call_and_restores() -> None:
     async with LocalServer(responder="echo", speed=0, api_keys=[KEY]) as server:
         server.push_faults("drop_at=input_audio_buffer.cleared")  # the first call only
-        policy = ReconnectPolicy(base_delay_s=0.05, jitter=0.0)
-        async with connect(
-            "gpt-realtime", url=server.url, api_key=KEY, transport="webrtc", reconnect=policy
-        ) as session:
-            events = Events(session)
-            await session.send_text("Remember the blue door.", respond=False)
-            [first] = server.calls.values()
+        async with remembering(server) as (session, events, first):
             assert first.faults.drop_at == "input_audio_buffer.cleared"
             # The trigger: its answer is where the peer drops (the clear itself never returns).
             trigger = asyncio.ensure_future(session.clear_input())
             await until(lambda: events.of("client.reconnected"))
             trigger.cancel()
-            [second] = server.calls.values()
-            assert second.id != first.id and first.ended and first.dropped
-            assert not second.faults.active
-            [item] = second.session.items.values()
-            assert item["content"] == [{"type": "input_text", "text": "Remember the blue door."}]
-            await session.send_text("And now?")
-            await until(lambda: events.of("response.done"))
-            assert events.of("response.done")[-1].response.status == "completed"
+            second = await carries_on(server, session, events, first)
+            assert first.dropped and not second.faults.active
 
 
 async def test_event_faults_apply_on_the_data_channel_and_a_bad_spec_is_refused() -> None:

@@ -118,6 +118,14 @@ def _tool_script(folder: Path, preamble: str | None) -> Path:
     return path
 
 
+async def text_client(srv: LocalServer, model: str) -> Client:
+    """A client of ``model``, past its ``session.created``, with text output."""
+    c = await open_client(srv, query=f"model={model}")
+    await c.recv()
+    await c.update({"type": "realtime", "output_modalities": ["text"]})
+    return c
+
+
 RECORDED_2X_TOOL_TURN = [
     "response.created",
     "response.output_item.added",
@@ -143,9 +151,7 @@ async def test_a_2x_tool_turn_opens_with_a_preamble_and_interleaves_the_call(
 ) -> None:
     script = _tool_script(tmp_path, "Let me look that up.")
     async with LocalServer(speed=1.0, seed=2, responder=f"script:{script}") as srv:
-        c = await open_client(srv, query="model=gpt-realtime-2.1")
-        await c.recv()
-        await c.update({"type": "realtime", "output_modalities": ["text"]})
+        c = await text_client(srv, "gpt-realtime-2.1")
         await c.say("What's the weather?")
         await c.until("conversation.item.done")  # the user's message
         events = []
@@ -197,9 +203,7 @@ async def test_a_held_function_output_is_acknowledged_after_a_grace_without_a_ne
 ) -> None:
     script = _tool_script(tmp_path, None)
     async with LocalServer(speed=1.0, seed=2, responder=f"script:{script}") as srv:
-        c = await open_client(srv, query="model=gpt-realtime-2.1")
-        await c.recv()
-        await c.update({"type": "realtime", "output_modalities": ["text"]})
+        c = await text_client(srv, "gpt-realtime-2.1")
         await c.say("weather?")
         events = []
         while (
@@ -234,9 +238,7 @@ async def test_a_held_function_output_is_acknowledged_after_a_grace_without_a_ne
 async def test_gpt_realtime_has_no_phase_and_no_preamble(tmp_path: Path) -> None:
     script = _tool_script(tmp_path, "Unused words.")
     async with LocalServer(speed=0, seed=2, responder=f"script:{script}") as srv:
-        c = await open_client(srv, query="model=gpt-realtime")
-        await c.recv()
-        await c.update({"type": "realtime", "output_modalities": ["text"]})
+        c = await text_client(srv, "gpt-realtime")
         await c.say("What's the weather?")
         done = (await c.until("response.done"))[-1]["response"]
         assert [o["type"] for o in done["output"]] == ["function_call"]

@@ -6,6 +6,7 @@ import asyncio
 import random
 from typing import Any
 
+import numpy as np
 import pytest
 
 from realtime_client import (
@@ -63,6 +64,14 @@ async def recv(server: MemoryTransport) -> dict[str, Any]:
 async def nothing_sent(server: MemoryTransport) -> bool:
     await asyncio.sleep(0.05)
     return server._inbox.empty()
+
+
+async def opened() -> tuple[Servers, Session, MemoryTransport]:
+    """A session on :class:`Servers` with the FAST policy, and the server end it opened on."""
+    servers = Servers()
+    opening = asyncio.ensure_future(connect(transport=servers, reconnect=FAST))
+    first = await servers.next()
+    return servers, await opening, first
 
 
 # --- the backoff ------------------------------------------------------------------------
@@ -454,16 +463,20 @@ async def _appended_ms(server: MemoryTransport, expect_ms: float) -> float:
     return total
 
 
-async def test_speech_the_lost_server_had_not_committed_is_sent_again() -> None:
-    import numpy as np
+async def speak(session: Session, blocks: int, level: float = 0.1) -> None:
+    """Send ``blocks`` blocks of 20 ms at 24 kHz, each at a constant ``level``."""
+    for _ in range(blocks):
+        await session.send_audio(np.full(480, level, np.float32), 24_000)
 
-    servers = Servers()
-    opening = asyncio.ensure_future(connect(transport=servers, reconnect=FAST))
-    first = await servers.next()
-    session = await opening
-    block = np.full(480, 0.1, np.float32)  # 20 ms at 24 kHz
-    for _ in range(30):  # 600 ms of an utterance, delivered...
-        await session.send_audio(block, 24_000)
+
+def committed(**extra: Any) -> dict[str, Any]:
+    """``input_audio_buffer.committed`` of the user item ``item_u``."""
+    return {"type": "input_audio_buffer.committed", "event_id": "e_c", "item_id": "item_u", **extra}
+
+
+async def test_speech_the_lost_server_had_not_committed_is_sent_again() -> None:
+    servers, session, first = await opened()
+    await speak(session, 30)  # 600 ms of an utterance, delivered...
     assert await _appended_ms(first, 600) == 600
     await first.close(1006)  # ...and gone with the server session, uncommitted
     second = await servers.next()
@@ -474,27 +487,17 @@ async def test_speech_the_lost_server_had_not_committed_is_sent_again() -> None:
     assert session.stats.resent_audio_ms == 600
     assert session.stats.dropped_audio_ms == 0
     # Once the server commits, nothing is kept for a resend.
-    await second.send_event(
-        {"type": "input_audio_buffer.committed", "event_id": "e_c", "item_id": "item_u"}
-    )
+    await second.send_event(committed())
     await asyncio.sleep(0.05)
     assert session._uncommitted.held_ms == 0
     await session.close()
 
 
 async def test_committed_speech_is_not_sent_again() -> None:
-    import numpy as np
-
-    servers = Servers()
-    opening = asyncio.ensure_future(connect(transport=servers, reconnect=FAST))
-    first = await servers.next()
-    session = await opening
-    for _ in range(10):
-        await session.send_audio(np.full(480, 0.1, np.float32), 24_000)
+    servers, session, first = await opened()
+    await speak(session, 10)
     await _appended_ms(first, 200)
-    await first.send_event(
-        {"type": "input_audio_buffer.committed", "event_id": "e_c", "item_id": "item_u"}
-    )
+    await first.send_event(committed())
     await asyncio.sleep(0.05)
     await first.close(1006)
     second = await servers.next()
@@ -508,16 +511,9 @@ async def test_audio_sent_after_a_vad_commit_point_is_kept_for_a_resend() -> Non
     # Found by bench.drops: a VAD commit released everything sent so far, including the
     # blocks the app sent after the point where the server committed (they sit in the
     # server's next buffer); a drop before the next commit lost them, uncounted.
-    import numpy as np
-
-    servers = Servers()
-    opening = asyncio.ensure_future(connect(transport=servers, reconnect=FAST))
-    first = await servers.next()
-    session = await opening
-    for _ in range(15):  # 300 ms of speech...
-        await session.send_audio(np.full(480, 0.1, np.float32), 24_000)
-    for _ in range(5):  # ...and 100 ms sent after VAD heard it end
-        await session.send_audio(np.full(480, 0.2, np.float32), 24_000)
+    servers, session, first = await opened()
+    await speak(session, 15)  # 300 ms of speech...
+    await speak(session, 5, level=0.2)  # ...and 100 ms sent after VAD heard it end
     await _appended_ms(first, 400)
     await first.send_event(
         {
@@ -527,9 +523,7 @@ async def test_audio_sent_after_a_vad_commit_point_is_kept_for_a_resend() -> Non
             "item_id": "item_u",
         }
     )
-    await first.send_event(
-        {"type": "input_audio_buffer.committed", "event_id": "e_c", "item_id": "item_u"}
-    )
+    await first.send_event(committed())
     await until(lambda: session._uncommitted.held_ms == 100)
     await first.close(1006)
     second = await servers.next()
@@ -540,28 +534,14 @@ async def test_audio_sent_after_a_vad_commit_point_is_kept_for_a_resend() -> Non
 
 
 async def test_our_own_commit_releases_only_what_was_sent_before_it() -> None:
-    import numpy as np
-
-    servers = Servers()
-    opening = asyncio.ensure_future(connect(transport=servers, reconnect=FAST))
-    first = await servers.next()
-    session = await opening
-    for _ in range(10):
-        await session.send_audio(np.full(480, 0.1, np.float32), 24_000)
+    _, session, first = await opened()
+    await speak(session, 10)
     committing = asyncio.ensure_future(session.commit())
     await _appended_ms(first, 200)
     commit = await recv(first)
     assert commit["type"] == "input_audio_buffer.commit"
-    for _ in range(3):  # sent while the commit is on its way: the next buffer's
-        await session.send_audio(np.full(480, 0.1, np.float32), 24_000)
-    await first.send_event(
-        {
-            "type": "input_audio_buffer.committed",
-            "event_id": "e_c",
-            "item_id": "item_u",
-            "previous_item_id": None,
-        }
-    )
+    await speak(session, 3)  # sent while the commit is on its way: the next buffer's
+    await first.send_event(committed(previous_item_id=None))
     await committing
     assert session._uncommitted.held_ms == 60
     await session.close()
@@ -571,10 +551,7 @@ async def test_our_own_commit_releases_only_what_was_sent_before_it() -> None:
 
 
 async def test_response_creates_survive_a_drop_other_requests_fail_clearly() -> None:
-    servers = Servers()
-    opening = asyncio.ensure_future(connect(transport=servers, reconnect=FAST))
-    first = await servers.next()
-    session = await opening
+    servers, session, first = await opened()
     sent = asyncio.ensure_future(session.create_response())  # sent, never answered
     assert (await recv(first))["type"] == "response.create"
     committing = asyncio.ensure_future(session.commit())  # in flight: cannot be re-sent
