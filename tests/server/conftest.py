@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -73,6 +74,37 @@ class Client:
             await self.send(
                 {"type": "input_audio_buffer.append", "audio": base64.b64encode(chunk).decode()}
             )
+
+
+class Sideband:
+    """A WebSocket joined to a WebRTC call (``?call_id=``), reading into :attr:`seen`."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.seen: list[dict[str, Any]] = []
+        #: Reads until the socket closes (then fails with ``ConnectionClosed``).
+        self.reader = asyncio.ensure_future(self._read())
+
+    async def _read(self) -> None:
+        while True:
+            self.seen.append(json.loads(await self.ws.recv()))
+
+    async def send(self, event: dict[str, Any]) -> None:
+        await self.ws.send(json.dumps(event))
+
+
+@contextlib.asynccontextmanager
+async def sideband(srv: LocalServer, call_id: str, key: str = KEY) -> AsyncIterator[Sideband]:
+    """Join the call ``call_id`` on ``srv`` as a sideband, for the ``async with`` block."""
+    url = f"{srv.ws_url}?call_id={call_id}"
+    async with websockets.connect(url, additional_headers={"Authorization": f"Bearer {key}"}) as ws:
+        band = Sideband(ws)
+        try:
+            yield band
+        finally:
+            band.reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, websockets.ConnectionClosed):
+                await band.reader
 
 
 class ListSink:

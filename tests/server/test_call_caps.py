@@ -8,11 +8,9 @@ sends. A sideband keeps the call busy meanwhile (it reads; the frozen peer does 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import sys
-from typing import Any
 
 import pytest
 
@@ -23,7 +21,7 @@ import websockets
 from realtime_client.server import LocalServer
 
 from ..conftest import until
-from .conftest import user_text
+from .conftest import sideband, user_text
 
 KEY = "sk-test-call-caps-0123"
 
@@ -61,22 +59,13 @@ async def test_a_frozen_peer_ends_its_call_not_a_growing_buffer() -> None:
             assert line.strip() == b"connected"
             [call] = server.calls.values()
             os.kill(peer.pid, signal.SIGSTOP)
-            url = f"{server.ws_url}?call_id={call.id}"
-            auth = {"Authorization": f"Bearer {KEY}"}
-            async with websockets.connect(url, additional_headers=auth) as sideband:
-                seen: list[dict[str, Any]] = []
-
-                async def read() -> None:
-                    while True:
-                        seen.append(json.loads(await sideband.recv()))
-
-                reader = asyncio.ensure_future(read())
+            async with sideband(server, call.id, KEY) as band:
                 item = user_text("x" * 10_000)
                 peak = 0
                 for _ in range(400):  # each is echoed twice: up to 8 MB of events
                     if call.ended:
                         break
-                    await sideband.send(json.dumps(item))
+                    await band.send(item)
                     await asyncio.sleep(0.005)
                     if call.channel is not None:
                         peak = max(peak, call.channel.bufferedAmount)
@@ -85,9 +74,9 @@ async def test_a_frozen_peer_ends_its_call_not_a_growing_buffer() -> None:
                 assert peak <= cap + 25_000  # at most one event past the cap
                 # The sideband read everything and is closed with the call's reason.
                 with pytest.raises(websockets.ConnectionClosed) as closed:
-                    await asyncio.wait_for(reader, 10)
+                    await asyncio.wait_for(asyncio.shield(band.reader), 10)
                 assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
-                assert sum(e["type"] == "conversation.item.done" for e in seen) > 5
+                assert sum(e["type"] == "conversation.item.done" for e in band.seen) > 5
             assert server.calls == {} and server.sessions == []
         finally:
             peer.kill()

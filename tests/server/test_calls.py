@@ -41,6 +41,7 @@ from realtime_client.session import Session  # noqa: E402
 from realtime_client.transports.webrtc import WebRTCTransport  # noqa: E402
 
 from ..conftest import dominant_hz, until  # noqa: E402
+from .conftest import sideband  # noqa: E402
 
 KEY = "sk-test-calls-0123456789"
 BLOCK = 480  # 20 ms at 24 kHz
@@ -541,27 +542,18 @@ async def test_a_sideband_sees_the_calls_events_and_acts_on_the_call(
     ) as session:
         events = Events(session)
         [call] = echo_server.calls.values()
-        url = f"{echo_server.ws_url}?call_id={call.id}"
-        auth = {"Authorization": f"Bearer {KEY}"}
-        async with websockets.connect(url, additional_headers=auth) as sideband:
-            seen: list[dict[str, Any]] = []
-
-            async def read() -> None:
-                while True:
-                    seen.append(json.loads(await sideband.recv()))
-
-            reader = asyncio.ensure_future(read())
+        async with sideband(echo_server, call.id, KEY) as band:
+            seen = band.seen
             await session.send_text("Hello there.", respond=False)
             await until(lambda: any(e["type"] == "conversation.item.done" for e in seen))
             # Events the sideband sends act on the call: the caller sees the answer too.
             update = {"type": "realtime", "instructions": "Steered from the server."}
-            await sideband.send(json.dumps({"type": "session.update", "session": update}))
+            await band.send({"type": "session.update", "session": update})
             await until(lambda: events.of("session.updated"))
             assert call.session.state["instructions"] == "Steered from the server."
             assert any(e["type"] == "session.updated" for e in seen)
             added = next(e for e in seen if e["type"] == "conversation.item.added")
             assert added["item"]["content"][0]["text"] == "Hello there."
-            reader.cancel()
         assert not call.ended  # the sideband left; the call goes on
         # An unknown call, or an ephemeral key, is a 404 before the upgrade.
         ephemeral = echo_server.mint_client_secret()
