@@ -33,9 +33,16 @@ _CLOSE_TIMEOUT_S = 5.0
 
 
 def _abort(transport: asyncio.BaseTransport | None) -> None:
-    """Cut a connection at once: no close frame, whatever is buffered is dropped."""
-    if isinstance(transport, asyncio.WriteTransport):
-        transport.abort()
+    """Cut a connection at once: no close frame, whatever is buffered is dropped.
+
+    A transport that is closing with nothing left to write is closed (or about to be):
+    it is left alone (aborting one already closed fails inside asyncio).
+    """
+    if not isinstance(transport, asyncio.WriteTransport):
+        return
+    if transport.is_closing() and transport.get_write_buffer_size() == 0:
+        return
+    transport.abort()
 
 
 class _Connection:

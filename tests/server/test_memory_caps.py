@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import socket
 from typing import Any
 
@@ -205,3 +206,30 @@ async def test_a_client_that_never_reads_but_keeps_sending_is_cut_not_deadlocked
         closed = await asyncio.wait_for(send_until_cut(), 30)
         assert conns[0].closed_reason == "client not reading"
         assert closed.rcvd is None  # cut: the 1008 frame never got through
+
+
+async def test_a_client_that_reads_at_last_gets_the_1008_and_nothing_is_cut_after(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Past the cap the close waits behind the unread events; the client then reads them
+    # all before the cut: it gets the 1008, and the cut timer left behind must find the
+    # connection closed and do nothing (it once failed in the event loop).
+    monkeypatch.setattr(_connection, "_CLOSE_TIMEOUT_S", 1.5)
+    conns: list[Any] = []
+    async with LocalServer(speed=0, seed=1, max_outbox_bytes=256 * 1024) as server:
+        server.on_session = lambda s: conns.append(s.sink)
+        sock = socket.create_connection(("127.0.0.1", server.port))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        slow = await open_client(server, max_queue=1, max_size=None, sock=sock, compression=None)
+        for _ in range(400):
+            if conns and conns[0].closed_reason is not None:
+                break
+            await slow.send(user_text("x" * 10_000))
+            await asyncio.sleep(0.001)
+        assert conns[0].closed_reason == "client not reading"
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            while True:
+                await asyncio.wait_for(slow.ws.recv(), 5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+        await asyncio.sleep(2.0)  # past the cut timer
+    assert not [r for r in caplog.records if r.name == "asyncio" and r.levelno >= logging.ERROR]
