@@ -39,6 +39,7 @@ from websockets.exceptions import ConnectionClosed
 from realtime_client import connect
 from realtime_client import events as ev
 from realtime_client.server import LocalServer
+from realtime_client.server._connection import _CLOSE_TIMEOUT_S
 
 __all__ = ["AbuseResult", "main", "run_abuse"]
 
@@ -53,16 +54,19 @@ class AbuseResult:
         alone_ms: Turn latencies (send_text → response.done) without abuse, in ms.
         abused_ms: The same under abuse, in ms.
         verdicts: Per abusive kind: (connections, handled as documented, what happened).
+        loop_errors: Errors the event loop caught outside any task's result (a failing
+            callback or a task whose exception nobody retrieved): each one a failure.
     """
 
     alone_ms: list[float] = field(default_factory=list)
     abused_ms: list[float] = field(default_factory=list)
     verdicts: dict[str, tuple[int, int, str]] = field(default_factory=dict)
+    loop_errors: list[str] = field(default_factory=list)
 
     @property
     def failures(self) -> int:
-        """Abusive connections not handled as documented."""
-        return sum(n - ok for n, ok, _ in self.verdicts.values())
+        """Abusive connections not handled as documented, and errors in the loop."""
+        return sum(n - ok for n, ok, _ in self.verdicts.values()) + len(self.loop_errors)
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -194,6 +198,31 @@ async def run_abuse(
 ) -> AbuseResult:
     """Measure the well-behaved client alone, then with ``each`` connections of every kind."""
     result = AbuseResult()
+    loop = asyncio.get_running_loop()
+    previous = loop.get_exception_handler()
+
+    def caught(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        error = context.get("exception")
+        detail = f": {type(error).__name__}: {error}" if error is not None else ""
+        result.loop_errors.append(f"{context.get('message', 'error')}{detail}")
+
+    loop.set_exception_handler(caught)
+    try:
+        await _campaign(result, turns, each, handshake_timeout_s, max_outbox_bytes)
+        await asyncio.sleep(_CLOSE_TIMEOUT_S + 0.5)  # timers left by the closes run too
+    finally:
+        loop.set_exception_handler(previous)
+    return result
+
+
+async def _campaign(
+    result: AbuseResult,
+    turns: int,
+    each: int,
+    handshake_timeout_s: float,
+    max_outbox_bytes: int,
+) -> None:
+    """The two phases and the verdicts, into ``result``."""
     async with LocalServer(
         speed=0,
         responder="echo",
@@ -233,7 +262,6 @@ async def run_abuse(
     not_reading = sum(getattr(s, "closed_reason", None) == "client not reading" for s in sinks)
     for name, got in outcomes.items():
         result.verdicts[name] = _verdict(name, got, handshake_timeout_s, not_reading)
-    return result
 
 
 def _verdict(
@@ -267,6 +295,10 @@ def _verdict(
     return len(got), ok, f"close codes {', '.join(codes)} (documented: 1008)"
 
 
+def _ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}x" if b > 0 else "n/a"
+
+
 def render(r: AbuseResult) -> str:
     """The report, as plain text."""
     a50, a99 = _pct(r.alone_ms, 0.5), _pct(r.alone_ms, 0.99)
@@ -274,12 +306,14 @@ def render(r: AbuseResult) -> str:
     lines = [
         f"server abuse: {len(r.alone_ms)} text turns alone, {len(r.abused_ms)} under abuse",
         f"turn latency alone p50 {a50:.1f} ms, p99 {a99:.1f} ms; under abuse p50 {b50:.1f} ms, "
-        f"p99 {b99:.1f} ms (ratio p50 {b50 / a50:.2f}x, p99 {b99 / a99:.2f}x)",
+        f"p99 {b99:.1f} ms (ratio p50 {_ratio(b50, a50)}, p99 {_ratio(b99, a99)})",
         "| abuse | connections | as documented | what happened |",
         "|---|---|---|---|",
     ]
     for name, (n, ok, what) in r.verdicts.items():
         lines.append(f"| {name} | {n} | {ok} | {what} |")
+    lines.append(f"errors caught by the event loop: {len(r.loop_errors)}")
+    lines.extend(f"  {error}" for error in r.loop_errors[:5])
     lines.append(f"failures: {r.failures}")
     return "\n".join(lines)
 
