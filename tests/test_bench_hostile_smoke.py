@@ -19,6 +19,7 @@ def test_quick_campaign_breaks_no_invariant(capsys: pytest.CaptureFixture[str]) 
     out = capsys.readouterr().out
     assert re.search(r"^hostile server: 2\d\d cases \(\d+ fixed, 200 mutated", out, re.M), out
     assert "failures: 0" in out and "time per case: p50" in out
+    assert "the costliest re-timed alone: " in out
 
 
 async def test_a_reader_that_dies_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
