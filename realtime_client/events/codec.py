@@ -17,6 +17,7 @@ generic validation for a few exact type checks.
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any, Literal
 
 import numpy as np
@@ -70,14 +71,26 @@ def _describe(exc: ValidationError) -> str:
 
 
 def _scan(data: str | bytes | bytearray | memoryview) -> None:
-    """Refuse a large frame with too many arrays and objects before decoding it."""
+    """Refuse a large frame with too many arrays and objects before decoding it.
+
+    ``{`` and ``[`` are counted at memchr speed. Over the limit, those inside strings (a
+    tool call's JSON arguments, say) are left out and the rest counted again, unless the
+    frame has so many strings that this would cost more than decoding it (then it is
+    refused as it stands).
+    """
     if len(data) <= _SCAN_ABOVE:
         return
-    if isinstance(data, str):
-        opened = data.count("{") + data.count("[")
+    text: Any = bytes(data) if isinstance(data, memoryview) else data
+    if isinstance(text, str):
+        opened = text.count("{") + text.count("[")
+        if opened > MAX_CONTAINERS and text.count('"') <= _MAX_QUOTES_STRIPPED:
+            bare = _JSON_STRING.sub("", text)
+            opened = bare.count("{") + bare.count("[")
     else:
-        buf = bytes(data) if isinstance(data, memoryview) else data
-        opened = buf.count(b"{") + buf.count(b"[")
+        opened = text.count(b"{") + text.count(b"[")
+        if opened > MAX_CONTAINERS and text.count(b'"') <= _MAX_QUOTES_STRIPPED:
+            bare_bytes = _JSON_STRING_BYTES.sub(b"", text)
+            opened = bare_bytes.count(b"{") + bare_bytes.count(b"[")
     if opened > MAX_CONTAINERS:
         raise InvalidEventError(f"event has more than {MAX_CONTAINERS} arrays and objects", data)
 
@@ -114,6 +127,11 @@ _WALK_ABOVE = 2 * MAX_LIST_ITEMS
 # Frames above this size are first scanned for their brackets (a memchr-speed count),
 # so a frame of a million tiny objects is refused before decoding builds them.
 _SCAN_ABOVE = 64 * 1024
+# A JSON string literal (escapes included), to count brackets outside strings only; done
+# for frames with at most this many quotes (about 0.1 us per string, 5 ns per byte).
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_JSON_STRING_BYTES = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_MAX_QUOTES_STRIPPED = 4 * MAX_CONTAINERS
 
 
 def _check_shape(obj: dict[str, Any], raw: Any) -> None:

@@ -658,6 +658,28 @@ def test_a_too_wide_event_is_refused_with_a_typed_error(
         ev.parse_server_event(orjson.loads(frame))
 
 
+@pytest.mark.parametrize("as_text", [False, True])
+def test_brackets_inside_strings_do_not_count_against_the_limit(as_text: bool) -> None:
+    # A tool call whose JSON arguments hold 18,000 brackets is an ordinary event: only
+    # arrays and objects of the event itself count (it was refused before).
+    arguments = orjson.dumps([{"a": [1], "s": 'q"uote'} for _ in range(9_000)]).decode()
+    frame = orjson.dumps(
+        {
+            "type": "response.function_call_arguments.done",
+            "event_id": "e",
+            "response_id": "r",
+            "item_id": "i",
+            "output_index": 0,
+            "call_id": "c",
+            "name": "n",
+            "arguments": arguments,
+        }
+    )
+    assert frame.count(b"{") + frame.count(b"[") > 16_384
+    event = ev.parse_server_event(frame.decode() if as_text else frame)
+    assert event.to_dict()["arguments"] == arguments
+
+
 def test_events_just_inside_the_limits_parse() -> None:
     logprobs = [{"token": "a", "logprob": -0.1, "bytes": [97]}] * 4_000
     event = ev.parse_server_event(
