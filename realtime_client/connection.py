@@ -100,7 +100,10 @@ def connect(
             A deprecated model (:mod:`realtime_client.models`) is logged once.
         url: Base URL: default ``OPENAI_BASE_URL`` or ``https://api.openai.com/v1``;
             ``http(s)://`` becomes ``ws(s)://…/realtime``; a local server's ``server.url``.
-        api_key: Default ``OPENAI_API_KEY``. Never logged or shown in reprs. On a
+        api_key: Default ``OPENAI_API_KEY``. Never logged or shown in reprs or errors.
+            Surrounding whitespace is dropped (a key read from a file); one that still
+            holds a space, a control or a non-ASCII character is refused at once
+            (:class:`~realtime_client.errors.AuthenticationError`, not retried). On a
             loopback URL a placeholder is used when none is set.
         transport: ``"websocket"``, ``"webrtc"`` (the ``webrtc`` extra: events on a data
             channel, audio as Opus media; a reconnect is a new call), a

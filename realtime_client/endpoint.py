@@ -38,6 +38,8 @@ __all__ = [
     "is_loopback_host",
     "redact",
     "realtime_url",
+    "MAX_KEY_LENGTH",
+    "checked_key",
     "resolve_api_key",
     "upgrade_headers",
     "use_local_server",
@@ -61,13 +63,42 @@ def _env(environ: Mapping[str, str] | None) -> Mapping[str, str]:
 def resolve_api_key(
     api_key: str | None = None, *, environ: Mapping[str, str] | None = None
 ) -> str | None:
-    """The API key: ``api_key`` if given (non-empty), else ``OPENAI_API_KEY``, else ``None``.
+    """The API key: ``api_key`` if given (non-blank), else ``OPENAI_API_KEY``, else ``None``.
+
+    Surrounding whitespace is dropped (see :func:`checked_key`).
 
     Args:
         api_key: A key passed by the caller.
         environ: The environment (default ``os.environ``).
     """
-    return api_key or _env(environ).get("OPENAI_API_KEY") or None
+    key = (api_key or "").strip() or (_env(environ).get("OPENAI_API_KEY") or "").strip()
+    return checked_key(key) if key else None
+
+
+def checked_key(key: str) -> str:
+    """``key`` without surrounding whitespace (a key read from a file keeps its newline).
+
+    Raises:
+        AuthenticationError: What is left cannot go in an HTTP header (a space, a control
+            or a non-ASCII character inside it). The message never shows the key.
+    """
+    cleaned = key.strip()
+    if len(cleaned) > MAX_KEY_LENGTH:
+        raise AuthenticationError(
+            f"the API key is {len(cleaned)} characters long, more than the {MAX_KEY_LENGTH} "
+            "an HTTP header can carry here (keys are a few hundred at most)"
+        )
+    if cleaned and cleaned.isascii() and cleaned.isprintable() and " " not in cleaned:
+        return cleaned
+    raise AuthenticationError(
+        "the API key holds a space, a control or a non-ASCII character, so it cannot be "
+        f"sent in an HTTP header (it is {len(key)} characters long; was it read from a "
+        "file with something else in it?)"
+    )
+
+
+#: The longest API key sent (servers refuse headers of 8 KiB; real keys are far shorter).
+MAX_KEY_LENGTH = 2048
 
 
 def base_url(url: str | None = None, *, environ: Mapping[str, str] | None = None) -> str:

@@ -17,6 +17,7 @@ KEY_ENV = {"OPENAI_API_KEY": "sk-env"}
         ("sk-arg", KEY_ENV, "sk-arg"),  # the argument wins
         (None, KEY_ENV, "sk-env"),
         ("", KEY_ENV, "sk-env"),  # an empty key is no key
+        ("\n", KEY_ENV, "sk-env"),  # nor is a blank one
         (None, {"OPENAI_API_KEY": ""}, None),
         (None, NO_ENV, None),
     ],
@@ -25,6 +26,23 @@ def test_api_key_from_argument_then_environment(
     api_key: str | None, environ: dict[str, str], expected: str | None
 ) -> None:
     assert endpoint.resolve_api_key(api_key, environ=environ) == expected
+
+
+def test_a_key_read_from_a_file_loses_its_newline() -> None:
+    assert endpoint.resolve_api_key("sk-proj-abc\n") == "sk-proj-abc"
+    assert endpoint.resolve_api_key(None, environ={"OPENAI_API_KEY": " sk-env\r\n"}) == "sk-env"
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["sk-one\ntwo", "sk-a b", "sk-\x00x", "sk-ключ", "sk-" + "x" * 5000],
+)
+def test_a_key_that_cannot_be_a_header_is_refused_without_showing_it(key: str) -> None:
+    with pytest.raises(AuthenticationError) as info:
+        endpoint.resolve_api_key(key)
+    assert not info.value.retryable
+    shown = str(info.value)
+    assert key.strip() not in shown and "sk-" not in shown
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,7 @@ from urllib.parse import urlparse
 import numpy as np
 import numpy.typing as npt
 
-from ..endpoint import check_transport_security, is_loopback, redact
+from ..endpoint import check_transport_security, checked_key, is_loopback, redact
 from ..errors import (
     AuthenticationError,
     ConnectError,
@@ -157,7 +157,7 @@ class WebRTCTransport(Transport):
         self.url = calls_url(url)
         self._loopback = is_loopback(self.url)
         check_transport_security(self.url, allow_insecure=allow_insecure)
-        self._key = api_key
+        self._key = checked_key(api_key)
         self._model = model
         self._session = dict(session or {})
         self._headers = dict(headers or {})
@@ -296,22 +296,34 @@ class WebRTCTransport(Transport):
                 status = response.status
                 location = response.headers.get("Location", "")
         except aiohttp.ClientError as exc:
-            raise ConnectError(f"cannot reach {redact(self.url)}: {exc}", retryable=True) from exc
+            raise ConnectError(
+                f"cannot reach {redact(self.url)}: {self._scrub(str(exc))}", retryable=True
+            ) from None
+        except ValueError as exc:  # aiohttp refusing a header value (a bad extra header)
+            raise ConnectError(
+                f"cannot send the call's request: {self._scrub(str(exc))}", retryable=False
+            ) from None
         if status in (401, 403):
             raise AuthenticationError(
-                f"the server refused the API key (HTTP {status}): {_message(text)}", code=status
+                f"the server refused the API key (HTTP {status}): {self._scrub(_message(text))}",
+                code=status,
             )
         if 400 <= status < 500:
             raise InvalidModelError(
-                f"the server refused the call (HTTP {status}): {_message(text)}", code=status
+                f"the server refused the call (HTTP {status}): {self._scrub(_message(text))}",
+                code=status,
             )
         if status >= 300:
             raise ConnectError(
-                f"the server failed the call (HTTP {status}): {_message(text)}",
+                f"the server failed the call (HTTP {status}): {self._scrub(_message(text))}",
                 retryable=status >= 500,
             )
         self.call_id = location.rstrip("/").rsplit("/", 1)[-1] or None
         return text
+
+    def _scrub(self, text: str) -> str:
+        """``text`` with the key masked (a server may echo a header it refused)."""
+        return text.replace(self._key, "***") if self._key else text
 
     async def _pull(self, remote: Any) -> None:
         """Downlink: decoded frames (mono from our decoder) → PCM16 for the media channel."""

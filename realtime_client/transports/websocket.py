@@ -24,6 +24,8 @@ __all__ = ["DEFAULT_MAX_FRAME", "WebSocketTransport"]
 DEFAULT_MAX_FRAME = 8 * 1024 * 1024
 
 _BEARER = re.compile(r"(Bearer\s+|openai-insecure-api-key\.)\S+", re.IGNORECASE)
+# Headers whose values are credentials (OpenAI's bearer; Azure's api-key).
+_SECRET_HEADERS = frozenset({"authorization", "api-key", "x-api-key"})
 
 
 class _RedactSecrets(logging.Filter):
@@ -108,7 +110,19 @@ class WebSocketTransport(Transport):
         except InvalidURI as exc:
             raise ConnectError(f"invalid URL {redact(self.url)}", retryable=False) from exc
         except (OSError, InvalidHandshake, asyncio.TimeoutError) as exc:
-            raise ConnectError(f"could not connect to {redact(self.url)}: {exc}") from exc
+            message = f"could not connect to {redact(self.url)}: {exc}"
+            scrubbed = self._scrub(message)
+            if scrubbed != message:  # the cause would show the header too: left out
+                raise ConnectError(scrubbed) from None
+            raise ConnectError(message) from exc
+
+    def _scrub(self, text: str) -> str:
+        """``text`` with bearer tokens and the credential headers' values masked."""
+        text = _BEARER.sub(r"\1***", text)
+        for name, value in self._headers.items():
+            if name.lower() in _SECRET_HEADERS and value.strip():
+                text = text.replace(value.strip(), "***")
+        return text
 
     def _conn(self) -> ClientConnection:
         if self._ws is None:
