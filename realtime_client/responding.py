@@ -105,7 +105,7 @@ class ResponsesMixin:
     # respond()'s waiters: response.done by response id; the follow-up a tool run asked
     # for, by the id of the response that called the tools.
     _done_waiters: dict[str, asyncio.Future[None]]
-    _follow_ups: dict[str, str | None]
+    _follow_ups: dict[str, str | RealtimeError | None]
     _follow_up_waiters: dict[str, asyncio.Future[str | None]]
 
     def _init_responses(self) -> None:
@@ -254,20 +254,29 @@ class ResponsesMixin:
         if not self._will_follow_up(response_id):
             return None
         if response_id in self._follow_ups:
-            return self._follow_ups.pop(response_id)
+            stashed = self._follow_ups.pop(response_id)
+            if isinstance(stashed, RealtimeError):
+                raise stashed
+            return stashed
         waiter = self._follow_up_waiters.get(response_id)
         if waiter is None:
             waiter = asyncio.get_running_loop().create_future()
             self._follow_up_waiters[response_id] = waiter
         return await waiter
 
-    def _followed_up(self, response_id: str, next_id: str | None) -> None:
+    def _followed_up(
+        self, response_id: str, next_id: str | None, error: RealtimeError | None = None
+    ) -> None:
+        """The tool run after ``response_id`` asked for ``next_id`` (or failed: ``error``)."""
         waiter = self._follow_up_waiters.pop(response_id, None)
         if waiter is not None:
             if not waiter.done():
-                waiter.set_result(next_id)
+                if error is not None:
+                    waiter.set_exception(error)
+                else:
+                    waiter.set_result(next_id)
             return
-        self._follow_ups[response_id] = next_id
+        self._follow_ups[response_id] = error if error is not None else next_id
         while len(self._follow_ups) > _FOLLOW_UPS_KEPT:
             del self._follow_ups[next(iter(self._follow_ups))]
 
@@ -337,10 +346,15 @@ class ResponsesMixin:
                 await self.send_function_output(call_id, output)
         except RealtimeError as exc:
             logger.warning("could not send a function call output: %s", exc)
-            self._followed_up(response_id, None)
+            self._followed_up(response_id, None, exc)
             return
         if len(mine) == len(calls):
-            created = await self.create_response()
+            try:
+                created = await self.create_response()
+            except RealtimeError as exc:  # refused, or the connection went: respond() says so
+                logger.warning("could not ask for the response after the tool outputs: %s", exc)
+                self._followed_up(response_id, None, exc)
+                return
             self._followed_up(response_id, created.response.id)
         else:
             unknown = sorted({c.name for c in calls if c.name not in self.tools})

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from realtime_client import Answer, RealtimeError, connect
+from realtime_client import Answer, RealtimeError, connect, memory_pair
 from realtime_client import events as ev
+from realtime_client.errors import ServerError
 from realtime_client.server import LocalServer
 
 from ..conftest import weather_script
@@ -103,3 +104,91 @@ async def test_respond_fails_fast_when_the_session_closes() -> None:
         await session.close()
         with pytest.raises(RealtimeError):
             await asyncio.wait_for(task, 5)
+
+
+async def test_a_refused_follow_up_after_the_tools_fails_respond_at_once() -> None:
+    """The server refuses the ``response.create`` that follows the tool outputs: respond()
+    raises its error (it used to wait for a follow-up that never came, for ever)."""
+
+    def get_weather(city: str) -> dict[str, Any]:
+        """The weather in a city."""
+        return {"city": city, "celsius": 3}
+
+    client_end, server = memory_pair()
+    call = {
+        "id": "item_fc",
+        "type": "function_call",
+        "status": "completed",
+        "name": "get_weather",
+        "call_id": "call_1",
+        "arguments": '{"city": "Oslo"}',
+    }
+    response = {"object": "realtime.response", "id": "resp_1", "status": "in_progress"}
+
+    async def serve() -> None:
+        await server.send_event(
+            {"type": "session.created", "event_id": "s0", "session": {"type": "realtime"}}
+        )
+        while True:
+            sent = await server.recv_event()
+            if sent["type"] == "session.update":
+                await server.send_event(
+                    {"type": "session.updated", "event_id": "su", "session": {"type": "realtime"}}
+                )
+            elif (
+                sent["type"] == "response.create" and sent.get("event_id") and not call.get("done")
+            ):
+                call["done"] = True
+                await server.send_event(
+                    {"type": "response.created", "event_id": "s1", "response": response}
+                )
+                done = {**response, "status": "completed", "output": [call]}
+                for kind in ("response.output_item.added", "response.output_item.done"):
+                    await server.send_event(
+                        {
+                            "type": kind,
+                            "event_id": kind,
+                            "response_id": "resp_1",
+                            "output_index": 0,
+                            "item": call,
+                        }
+                    )
+                await server.send_event(
+                    {"type": "response.done", "event_id": "s3", "response": done}
+                )
+            elif sent["type"] == "response.create":
+                await server.send_event(
+                    {
+                        "type": "error",
+                        "event_id": "s4",
+                        "error": {
+                            "type": "invalid_request_error",
+                            "code": "invalid_value",
+                            "message": "refused",
+                            "param": None,
+                            "event_id": sent["event_id"],
+                        },
+                    }
+                )
+            elif sent["type"] == "conversation.item.create":
+                item = {"id": f"item_{sent['event_id']}", **sent["item"], "status": "completed"}
+                for kind in ("conversation.item.added", "conversation.item.done"):
+                    await server.send_event(
+                        {
+                            "type": kind,
+                            "event_id": f"{kind}{item['id']}",
+                            "previous_item_id": None,
+                            "item": item,
+                        }
+                    )
+
+    serving = asyncio.ensure_future(serve())
+    session = await connect(transport=client_end, tools=[get_weather])
+    try:
+        with pytest.raises(ServerError) as info:
+            await session.respond("What's the weather in Oslo?", timeout=10)
+        assert info.value.code == "invalid_value"
+        assert not session.closed  # the session goes on
+    finally:
+        serving.cancel()
+        await session.close()
