@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from pydantic import ValidationError
 
 from . import events as ev
-from .errors import InvalidStateError, RealtimeError
+from .errors import InvalidStateError, LocalProtocolError, RealtimeError
+from .events.codec import describe_errors
 from .protocol import UsageTotals
 from .tools import ToolError, ToolRegistry
 
@@ -132,7 +134,10 @@ class ResponsesMixin:
             data.update(overrides)
             response = data
         if isinstance(response, dict):
-            response = ev.ResponseCreateParams.model_validate(response)
+            try:
+                response = ev.ResponseCreateParams.model_validate(response)
+            except ValidationError as exc:
+                raise LocalProtocolError(f"response create: {describe_errors(exc)}") from exc
         event = ev.ResponseCreate() if response is None else ev.ResponseCreate(response=response)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         out_of_band = response is not None and response.conversation == "none"

@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Literal, TypeVar
@@ -190,6 +191,8 @@ class Session(EventDelivery, ResponsesMixin, ReconnectMixin):
         # The transport-specific half of audio: events until a media transport connects.
         self._audio: AudioPath = EventAudioPath(self)
         self._mic_task: asyncio.Task[None] | None = None
+        #: The thread whose event loop runs the session (set when it connects).
+        self._thread: int | None = None
         self._turns: dict[str, TurnStats] = {}
         self._t_create: float | None = None
         self._t_speech_stopped: float | None = None
@@ -309,6 +312,7 @@ class Session(EventDelivery, ResponsesMixin, ReconnectMixin):
         return self
 
     async def _connect_once(self) -> None:
+        self._thread = threading.get_ident()
         transport = self._factory()
         await transport.connect()
         self._transport = transport
@@ -552,7 +556,16 @@ class Session(EventDelivery, ResponsesMixin, ReconnectMixin):
 
     # --- sending -----------------------------------------------------------------------
 
+    def _check_thread(self) -> None:
+        """Refuse a call from another thread: it would break the connection's framing."""
+        if self._thread is not None and threading.get_ident() != self._thread:
+            raise InvalidStateError(
+                "the session runs on another thread's event loop: call it there, e.g. with "
+                "asyncio.run_coroutine_threadsafe(session.send_audio(block), loop)"
+            )
+
     async def _send(self, data: bytes) -> None:
+        self._check_thread()
         transport = self._transport
         if transport is None or self._closed:
             raise InvalidStateError("the session is not connected")
@@ -569,6 +582,9 @@ class Session(EventDelivery, ResponsesMixin, ReconnectMixin):
         if self._closed:
             self.protocol.forget(event.event_id or "")
             raise InvalidStateError("the session is closed")
+        if self._thread is not None and threading.get_ident() != self._thread:
+            self.protocol.forget(event.event_id or "")
+            self._check_thread()
         if not internal:
             await self._wait_connected()
         assert event.event_id is not None
@@ -782,7 +798,13 @@ class Session(EventDelivery, ResponsesMixin, ReconnectMixin):
         ``outage_buffer_ms``) and flushed after reconnecting; beyond that it is
         dropped, counted in ``stats.dropped_audio_ms`` and reported with
         :class:`AudioDropped`. Awaiting this applies the socket's backpressure.
+
+        Raises:
+            InvalidStateError: The session is closed, or this runs on another thread than
+                the session's event loop (nothing is sent; hand the call over with
+                ``asyncio.run_coroutine_threadsafe``).
         """
+        self._check_thread()  # before the resampler's state is touched
         samples, rate = block_of(block)
         rate = sample_rate if sample_rate is not None else rate or 24_000
         pcm = self._input.to_pcm16_24k(samples, rate)
@@ -875,12 +897,18 @@ class Session(EventDelivery, ResponsesMixin, ReconnectMixin):
             iterate_audio: With a sink, also yield ``response.output_audio.delta`` events
                 to ``async for`` (by default the sink and handlers get them, the iterator
                 does not; handlers registered with :meth:`on` always see them).
+
+        Raises:
+            InvalidStateError: A source is given while another one is still being read
+                (one that has ended can be replaced), or the session is closed.
         """
         if sink is not None:
             self._audio.sink = sink
             self._iterate_audio = iterate_audio
         if source is not None:
-            if self._mic_task is not None:
+            if self._closed:
+                raise InvalidStateError("the session is closed")
+            if self._mic_task is not None and not self._mic_task.done():
                 raise InvalidStateError("a microphone is already attached")
             rate = getattr(source, "sample_rate", None)
             if isinstance(rate, int) and not isinstance(rate, bool):

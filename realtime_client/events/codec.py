@@ -59,7 +59,8 @@ _CLIENT_CLASSES: dict[str, type[Event]] = dict(CLIENT_EVENT_CLASSES)
 _AUDIO_DELTA = ResponseOutputAudioDelta.wire_type
 
 
-def _describe(exc: ValidationError) -> str:
+def describe_errors(exc: ValidationError) -> str:
+    """The first three errors of a validation failure, ``where: why``, and how many more."""
     parts = []
     # Every error is built (pydantic has no partial list): without inputs and contexts
     # (copies of the bad values) that costs a third as much for an event of thousands.
@@ -169,7 +170,8 @@ def _from_dict(
     try:
         event = cls.model_validate(obj)
     except ValidationError as exc:
-        raise InvalidEventError(f"invalid {obj['type']!r} event: {_describe(exc)}", raw) from exc
+        message = f"invalid {obj['type']!r} event: {describe_errors(exc)}"
+        raise InvalidEventError(message, raw) from exc
     try:
         # An event must serialise back (to_json, recordings): orjson stops at 255 levels
         # of nesting, which decoding does not. One pass, ~1 us for a typical event.

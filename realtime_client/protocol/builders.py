@@ -7,15 +7,48 @@ Each builder checks the event against the local state first (an illegal one rais
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
+
+from pydantic import ValidationError
 
 from .. import events as ev
 from ..errors import InvalidStateError, LocalProtocolError
-from ..events.codec import Dialect
+from ..events.codec import Dialect, describe_errors
 from .state import Conversation, ItemState, ResponseState
 
 __all__ = ["ClientEventBuilder"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _checked(build: _F) -> _F:
+    """Arguments that make no valid event raise :class:`LocalProtocolError`, not pydantic's
+    ``ValidationError`` (``retrieve_item(5)``, ``instructions=nan`` …)."""
+
+    @functools.wraps(build)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return build(*args, **kwargs)
+        except ValidationError as exc:
+            what = build.__name__.removeprefix("build_").replace("_", " ")
+            raise LocalProtocolError(f"{what}: {describe_errors(exc)}") from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _check_position(audio_end_ms: Any, content_index: Any) -> None:
+    """A truncate position must be a finite number of ms; a content index an int >= 0."""
+    if (
+        not isinstance(audio_end_ms, int | float)
+        or isinstance(audio_end_ms, bool)
+        or not math.isfinite(audio_end_ms)
+    ):
+        raise LocalProtocolError(f"audio_end_ms must be a finite number, got {audio_end_ms!r}")
+    if type(content_index) is not int or content_index < 0:
+        raise LocalProtocolError(f"content_index must be an int >= 0, got {content_index!r}")
 
 
 class ClientEventBuilder:
@@ -36,6 +69,7 @@ class ClientEventBuilder:
         """Wire bytes of a client event in this connection's dialect."""
         return ev.dumps(event, dialect=self.dialect)
 
+    @_checked
     def build_session_update(
         self, session: ev.RealtimeSession | ev.TranscriptionSession | dict[str, Any]
     ) -> ev.SessionUpdate:
@@ -76,6 +110,7 @@ class ClientEventBuilder:
         self.register(event)
         return event
 
+    @_checked
     def build_item_create(
         self,
         item: ev.objects.Item | dict[str, Any],
@@ -125,6 +160,7 @@ class ClientEventBuilder:
         """A client-chosen item id (the service accepts client ids up to 32 chars)."""
         return f"item_c{next(self._ids):020d}"[:26]
 
+    @_checked
     def build_text_message(
         self, text: str, *, role: Literal["user", "system"] = "user"
     ) -> ev.ConversationItemCreate:
@@ -132,16 +168,19 @@ class ClientEventBuilder:
         item = ev.MessageItem(role=role, content=[ev.ContentPart(type="input_text", text=text)])
         return self.build_item_create(item)
 
+    @_checked
     def build_function_call_output(self, call_id: str, output: str) -> ev.ConversationItemCreate:
         """The result of a function call, as a ``function_call_output`` item."""
         return self.build_item_create(ev.FunctionCallOutputItem(call_id=call_id, output=output))
 
+    @_checked
     def build_item_retrieve(self, item_id: str) -> ev.ConversationItemRetrieve:
         """``conversation.item.retrieve``."""
         event = ev.ConversationItemRetrieve(item_id=item_id)
         self.register(event, key=item_id)
         return event
 
+    @_checked
     def build_item_delete(self, item_id: str) -> ev.ConversationItemDelete:
         """``conversation.item.delete`` (the item must be known)."""
         if item_id not in self.conversation.items:
@@ -150,6 +189,7 @@ class ClientEventBuilder:
         self.register(event, key=item_id)
         return event
 
+    @_checked
     def build_truncate(
         self, item_id: str, audio_end_ms: float, *, content_index: int = 0
     ) -> ev.ConversationItemTruncate:
@@ -175,8 +215,9 @@ class ClientEventBuilder:
             raise LocalProtocolError(
                 f"item {item_id!r} has no audio at content_index {content_index}"
             )
+        _check_position(audio_end_ms, content_index)
         if audio_end_ms < 0:
-            raise LocalProtocolError(f"audio_end_ms must be >= 0, got {audio_end_ms}")
+            raise LocalProtocolError(f"audio_end_ms must be >= 0, got {audio_end_ms!r}")
         end = int(min(audio_end_ms, self.truncatable_ms(item, content_index)))
         event = ev.ConversationItemTruncate(
             item_id=item_id, content_index=content_index, audio_end_ms=end
@@ -203,6 +244,7 @@ class ClientEventBuilder:
         played, the part has no audio (an item re-created as text), or the clamped
         position is 0. Illegal targets still raise as in :meth:`build_truncate`.
         """
+        _check_position(audio_end_ms, content_index)
         if self.item_lost(item_id):
             return None
         item = self.conversation.get(self.server_item_id(item_id))
@@ -230,6 +272,7 @@ class ClientEventBuilder:
             return None
         return heard_ms
 
+    @_checked
     def build_response_create(
         self, response: ev.ResponseCreateParams | dict[str, Any] | None = None
     ) -> ev.ResponseCreate:
@@ -240,6 +283,7 @@ class ClientEventBuilder:
         self.register(event)
         return event
 
+    @_checked
     def build_response_cancel(self, response_id: str | None = None) -> ev.ResponseCancel:
         """``response.cancel`` of the active (or the given) response.
 
