@@ -123,9 +123,9 @@ MAX_INSTRUCTIONS_CHARS = 256 * 1024
 MAX_TOOLS = 128
 #: ... taking at most 256 KiB as compact JSON, all together.
 MAX_TOOLS_JSON_BYTES = 256 * 1024
-#: Turn detection durations (``prefix_padding_ms``, ``silence_duration_ms``,
-#: ``idle_timeout_ms``): protocol.md §8 gives defaults, no range; none can outlast a
-#: session (60 minutes, §13), so longer is refused (``integer_above_max_value``).
+#: ``prefix_padding_ms`` and ``idle_timeout_ms``: protocol.md §8 gives defaults, no range;
+#: neither can outlast a session (60 minutes, §13), so longer is refused
+#: (``integer_above_max_value``).
 MAX_VAD_MS = 3_600_000
 _INSTRUCTIONS = Str(max_length=MAX_INSTRUCTIONS_CHARS)
 _IDLE_TIMEOUT = Nullable(Int(min=0, max=MAX_VAD_MS))
@@ -139,7 +139,7 @@ _SERVER_VAD_FIELDS: dict[str, Spec] = {
     "type": Const("server_vad"),
     "threshold": Num(min=0.0, max=1.0),
     "prefix_padding_ms": Int(min=0, max=MAX_VAD_MS),
-    "silence_duration_ms": Int(min=0, max=MAX_VAD_MS),
+    "silence_duration_ms": Int(min=0),
     "create_response": Bool(),
     "interrupt_response": Bool(),
 }
@@ -449,7 +449,7 @@ _BETA_TURN_DETECTION = Nullable(
             "type": Str(enum=["server_vad", "semantic_vad"]),
             "threshold": Num(min=0.0, max=1.0),
             "prefix_padding_ms": Int(min=0, max=MAX_VAD_MS),
-            "silence_duration_ms": Int(min=0, max=MAX_VAD_MS),
+            "silence_duration_ms": Int(min=0),
             "create_response": Bool(),
             "interrupt_response": Bool(),
             "eagerness": Str(enum=["low", "medium", "high", "auto"]),

@@ -14,7 +14,9 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from realtime_client.server import ServerSession, SessionOptions
+import numpy as np
+
+from realtime_client.server import LocalServer, ServerSession, SessionOptions
 from realtime_client.server._schemas import (
     MAX_INSTRUCTIONS_CHARS,
     MAX_TOOLS,
@@ -27,7 +29,7 @@ from realtime_client.server.responders import (
     ResponseContext,
 )
 
-from .conftest import ListSink
+from .conftest import ListSink, open_client, user_text
 
 
 class _Recording(Responder):
@@ -115,3 +117,75 @@ async def test_oversized_session_configs_are_refused_whole() -> None:
     assert len(sink.of("error")) == 3
     await _wait_for(lambda: bool(sink.of("session.updated")))
     assert len(session.state["tools"]) == MAX_TOOLS
+
+
+# --- 2c. the input buffer cap holds whatever prefix_padding_ms is ---------------------------
+
+
+async def test_the_buffer_cap_holds_while_the_vad_hears_silence() -> None:
+    sink = ListSink()
+    session = _session(sink, _Recording(), max_buffer_ms=1000)
+    td = {"type": "server_vad", "prefix_padding_ms": 3_600_000}
+    session.receive_event(_update(audio={"input": {"turn_detection": td}}))
+    assert sink.of("error") == []
+    for _ in range(10):
+        session.append_input_pcm(np.zeros(24_000, dtype=np.int16))  # a second of silence
+    assert session.buffer.ms <= 1000
+    assert sink.of("error") == []  # silence is dropped, not refused
+    # Past the longest a session lasts, a duration is refused as out of range.
+    session.receive_event(
+        _update(audio={"input": {"turn_detection": {**td, "prefix_padding_ms": 10**12}}})
+    )
+    [error] = [e["error"] for e in sink.of("error")]
+    assert error["code"] == "integer_above_max_value"
+    assert error["param"] == "session.audio.input.turn_detection.prefix_padding_ms"
+
+
+# --- 2d. an idle timeout fires once per silence ----------------------------------------------
+
+
+async def test_an_idle_timeout_fires_once_per_silence_not_in_a_loop() -> None:
+    sink = ListSink()
+    session = _session(sink, _Recording())
+    td = {"type": "server_vad", "idle_timeout_ms": 1}
+    session.receive_event(
+        _update(output_modalities=["text"], audio={"input": {"turn_detection": td}})
+    )
+    session.receive_event({"type": "response.create"})
+    await _wait_for(lambda: len(sink.of("response.done")) >= 2)  # the client's, then the idle one
+    # The silence goes on: it was answered once, and is not answered again and again.
+    await asyncio.sleep(0.2)  # at 1 ms, room for ~200 more if the timer re-armed itself
+    assert len(sink.of("input_audio_buffer.timeout_triggered")) == 1
+    assert len(sink.of("response.created")) == 2
+    # A new client response is a new exchange: its silence is answered once more.
+    session.receive_event({"type": "response.create"})
+    await _wait_for(lambda: len(sink.of("response.done")) >= 4)
+    await asyncio.sleep(0.2)
+    assert len(sink.of("input_audio_buffer.timeout_triggered")) == 2
+    assert len(sink.of("response.created")) == 4
+    session.close()
+
+
+# --- 3. a long reply waits for a client that reads ----------------------------------------
+
+
+async def test_a_long_reply_at_speed_0_waits_for_a_reading_client() -> None:
+    cap = 256 * 1024
+    sinks: list[Any] = []
+    async with LocalServer(speed=0, seed=1, responder="echo", max_outbox_bytes=cap) as server:
+        server.on_session = lambda s: sinks.append(s.sink)
+        client = await open_client(server, max_size=None)
+        assert (await client.recv())["type"] == "session.created"
+        await client.send(user_text("a " * 300))  # about 40 s of speech: ~2.5 MB of events
+        await client.send({"type": "response.create"})
+        audio = 0
+        while True:
+            event = await client.recv()
+            if event["type"] == "response.output_audio.delta":
+                audio += len(event["delta"])
+            if event["type"] == "response.done":
+                break
+        assert event["response"]["status"] == "completed"
+        assert audio > 4 * cap  # far more than the cap went through
+        assert sinks[0].closed_reason is None
+        await client.ws.close()
