@@ -11,12 +11,16 @@ never timings.
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 from collections.abc import Callable
 from typing import Any
 
+import aiohttp
 import numpy as np
+import pytest
 
-from realtime_client.server import LocalServer, ServerSession, SessionOptions
+from realtime_client.server import LocalServer, ServerSession, SessionOptions, app
 from realtime_client.server._schemas import (
     MAX_INSTRUCTIONS_CHARS,
     MAX_TOOLS,
@@ -189,3 +193,34 @@ async def test_a_long_reply_at_speed_0_waits_for_a_reading_client() -> None:
         assert audio > 4 * cap  # far more than the cap went through
         assert sinks[0].closed_reason is None
         await client.ws.close()
+
+
+# --- 2b. ephemeral keys: bounded in number and in what each carries ---------------------------
+
+
+async def test_client_secrets_are_bounded_in_number_and_size(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(app, "MAX_EPHEMERAL_KEYS", 3)
+    body = {
+        "expires_after": {"anchor": "created_at", "seconds": 7200},
+        "session": {"type": "realtime", "instructions": "x" * 1000},
+    }
+    async with LocalServer(speed=0, seed=1) as server, aiohttp.ClientSession() as http:
+
+        async def post(payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+            url = f"{server.url}/realtime/client_secrets"
+            headers = {"Authorization": "Bearer sk-test"}
+            data = io.BytesIO(json.dumps(payload).encode())
+            headers["Content-Type"] = "application/json"
+            async with http.post(url, data=data, headers=headers) as resp:
+                return resp.status, await resp.json()
+
+        big = {**body, "session": {"type": "realtime", "instructions": "x" * (4 << 20)}}
+        status, data = await post(big)
+        assert (status, data["error"]["code"]) == (400, "string_above_max_length")
+        assert data["error"]["param"] == "session.instructions"
+        assert [(await post(body))[0] for _ in range(5)] == [200, 200, 200, 429, 429]
+        assert len(server._ephemeral) == 3
+        status, data = await post(body)
+        assert data["error"]["code"] == "rate_limit_exceeded"
