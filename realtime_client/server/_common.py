@@ -52,7 +52,8 @@ class SessionSink(Protocol):
 
     A media transport (WebRTC) may also define ``send_audio(response_id, item_id,
     samples)``, called with 24 kHz PCM16 blocks when ``SessionOptions.audio_via_sink`` is
-    set.
+    set, and ``room()``: ``None`` while its outbox has room, else an awaitable that
+    response generation awaits before it queues more (backpressure).
     """
 
     def send_event(self, event: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -30,6 +31,14 @@ log = logging.getLogger("realtime_client.server")
 #: How long a close handshake may take before the connection is cut (a peer that does not
 #: read would otherwise hold the closing task forever).
 _CLOSE_TIMEOUT_S = 5.0
+#: Response generation waits while more than ``max_outbox_bytes / _HIGH_WATER`` is queued,
+#: until the writer brings it under ``max_outbox_bytes / _LOW_WATER``: a client that reads
+#: gets a long reply at its own pace, never the cap's 1008.
+_HIGH_WATER = 4
+_LOW_WATER = 8
+#: A writer that sent nothing for this long while generation waited has a client that does
+#: not read: generation goes on, and the cap closes the connection.
+_STALL_S = 1.0
 
 
 def _abort(transport: asyncio.BaseTransport | None) -> None:
@@ -70,6 +79,10 @@ class _Connection:
         # the outbox grow without bound (see LocalServer's max_outbox_bytes).
         self.queued_bytes = 0
         self._closer: asyncio.Task[None] | None = None
+        # Backpressure: set when the outbox drains under the low-water mark; ``sent`` at
+        # the last stall (while it has not moved, generation does not wait).
+        self._drained = asyncio.Event()
+        self._stalled_at: int | None = None
         loop = asyncio.get_running_loop()
         self.writer = loop.create_task(self._write_loop())
         self.pinger: asyncio.Task[None] | None = (
@@ -92,6 +105,30 @@ class _Connection:
         self._queue.put_nowait(("event", (event, text)))
         if self.queued_bytes > self.server.max_outbox_bytes:
             self._overflow()
+
+    def room(self) -> Awaitable[None] | None:
+        """``None`` while the outbox has room; else what to await before queueing more.
+
+        Response generation calls it between deltas (``SessionSink`` backpressure).
+        """
+        cap = self.server.max_outbox_bytes
+        if self.queued_bytes <= cap // _HIGH_WATER or self.dropped:
+            return None
+        if self._stalled_at is not None and self._stalled_at == self.sent:
+            return None  # the client does not read: let the cap judge
+        return self._wait_for_room(cap // _LOW_WATER)
+
+    async def _wait_for_room(self, low: int) -> None:
+        while self.queued_bytes > low and not self.dropped and not self.ws.closed:
+            sent = self.sent
+            self._drained.clear()
+            try:
+                await asyncio.wait_for(self._drained.wait(), _STALL_S)
+            except asyncio.TimeoutError:
+                if self.sent == sent:
+                    self._stalled_at = sent
+                    return
+        self._stalled_at = None
 
     def _overflow(self) -> None:
         """The client stopped reading: drop what is queued and close with 1008."""
@@ -144,6 +181,8 @@ class _Connection:
                 if kind == "event":
                     payload, text = payload
                     self.queued_bytes -= len(text) if text is not None else 0
+                    if self.queued_bytes <= self.server.max_outbox_bytes // _LOW_WATER:
+                        self._drained.set()
                 if self.dropped or self.ws.closed:
                     continue
                 if kind == "close":

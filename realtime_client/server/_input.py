@@ -137,8 +137,11 @@ class InputBuffer:
         self.start_ms += end * 1000.0 / rate
         return taken
 
-    def trim_unspoken(self) -> None:
+    def trim_unspoken(self, max_ms: float | None = None) -> None:
         """Drop buffered audio that no future speech start can reach back to.
+
+        At most ``max_ms`` is kept (the buffer cap), however long ``prefix_padding_ms``
+        is: a speech start then reaches back no further than the buffer holds.
 
         A speech start reported later begins at most ``prefix_padding_ms`` before the
         first of the onset frames still to come, and those begin no earlier than
@@ -151,7 +154,9 @@ class InputBuffer:
             return
         frame_ms = vad.frame_ms
         onset_ms = max(1, math.ceil(vad.min_speech_ms / frame_ms)) * frame_ms
-        keep_ms = vad.prefix_padding_ms + onset_ms + 2 * frame_ms
+        keep_ms: float = vad.prefix_padding_ms + onset_ms + 2 * frame_ms
+        if max_ms is not None:
+            keep_ms = min(keep_ms, max_ms)
         cut_ms = self.stream_ms - keep_ms
         if cut_ms > self.start_ms:
             self.take(cut_ms)

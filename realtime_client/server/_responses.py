@@ -371,7 +371,9 @@ class Responses:
             user_audio=user_audio,
             function_output=function_output,
             instructions=c.instructions,
-            tools=copy.deepcopy(c.tools),
+            # Shared, not copied: a session's tools are replaced, never changed in place
+            # (a copy per response once cost a second for 3 MB of tool parameters).
+            tools=c.tools,
             output_modalities=c.modalities,
             metadata=c.metadata,
             rng=random.Random(self.host.rng.random()),
@@ -413,6 +415,13 @@ class Responses:
             run.pacing.start()
         run.clock_s += content_s
         await run.pacing.wait(run.clock_s)
+        # Backpressure: a sink whose outbox is full makes generation wait for its client
+        # (unpaced, a long reply would otherwise be queued whole before a byte is sent).
+        room = getattr(self.host.sink, "room", None)
+        if room is not None:
+            waiting = room()
+            if waiting is not None:
+                await waiting
 
     async def _stream_reply(self, run: ResponseRun, reply: Reply) -> None:
         budget = _token_budget(run.config.max_output_tokens)

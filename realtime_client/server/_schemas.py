@@ -19,6 +19,7 @@ from .validation import (
     Num,
     Obj,
     OneOf,
+    Sized,
     Spec,
     Str,
     Union,
@@ -40,6 +41,10 @@ __all__ = [
     "GA_REALTIME_SESSION",
     "GA_TRANSCRIPTION_SESSION",
     "GA_VOICES",
+    "MAX_INSTRUCTIONS_CHARS",
+    "MAX_TOOLS",
+    "MAX_TOOLS_JSON_BYTES",
+    "MAX_VAD_MS",
 ]
 
 GA_VOICES = (
@@ -108,10 +113,32 @@ _GA_TRANSCRIPTION = Nullable(
 _GA_NOISE = Nullable(
     Obj({"type": Str(enum=["near_field", "far_field"]), "strength": Num(min=0.0, max=1.0)})
 )
+#: Limits on what a session config may hold. protocol.md §13 knows of no numeric limit on
+#: instructions or tools (the service bounds them by the model's context, 32k tokens in
+#: the SDK's example): these are generous but finite, so that one client cannot make the
+#: server copy or keep megabytes per update, per response or per ephemeral key.
+#: ``instructions``: 256 Ki characters (about 64k tokens, twice that context).
+MAX_INSTRUCTIONS_CHARS = 256 * 1024
+#: ``tools``: 128 tools (the function-calling APIs' documented maximum) ...
+MAX_TOOLS = 128
+#: ... taking at most 256 KiB as compact JSON, all together.
+MAX_TOOLS_JSON_BYTES = 256 * 1024
+#: ``prefix_padding_ms`` and ``idle_timeout_ms``: protocol.md §8 gives defaults, no range;
+#: neither can outlast a session (60 minutes, §13), so longer is refused
+#: (``integer_above_max_value``).
+MAX_VAD_MS = 3_600_000
+_INSTRUCTIONS = Str(max_length=MAX_INSTRUCTIONS_CHARS)
+_IDLE_TIMEOUT = Nullable(Int(min=0, max=MAX_VAD_MS))
+
+
+def _tools(tool: Spec) -> Spec:
+    return Sized(List(tool, max_items=MAX_TOOLS), max_bytes=MAX_TOOLS_JSON_BYTES, what="tools")
+
+
 _SERVER_VAD_FIELDS: dict[str, Spec] = {
     "type": Const("server_vad"),
     "threshold": Num(min=0.0, max=1.0),
-    "prefix_padding_ms": Int(min=0),
+    "prefix_padding_ms": Int(min=0, max=MAX_VAD_MS),
     "silence_duration_ms": Int(min=0),
     "create_response": Bool(),
     "interrupt_response": Bool(),
@@ -125,7 +152,7 @@ _SEMANTIC_VAD_FIELDS: dict[str, Spec] = {
 _GA_TURN_DETECTION = Nullable(
     Union(
         {
-            "server_vad": Obj({**_SERVER_VAD_FIELDS, "idle_timeout_ms": Nullable(Int(min=0))}),
+            "server_vad": Obj({**_SERVER_VAD_FIELDS, "idle_timeout_ms": _IDLE_TIMEOUT}),
             "semantic_vad": Obj(_SEMANTIC_VAD_FIELDS),
         }
     )
@@ -202,10 +229,10 @@ GA_REALTIME_SESSION = Obj(
         "type": Const("realtime"),
         "model": Str(),
         "output_modalities": List(Str(enum=["text", "audio"]), max_items=1),
-        "instructions": Str(),
+        "instructions": _INSTRUCTIONS,
         "audio": Obj({"input": _GA_AUDIO_INPUT, "output": _GA_AUDIO_OUTPUT}),
         "include": _GA_INCLUDE,
-        "tools": List(_GA_TOOL),
+        "tools": _tools(_GA_TOOL),
         "tool_choice": _GA_TOOL_CHOICE,
         "max_output_tokens": _MAX_TOKENS,
         "tracing": _TRACING,
@@ -220,7 +247,7 @@ GA_REALTIME_SESSION = Obj(
 _GA_TRANSCRIPTION_TURN_DETECTION = Nullable(
     Union(
         {
-            "server_vad": Obj({**_SERVER_VAD_FIELDS, "idle_timeout_ms": Nullable(Int(min=0))}),
+            "server_vad": Obj({**_SERVER_VAD_FIELDS, "idle_timeout_ms": _IDLE_TIMEOUT}),
             "semantic_vad": Obj(_SEMANTIC_VAD_FIELDS),
         }
     )
@@ -348,9 +375,9 @@ _GA_RESPONSE = Obj(
         "conversation": Str(),
         "metadata": _METADATA,
         "output_modalities": List(Str(enum=["text", "audio"]), max_items=1),
-        "instructions": Str(),
+        "instructions": _INSTRUCTIONS,
         "audio": Obj({"output": Obj({"format": _GA_FORMAT, "voice": _GA_VOICE})}),
-        "tools": List(_GA_TOOL),
+        "tools": _tools(_GA_TOOL),
         "tool_choice": _GA_TOOL_CHOICE,
         "max_output_tokens": _MAX_TOKENS,
         "input": List(_GA_INPUT_ITEM),
@@ -421,7 +448,7 @@ _BETA_TURN_DETECTION = Nullable(
         {
             "type": Str(enum=["server_vad", "semantic_vad"]),
             "threshold": Num(min=0.0, max=1.0),
-            "prefix_padding_ms": Int(min=0),
+            "prefix_padding_ms": Int(min=0, max=MAX_VAD_MS),
             "silence_duration_ms": Int(min=0),
             "create_response": Bool(),
             "interrupt_response": Bool(),
@@ -438,14 +465,14 @@ BETA_SESSION = Obj(
     {
         "model": Str(),
         "modalities": _BETA_MODALITIES,
-        "instructions": Str(),
+        "instructions": _INSTRUCTIONS,
         "voice": Str(),
         "input_audio_format": _BETA_FORMAT,
         "output_audio_format": _BETA_FORMAT,
         "input_audio_transcription": _BETA_TRANSCRIPTION,
         "input_audio_noise_reduction": _BETA_NOISE,
         "turn_detection": _BETA_TURN_DETECTION,
-        "tools": List(_FUNCTION_TOOL),
+        "tools": _tools(_FUNCTION_TOOL),
         "tool_choice": _BETA_TOOL_CHOICE,
         "temperature": Num(min=0.6, max=1.2),
         "max_response_output_tokens": _MAX_TOKENS,
@@ -490,10 +517,10 @@ _BETA_RESPONSE = Obj(
         "conversation": Str(),
         "metadata": _METADATA,
         "modalities": _BETA_MODALITIES,
-        "instructions": Str(),
+        "instructions": _INSTRUCTIONS,
         "voice": Str(),
         "output_audio_format": _BETA_FORMAT,
-        "tools": List(_FUNCTION_TOOL),
+        "tools": _tools(_FUNCTION_TOOL),
         "tool_choice": _BETA_TOOL_CHOICE,
         "temperature": Num(min=0.6, max=1.2),
         "max_response_output_tokens": _MAX_TOKENS,

