@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -452,6 +453,14 @@ def test_rebuild_refuses_another_live_run_but_redoes_a_rebuild(
         ({"event": {"type": "x"}, "direction": "server", "at_ms": "soon"}, "at_ms"),
         ({"event": {"type": "x"}, "direction": "server", "elided": [1]}, "elided"),
         ({"event": {"type": "x"}, "direction": "sideways"}, "direction"),
+        (
+            {
+                "event": {"type": "response.output_audio.delta", "delta": "", "item_id": "i"},
+                "direction": "server",
+                "elided": {"delta": 16 * 1024 * 1024 + 1},
+            },
+            "more than an event can carry",
+        ),
     ],
 )
 def test_cli_malformed_recording_exits_2(tmp_path: Path, record: dict[str, Any], why: str) -> None:
@@ -462,6 +471,51 @@ def test_cli_malformed_recording_exits_2(tmp_path: Path, record: dict[str, Any],
     proc = run_cli("--replay", str(events))
     assert proc.returncode == 2 and why in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_rebuild_keeps_no_elided_silence(tmp_path: Path) -> None:
+    """Elided audio is rebuilt one delta at a time: memory is one delta's, not the file's."""
+    item = {"id": "item_1", "type": "message", "role": "assistant", "content": []}
+    head = [
+        {"type": "session.created", "event_id": "e0", "session": {"type": "realtime"}},
+        {
+            "type": "response.created",
+            "event_id": "e1",
+            "response": {"object": "realtime.response", "id": "resp_1", "status": "in_progress"},
+        },
+        {
+            "type": "response.output_item.added",
+            "event_id": "e2",
+            "response_id": "resp_1",
+            "output_index": 0,
+            "item": item,
+        },
+        {"type": "conversation.item.added", "event_id": "e3", "item": item},
+    ]
+    lines = [{"t": 0.0, "direction": "server", "event": e} for e in head]
+    sizes = [4 * 1024 * 1024 + 48 * k for k in range(16)]  # 64 MiB, no two alike
+    for k, nbytes in enumerate(sizes):
+        delta = {
+            "type": "response.output_audio.delta",
+            "event_id": f"d{k}",
+            "response_id": "resp_1",
+            "item_id": "item_1",
+            "output_index": 0,
+            "content_index": 0,
+            "delta": "",
+        }
+        lines.append({"t": 0.1, "direction": "server", "event": delta, "elided": {"delta": nbytes}})
+    events = tmp_path / "events.jsonl"
+    events.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    tracemalloc.start()
+    try:
+        result = rebuild(events)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 24 * 1024 * 1024, f"peak {peak / 2**20:.0f} MiB"  # one delta: 5.3 MiB
+    (turn,) = [t for t in result.turns if t.role == "assistant"]
+    assert turn.audio_ms == pytest.approx(sum(sizes) / 48)
 
 
 def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:
