@@ -8,6 +8,7 @@ import os
 import pty
 import re
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -353,6 +354,54 @@ def test_cli_unsupported_rate_refused_before_the_server_starts(tmp_path: Path) -
     assert "unsupported sample rate 44101 Hz" in proc.stderr
     assert "embedded local server" not in proc.stderr  # refused before anything started
     assert "Traceback" not in proc.stderr
+
+
+def _float_wav(path: Path, samples: np.ndarray, rate: int, dtype: str = "<f4") -> Path:
+    """A float WAV (format 3) holding exactly these samples, whatever their values."""
+    data = np.asarray(samples, dtype=dtype).tobytes()
+    width = np.dtype(dtype).itemsize
+    fmt = struct.pack("<HHIIHH", 3, 1, rate, rate * width, width, 8 * width)
+    chunks = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt
+    chunks += b"data" + struct.pack("<I", len(data)) + data
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(chunks)) + chunks)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("value", "rate", "dtype", "why"),
+    [
+        (np.nan, 24_000, "<f4", "audio holds NaN or infinite samples (the first at 0.250 s)"),
+        (-np.inf, 48_000, "<f4", "audio holds NaN or infinite samples (the first at 0.125 s)"),
+        (1e300, 24_000, "<f8", "audio holds NaN or infinite samples"),  # past float32: inf
+    ],
+)
+def test_cli_wav_with_nan_or_inf_refused_before_the_run(
+    tmp_path: Path, value: float, rate: int, dtype: str, why: str
+) -> None:
+    samples = 0.3 * np.sin(np.arange(rate // 2) / 10)
+    samples[6_000] = value
+    bad = _float_wav(tmp_path / "bad.wav", samples, rate, dtype)
+    out = tmp_path / "o"
+    proc = run_cli(str(bad), "--out", str(out), "--speed", "0")
+    assert proc.returncode == 2, proc.stderr
+    # One line naming the file, nothing else (no traceback, no numpy warning, no server).
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith(f"realtime-replay: error: {bad}: {why}"), line
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("peak", [1.5, 1e35])
+async def test_api_float_wav_beyond_full_scale_is_clipped_not_refused(
+    tmp_path: Path, peak: float
+) -> None:
+    """Finite samples past 1.0 are clipped, as a sound card clips (no overflow anywhere)."""
+    samples = 0.3 * np.sin(np.arange(24_000) / 10)
+    samples[100:200] = peak
+    loud = _float_wav(tmp_path / "loud.wav", samples, 48_000)
+    result = await replay([loud], tmp_path / "o", responder="echo", speed=0, echo=True)
+    assert (tmp_path / "o" / "report.json").exists() and not result.failures
+    sent, _ = read_wav(tmp_path / "o" / "input.wav")
+    assert float(np.max(np.abs(sent))) <= 1.0
 
 
 def test_cli_bad_out_refused_before_the_run(tmp_path: Path) -> None:

@@ -110,7 +110,8 @@ async def replay(
         The transcript, report, failures and written paths.
 
     Raises:
-        ReplayError: An input cannot be read or has an unsupported sample rate, an option
+        ReplayError: An input cannot be read, has an unsupported sample rate or samples
+            the session refuses (NaN, inf, beyond 1e30 in a float WAV), an option
             is out of range, the URL's scheme is unsupported, or ``out_dir`` cannot be
             written.
         ConnectError: The server cannot be reached (``AuthenticationError`` for a bad key).
