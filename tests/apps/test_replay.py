@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import os
 import pty
@@ -388,6 +389,25 @@ def test_cli_wav_with_nan_or_inf_refused_before_the_run(
     (line,) = proc.stderr.strip().splitlines()
     assert line.startswith(f"realtime-replay: error: {bad}: {why}"), line
     assert not out.exists()
+
+
+@pytest.mark.parametrize("module", ["realtime_client.errors", "realtime_client.audio.errors"])
+def test_cli_audio_refused_during_the_run_is_bad_input_not_a_traceback(
+    module: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The backstop behind the checks before the run: either AudioFormatError exits 2."""
+    from realtime_client.apps.replay import _cli
+
+    error = importlib.import_module(module).AudioFormatError
+
+    async def refused(*args: Any, **kwargs: Any) -> Any:
+        raise error("samples must be finite: got NaN or inf")
+
+    monkeypatch.setattr(_cli, "replay", refused)
+    assert _cli.main([str(HELLO), "--out", "unused"]) == 2
+    assert capsys.readouterr().err == (
+        "realtime-replay: error: bad input audio: samples must be finite: got NaN or inf\n"
+    )
 
 
 @pytest.mark.parametrize("peak", [1.5, 1e35])

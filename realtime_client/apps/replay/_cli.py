@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from realtime_client.audio.errors import AudioFormatError as AudioLibFormatError
+
 from ...errors import (
     AudioFormatError,
     AuthenticationError,
@@ -242,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return error(str(exc), 2)
     except MissingExtraError as exc:
         return error(str(exc), 2)
-    except AudioFormatError as exc:
+    except (AudioFormatError, AudioLibFormatError) as exc:
         # Inputs are checked before the run (ReplayError); this is the backstop for audio
         # refused during it, which is still bad input, not a traceback.
         return error(f"bad input audio: {exc}", 2)
