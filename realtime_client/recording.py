@@ -17,7 +17,9 @@ One line a record::
 Optional keys: ``ts`` (wall-clock Unix time), ``conn`` (connection number, for a server
 that records many), ``at_ms`` (the replay's audio clock), ``elided`` (``{"delta": 9600}``:
 an audio field left out and how many bytes it held; readers replay it as silence of that
-length). A frame that is not a JSON object keeps its exact text as
+length, at most :data:`MAX_ELIDED_BYTES` (16 MiB) a field and :data:`MAX_ELIDED_TOTAL`
+(512 MiB) over a file's server records, so a small file cannot claim gigabytes). A frame
+that is not a JSON object keeps its exact text as
 ``{"type": "recording.unparsable_frame", "text": ...}`` and a binary frame its bytes as
 ``{"type": "recording.binary_frame", "data": <base64>}``, so nothing is lost. API keys
 never appear: headers are not events.
@@ -42,6 +44,8 @@ from .errors import RecordingError
 
 __all__ = [
     "DIRECTIONS",
+    "MAX_ELIDED_BYTES",
+    "MAX_ELIDED_TOTAL",
     "Direction",
     "RecordingError",
     "RecordingWriter",
@@ -53,6 +57,16 @@ __all__ = [
 
 Direction = Literal["client", "server", "meta"]
 DIRECTIONS: tuple[Direction, ...] = ("client", "server", "meta")
+
+#: The most bytes one ``elided`` field may claim (16 MiB). No real event holds more: a
+#: base64 field decodes to 3/4 of its length, the service refuses events past 15 MiB and
+#: the client frames past 8 MiB (a delta of at most 6 MiB). Past it a line is refused.
+MAX_ELIDED_BYTES = 16 * 1024 * 1024
+#: The most bytes the ``elided`` fields of one file's server records may claim together
+#: (512 MiB: over three hours of 24 kHz PCM16, three times the service's longest session).
+#: :func:`server_events` rebuilds them as silence; a caller that keeps every event (e.g.
+#: :meth:`~realtime_client.protocol.RealtimeProtocol.replay_jsonl`) keeps that much.
+MAX_ELIDED_TOTAL = 512 * 1024 * 1024
 
 # Directions of the server's recordings before the common format: "in" reached the server.
 _LEGACY_DIR: dict[str, Direction] = {"in": "client", "out": "server"}
@@ -173,8 +187,11 @@ def _problem(rec: dict[str, Any]) -> str | None:
         for key, nbytes in elided.items():
             if isinstance(nbytes, bool) or not isinstance(nbytes, int) or nbytes < 0:
                 return f"elided {key!r} must be a byte count >= 0"
-            if nbytes > 1 << 30:
-                return f"elided {key!r} is implausibly large ({nbytes} bytes)"
+            if nbytes > MAX_ELIDED_BYTES:
+                return (
+                    f"elided {key!r} claims {nbytes} bytes, more than an event can carry "
+                    f"(at most {MAX_ELIDED_BYTES})"
+                )
     return None
 
 
@@ -227,8 +244,11 @@ def iter_records(
         source: A name for error messages (the file path).
 
     Raises:
-        RecordingError: A line is not JSON or not a usable record (names the line).
+        RecordingError: A line is not JSON or not a usable record (names the line), e.g.
+            an ``elided`` field past :data:`MAX_ELIDED_BYTES`, or server records whose
+            ``elided`` fields together pass :data:`MAX_ELIDED_TOTAL`.
     """
+    elided_total = 0
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -237,9 +257,17 @@ def iter_records(
         except orjson.JSONDecodeError as exc:
             raise RecordingError(f"{source}:{number}: not JSON: {exc}") from None
         try:
-            yield _normalise(obj)
+            record = _normalise(obj)
         except ValueError as exc:
             raise RecordingError(f"{source}:{number}: not a recording record: {exc}") from None
+        if record["direction"] == "server" and record.get("elided"):
+            elided_total += sum(record["elided"].values())
+            if elided_total > MAX_ELIDED_TOTAL:
+                raise RecordingError(
+                    f"{source}:{number}: server records claim more than {MAX_ELIDED_TOTAL} "
+                    "bytes of elided audio in total"
+                )
+        yield record
 
 
 def read_recording(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
@@ -258,13 +286,23 @@ def read_recording(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
 def server_events(records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     """The events the server sent, in order (what drives the protocol core).
 
-    Elided audio fields come back as silence of the recorded length, so audio durations
-    and truncation bounds are the same as in the live run.
+    Elided audio fields come back as silence of the recorded length (base64, built one
+    event at a time; :func:`iter_records` bounds the lengths), so audio durations and
+    truncation bounds are the same as in the live run. Apply each event as it comes
+    rather than keeping them all, and the silence in memory is one event's.
     """
+    silence = ("", 0)  # the last silence built: consecutive deltas often match in length
     for rec in records:
         if rec["direction"] != "server":
             continue
         event: dict[str, Any] = rec["event"]
         for key, nbytes in (rec.get("elided") or {}).items():
-            event = {**event, key: pybase64.b64encode(bytes(int(nbytes))).decode("ascii")}
+            if silence[1] != nbytes:
+                silence = (_b64_silence(int(nbytes)), nbytes)
+            event = {**event, key: silence[0]}
         yield event
+
+
+def _b64_silence(nbytes: int) -> str:
+    """Base64 of ``nbytes`` zero bytes, built without the bytes."""
+    return "A" * (4 * (nbytes // 3)) + ("", "AA==", "AAA=")[nbytes % 3]

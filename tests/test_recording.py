@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import subprocess
 import sys
@@ -15,6 +16,8 @@ from realtime_client.apps.replay import rebuild
 from realtime_client.errors import RecordingError
 from realtime_client.protocol import RealtimeProtocol
 from realtime_client.recording import (
+    MAX_ELIDED_BYTES,
+    MAX_ELIDED_TOTAL,
     RecordingWriter,
     frame_event,
     iter_records,
@@ -83,6 +86,10 @@ def test_reader_maps_the_servers_earlier_lines_and_bare_events() -> None:
         ('{"direction": "server", "event": {}, "t": NaN}', "not JSON"),
         ('{"direction": "server", "event": {}, "t": "soon"}', "t must be a number"),
         ('{"direction": "server", "event": {}, "elided": {"delta": -1}}', "byte count"),
+        (
+            '{"direction": "server", "event": {}, "elided": {"delta": 16777217}}',
+            "claims 16777217 bytes, more than an event can carry",
+        ),
         ('{"dir": "up", "text": "{}"}', "dir must be"),
         ("[1]", "not an object"),
     ],
@@ -91,6 +98,28 @@ def test_bad_lines_name_the_line_and_the_reason(line: str, why: str) -> None:
     with pytest.raises(RecordingError, match=why) as info:
         list(iter_records(['{"type": "ok"}', line], source="f.jsonl"))
     assert "f.jsonl:2" in str(info.value)
+
+
+def test_elided_audio_is_bounded_in_total_over_the_server_records() -> None:
+    """A small file cannot claim gigabytes of silence: past the total, the line is named."""
+    per_line = MAX_ELIDED_TOTAL // MAX_ELIDED_BYTES
+    claim = json.dumps({"direction": "server", "event": {}, "elided": {"delta": MAX_ELIDED_BYTES}})
+    sent = json.dumps({"direction": "client", "event": {}, "elided": {"audio": MAX_ELIDED_BYTES}})
+    # Exactly the total is accepted; what the client sent is never rebuilt, so not counted.
+    assert len(list(iter_records([sent] * 5 + [claim] * per_line))) == per_line + 5
+    with pytest.raises(RecordingError, match="more than 536870912 bytes of elided audio") as info:
+        list(iter_records([sent] * 5 + [claim] * (per_line + 1), source="f.jsonl"))
+    assert f"f.jsonl:{per_line + 6}:" in str(info.value)
+
+
+@pytest.mark.parametrize("nbytes", [0, 1, 2, 3, 4, 5, 4800, 4801, 4802])
+def test_elided_audio_comes_back_as_exact_silence(nbytes: int) -> None:
+    records = [
+        {"direction": "server", "event": {"type": "x"}, "elided": {"delta": n}}
+        for n in (nbytes, nbytes, 7)
+    ]
+    silences = [e["delta"] for e in server_events(records)]
+    assert [base64.b64decode(s) for s in silences] == [bytes(nbytes), bytes(nbytes), bytes(7)]
 
 
 def test_protocol_replays_a_cassette_skipping_client_and_meta(tmp_path: Path) -> None:

@@ -250,7 +250,8 @@ class RealtimeProtocol(ResponseQueue, ClientEventBuilder):
 
         The server's events are applied in order; client and meta records are skipped
         (bare event lines count as server events). Elided audio is applied as silence of
-        its recorded length.
+        its recorded length; the returned events keep it, at most
+        :data:`~realtime_client.recording.MAX_ELIDED_TOTAL` bytes (512 MiB) a recording.
 
         Raises:
             RecordingError: A line is not a usable record.

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import os
 import pty
 import re
 import signal
+import struct
 import subprocess
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -354,6 +357,73 @@ def test_cli_unsupported_rate_refused_before_the_server_starts(tmp_path: Path) -
     assert "Traceback" not in proc.stderr
 
 
+def _float_wav(path: Path, samples: np.ndarray, rate: int, dtype: str = "<f4") -> Path:
+    """A float WAV (format 3) holding exactly these samples, whatever their values."""
+    data = np.asarray(samples, dtype=dtype).tobytes()
+    width = np.dtype(dtype).itemsize
+    fmt = struct.pack("<HHIIHH", 3, 1, rate, rate * width, width, 8 * width)
+    chunks = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt
+    chunks += b"data" + struct.pack("<I", len(data)) + data
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(chunks)) + chunks)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("value", "rate", "dtype", "why"),
+    [
+        (np.nan, 24_000, "<f4", "audio holds NaN or infinite samples (the first at 0.250 s)"),
+        (-np.inf, 48_000, "<f4", "audio holds NaN or infinite samples (the first at 0.125 s)"),
+        (1e300, 24_000, "<f8", "audio holds NaN or infinite samples"),  # past float32: inf
+    ],
+)
+def test_cli_wav_with_nan_or_inf_refused_before_the_run(
+    tmp_path: Path, value: float, rate: int, dtype: str, why: str
+) -> None:
+    samples = 0.3 * np.sin(np.arange(rate // 2) / 10)
+    samples[6_000] = value
+    bad = _float_wav(tmp_path / "bad.wav", samples, rate, dtype)
+    out = tmp_path / "o"
+    proc = run_cli(str(bad), "--out", str(out), "--speed", "0")
+    assert proc.returncode == 2, proc.stderr
+    # One line naming the file, nothing else (no traceback, no numpy warning, no server).
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith(f"realtime-replay: error: {bad}: {why}"), line
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("module", ["realtime_client.errors", "realtime_client.audio.errors"])
+def test_cli_audio_refused_during_the_run_is_bad_input_not_a_traceback(
+    module: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The backstop behind the checks before the run: either AudioFormatError exits 2."""
+    from realtime_client.apps.replay import _cli
+
+    error = importlib.import_module(module).AudioFormatError
+
+    async def refused(*args: Any, **kwargs: Any) -> Any:
+        raise error("samples must be finite: got NaN or inf")
+
+    monkeypatch.setattr(_cli, "replay", refused)
+    assert _cli.main([str(HELLO), "--out", "unused"]) == 2
+    assert capsys.readouterr().err == (
+        "realtime-replay: error: bad input audio: samples must be finite: got NaN or inf\n"
+    )
+
+
+@pytest.mark.parametrize("peak", [1.5, 1e35])
+async def test_api_float_wav_beyond_full_scale_is_clipped_not_refused(
+    tmp_path: Path, peak: float
+) -> None:
+    """Finite samples past 1.0 are clipped, as a sound card clips (no overflow anywhere)."""
+    samples = 0.3 * np.sin(np.arange(24_000) / 10)
+    samples[100:200] = peak
+    loud = _float_wav(tmp_path / "loud.wav", samples, 48_000)
+    result = await replay([loud], tmp_path / "o", responder="echo", speed=0, echo=True)
+    assert (tmp_path / "o" / "report.json").exists() and not result.failures
+    sent, _ = read_wav(tmp_path / "o" / "input.wav")
+    assert float(np.max(np.abs(sent))) <= 1.0
+
+
 def test_cli_bad_out_refused_before_the_run(tmp_path: Path) -> None:
     wav = utterance(tmp_path / "a.wav", 0.3, 24_000)
     not_a_dir = tmp_path / "file"
@@ -452,6 +522,14 @@ def test_rebuild_refuses_another_live_run_but_redoes_a_rebuild(
         ({"event": {"type": "x"}, "direction": "server", "at_ms": "soon"}, "at_ms"),
         ({"event": {"type": "x"}, "direction": "server", "elided": [1]}, "elided"),
         ({"event": {"type": "x"}, "direction": "sideways"}, "direction"),
+        (
+            {
+                "event": {"type": "response.output_audio.delta", "delta": "", "item_id": "i"},
+                "direction": "server",
+                "elided": {"delta": 16 * 1024 * 1024 + 1},
+            },
+            "more than an event can carry",
+        ),
     ],
 )
 def test_cli_malformed_recording_exits_2(tmp_path: Path, record: dict[str, Any], why: str) -> None:
@@ -462,6 +540,51 @@ def test_cli_malformed_recording_exits_2(tmp_path: Path, record: dict[str, Any],
     proc = run_cli("--replay", str(events))
     assert proc.returncode == 2 and why in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_rebuild_keeps_no_elided_silence(tmp_path: Path) -> None:
+    """Elided audio is rebuilt one delta at a time: memory is one delta's, not the file's."""
+    item = {"id": "item_1", "type": "message", "role": "assistant", "content": []}
+    head = [
+        {"type": "session.created", "event_id": "e0", "session": {"type": "realtime"}},
+        {
+            "type": "response.created",
+            "event_id": "e1",
+            "response": {"object": "realtime.response", "id": "resp_1", "status": "in_progress"},
+        },
+        {
+            "type": "response.output_item.added",
+            "event_id": "e2",
+            "response_id": "resp_1",
+            "output_index": 0,
+            "item": item,
+        },
+        {"type": "conversation.item.added", "event_id": "e3", "item": item},
+    ]
+    lines = [{"t": 0.0, "direction": "server", "event": e} for e in head]
+    sizes = [4 * 1024 * 1024 + 48 * k for k in range(16)]  # 64 MiB, no two alike
+    for k, nbytes in enumerate(sizes):
+        delta = {
+            "type": "response.output_audio.delta",
+            "event_id": f"d{k}",
+            "response_id": "resp_1",
+            "item_id": "item_1",
+            "output_index": 0,
+            "content_index": 0,
+            "delta": "",
+        }
+        lines.append({"t": 0.1, "direction": "server", "event": delta, "elided": {"delta": nbytes}})
+    events = tmp_path / "events.jsonl"
+    events.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    tracemalloc.start()
+    try:
+        result = rebuild(events)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 24 * 1024 * 1024, f"peak {peak / 2**20:.0f} MiB"  # one delta: 5.3 MiB
+    (turn,) = [t for t in result.turns if t.role == "assistant"]
+    assert turn.audio_ms == pytest.approx(sum(sizes) / 48)
 
 
 def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:

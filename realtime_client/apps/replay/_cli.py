@@ -9,7 +9,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from realtime_client.audio.errors import AudioFormatError as AudioLibFormatError
+
 from ...errors import (
+    AudioFormatError,
     AuthenticationError,
     ConnectError,
     InvalidModelError,
@@ -179,7 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     0: every turn answered; 1: a turn failed (reason printed), including a connection
     lost mid-run (the outputs are still written); 2: bad usage or input (unreadable or
-    unsupported WAV, bad option or URL, unwritable ``--out``, bad recording); 3: the
+    unsupported WAV, one holding NaN / inf samples, bad option or URL, unwritable ``--out``,
+    bad recording); 3: the
     server could not be reached or refused the session (API key, model, session config).
     """
     args = build_parser().parse_args(argv)
@@ -240,6 +244,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return error(str(exc), 2)
     except MissingExtraError as exc:
         return error(str(exc), 2)
+    except (AudioFormatError, AudioLibFormatError) as exc:
+        # Inputs are checked before the run (ReplayError); this is the backstop for audio
+        # refused during it, which is still bad input, not a traceback.
+        return error(f"bad input audio: {exc}", 2)
     except (AuthenticationError, InvalidModelError) as exc:
         return error(str(exc), 3)
     except (ConnectError, TransportError) as exc:

@@ -61,7 +61,9 @@ def _load(path: str | os.PathLike[str]) -> _Input:
     p = Path(path)
     try:
         # At the file's own rate: the session resamples the stream, as from a microphone.
-        samples, rate = read_wav_mono(p, None)
+        # A float sample beyond float32 becomes inf (refused below), without numpy warnings.
+        with np.errstate(over="ignore", invalid="ignore"):
+            samples, rate = read_wav_mono(p, None)
     except (OSError, AudioError, ValueError) as exc:
         raise ReplayError(f"cannot read {p}: {exc}") from exc
     if len(samples) == 0:
@@ -71,7 +73,25 @@ def _load(path: str | os.PathLike[str]) -> _Input:
         Resampler(int(rate), _OUT_RATE)
     except AudioError as exc:
         raise ReplayError(f"{p}: unsupported sample rate {rate} Hz: {exc}") from exc
-    return _Input(p, np.ascontiguousarray(samples, dtype=np.float32), int(rate))
+    samples = np.array(samples, dtype=np.float32)  # a copy: clipped in place
+    _check_samples(p, samples, int(rate))
+    return _Input(p, samples, int(rate))
+
+
+def _check_samples(path: Path, samples: npt.NDArray[np.float32], rate: int) -> None:
+    """Refuse NaN and inf (float WAVs) before the run; clip the rest to full scale, in place.
+
+    The session would refuse non-finite audio mid-run. Finite samples beyond full scale
+    (1.0) are clipped, as a sound card's converter clips (and as the session clips a
+    microphone's): a float WAV may peak past 1.0.
+    """
+    bad = ~np.isfinite(samples)
+    if bad.any():
+        first = int(np.argmax(bad))
+        raise ReplayError(
+            f"{path}: audio holds NaN or infinite samples (the first at {first / rate:.3f} s)"
+        )
+    np.clip(samples, -1.0, 1.0, out=samples)
 
 
 #: How long (device clock) a VAD speech stop may wait for its commit before the replay

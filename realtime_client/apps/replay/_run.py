@@ -110,7 +110,8 @@ async def replay(
         The transcript, report, failures and written paths.
 
     Raises:
-        ReplayError: An input cannot be read or has an unsupported sample rate, an option
+        ReplayError: An input cannot be read, has an unsupported sample rate or samples
+            the session refuses (NaN, inf, beyond 1e30 in a float WAV), an option
             is out of range, the URL's scheme is unsupported, or ``out_dir`` cannot be
             written.
         ConnectError: The server cannot be reached (``AuthenticationError`` for a bad key).
@@ -369,7 +370,10 @@ def rebuild(
 
     Elided audio is replayed as silence of the same length, so audio durations and
     truncations come out the same; with ``keep_audio`` recordings the response WAVs are
-    written again.
+    written again. The silence is built one event at a time and not kept; a record that
+    claims more than :data:`~realtime_client.recording.MAX_ELIDED_BYTES` (16 MiB), or
+    server records claiming more than :data:`~realtime_client.recording.MAX_ELIDED_TOTAL`
+    (512 MiB) together, make the recording bad input (:class:`ReplayError`).
 
     Args:
         events_path: The recording.
@@ -423,7 +427,10 @@ def rebuild(
                 raise ReplayError(f"{path}: bad audio in a recorded delta: {exc}") from exc
             audio.setdefault(str(event["item_id"]), []).append(chunk)
     try:
-        protocol.receive_all(server_events(records))
+        # One event at a time, none kept: elided silence is rebuilt per event, so only one
+        # event's is ever in memory (receive_all would keep every event with its audio).
+        for event in server_events(records):
+            protocol.receive(event)
     except (RealtimeError, ValueError, TypeError, KeyError) as exc:
         raise ReplayError(f"{path}: cannot replay: {exc}") from exc
     for rec in records:
