@@ -1,0 +1,173 @@
+"""Input validation: odd PCM16 byte counts, deep nesting, bad SDP bytes, bad options."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import numpy as np
+
+from realtime_client.server import ServerSession, SessionOptions, make_responder
+from realtime_client.server._audio import CODECS, decode
+
+from .conftest import ListSink
+
+
+def _session(sink: ListSink, **options: Any) -> ServerSession:
+    session = ServerSession(SessionOptions(seed=3, **options), make_responder("echo"), sink)
+    session.start()
+    return session
+
+
+def _input(session: ServerSession, fmt: dict[str, Any] | None = None) -> None:
+    audio: dict[str, Any] = {"turn_detection": None}
+    if fmt is not None:
+        audio["format"] = fmt
+    session.receive_event(
+        {"type": "session.update", "session": {"type": "realtime", "audio": {"input": audio}}}
+    )
+
+
+def _append(session: ServerSession, raw: bytes, event_id: str | None = None) -> None:
+    event: dict[str, Any] = {
+        "type": "input_audio_buffer.append",
+        "audio": base64.b64encode(raw).decode(),
+    }
+    if event_id is not None:
+        event["event_id"] = event_id
+    session.receive_event(event)
+
+
+def _tone(samples: int) -> bytes:
+    t = np.arange(samples) / 24_000
+    return (np.sin(2 * np.pi * 440 * t) * 8000).astype("<i2").tobytes()
+
+
+def _item_audio(session: ServerSession, sink: ListSink, item_id: str) -> bytes:
+    session.receive_event({"type": "conversation.item.retrieve", "item_id": item_id})
+    item = sink.of("conversation.item.retrieved")[-1]["item"]
+    return base64.b64decode(item["content"][0]["audio"])
+
+
+# --- odd PCM16 byte counts -----------------------------------------------------------------
+
+
+async def test_pcm16_appends_of_odd_length_lose_no_byte_and_stay_aligned() -> None:
+    sink = ListSink()
+    session = _session(sink, speed=0)
+    _input(session)
+    pcm = _tone(24_000)  # 1 s, 48,000 bytes
+    for i in range(0, len(pcm), 4801):  # every chunk but the last of odd length
+        _append(session, pcm[i : i + 4801])
+    assert session.buffer.samples == 24_000
+    session.receive_event({"type": "input_audio_buffer.commit"})
+    assert not sink.of("error")
+    item_id = sink.of("input_audio_buffer.committed")[-1]["item_id"]
+    assert _item_audio(session, sink, item_id) == pcm
+    await session.aclose()
+
+
+async def test_a_half_sample_waits_for_its_other_half_across_a_commit() -> None:
+    sink = ListSink()
+    session = _session(sink, speed=0)
+    _input(session)
+    pcm = _tone(4_801)
+    _append(session, pcm[:4801])  # 2,400 samples and half of one
+    session.receive_event({"type": "input_audio_buffer.commit"})
+    first = sink.of("input_audio_buffer.committed")[-1]["item_id"]
+    _append(session, pcm[4801:])  # the other half, then the rest
+    session.receive_event({"type": "input_audio_buffer.commit"})
+    second = sink.of("input_audio_buffer.committed")[-1]["item_id"]
+    assert not sink.of("error")
+    assert _item_audio(session, sink, first) + _item_audio(session, sink, second) == pcm
+    await session.aclose()
+
+
+async def test_clear_and_a_new_format_drop_a_pending_half_sample() -> None:
+    sink = ListSink()
+    session = _session(sink, speed=0)
+    _input(session)
+    pcm = _tone(2_400)
+    _append(session, b"\x7f")
+    session.receive_event({"type": "input_audio_buffer.clear"})
+    _append(session, pcm)  # a new stream: aligned from its first byte
+    session.receive_event({"type": "input_audio_buffer.commit"})
+    item_id = sink.of("input_audio_buffer.committed")[-1]["item_id"]
+    assert _item_audio(session, sink, item_id) == pcm
+    _append(session, b"\x7f")
+    _input(session, {"type": "audio/pcmu"})
+    _input(session, {"type": "audio/pcm", "rate": 24_000})
+    _append(session, pcm)
+    session.receive_event({"type": "input_audio_buffer.commit"})
+    item_id = sink.of("input_audio_buffer.committed")[-1]["item_id"]
+    assert _item_audio(session, sink, item_id) == pcm
+    assert not sink.of("error")
+    await session.aclose()
+
+
+async def test_a_refused_append_keeps_the_pending_half_sample() -> None:
+    sink = ListSink()
+    session = _session(sink, speed=0, max_buffer_ms=100.0)
+    _input(session)
+    pcm = _tone(2_400)  # exactly the 100 ms the buffer holds
+    _append(session, pcm[:1])
+    _append(session, pcm[1:] + pcm, "full")  # over the cap: refused whole
+    assert sink.of("error")[-1]["error"]["code"] == "input_audio_buffer_full"
+    _append(session, pcm[1:])
+    assert session.buffer.samples == 2_400
+    session.receive_event({"type": "input_audio_buffer.commit"})
+    item_id = sink.of("input_audio_buffer.committed")[-1]["item_id"]
+    assert _item_audio(session, sink, item_id) == pcm
+    await session.aclose()
+
+
+async def test_g711_appends_of_odd_length_keep_every_byte() -> None:
+    for fmt in ("audio/pcmu", "audio/pcma"):
+        sink = ListSink()
+        session = _session(sink, speed=0)
+        _input(session, {"type": fmt})
+        raw = bytes(range(256)) * 32  # 8,192 bytes = 8,192 samples at 8 kHz
+        for i in range(0, len(raw), 1001):
+            _append(session, raw[i : i + 1001])
+        assert session.buffer.samples == len(raw)
+        assert session.buffer.pending_byte == b""
+        buffered = np.concatenate(session.buffer._native)
+        assert np.array_equal(buffered, decode(raw, CODECS[fmt]))
+        session.receive_event({"type": "input_audio_buffer.commit"})
+        item_id = sink.of("input_audio_buffer.committed")[-1]["item_id"]
+        assert len(_item_audio(session, sink, item_id)) == len(raw)  # 1 s at 8 kHz
+        assert not sink.of("error")
+        await session.aclose()
+
+
+async def test_an_input_audio_item_of_odd_length_is_refused() -> None:
+    sink = ListSink()
+    session = _session(sink, speed=0)
+    session.receive_event(
+        {
+            "type": "conversation.item.create",
+            "event_id": "odd",
+            "item": {
+                "type": "message",
+                "role": "user",
+                "content": [
+                    {"type": "input_text", "text": "listen"},
+                    {"type": "input_audio", "audio": base64.b64encode(_tone(100)[:-1]).decode()},
+                ],
+            },
+        }
+    )
+    assert sink.events[-1]["type"] == "error"
+    err = sink.events[-1]["error"]
+    assert (err["type"], err["code"], err["param"], err["event_id"]) == (
+        "invalid_request_error",
+        "invalid_value",
+        "item.content[1].audio",
+        "odd",
+    )
+    assert err["message"] == (
+        "Invalid 'item.content[1].audio': audio/pcm audio must be a whole number of 16-bit "
+        "samples (an even number of bytes), but got 199 bytes."
+    )
+    assert not sink.of("conversation.item.added")
+    await session.aclose()
