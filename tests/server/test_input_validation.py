@@ -5,12 +5,15 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+import aiohttp
 import numpy as np
+import orjson
+import pytest
 
-from realtime_client.server import ServerSession, SessionOptions, make_responder
+from realtime_client.server import LocalServer, ServerSession, SessionOptions, make_responder
 from realtime_client.server._audio import CODECS, decode
 
-from .conftest import ListSink
+from .conftest import KEY, ListSink
 
 
 def _session(sink: ListSink, **options: Any) -> ServerSession:
@@ -171,3 +174,53 @@ async def test_an_input_audio_item_of_odd_length_is_refused() -> None:
     )
     assert not sink.of("conversation.item.added")
     await session.aclose()
+
+
+# --- bytes that are not text in a call's offer ----------------------------------------------
+
+
+def _form(sdp: bytes, session: bytes) -> aiohttp.FormData:
+    form = aiohttp.FormData()
+    form.add_field("sdp", sdp, content_type="application/sdp", filename="offer.sdp")
+    form.add_field("session", session, content_type="application/json", filename="s.json")
+    return form
+
+
+_SESSION = b'{"type": "realtime", "model": "gpt-realtime"}'
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "param", "code", "message"),
+    [
+        (b"v=0\r\n\xff\xfe\r\n", "application/sdp", None, "invalid_offer", "Invalid SDP"),
+        (b"v=0\r\n", "application/sdp; charset=no-such-charset", None, "invalid_offer", "Invalid"),
+        ((b"v=0\r\n\xff\r\n", _SESSION), None, None, "invalid_offer", "Invalid SDP"),
+        ((b"v=0\r\n", b'{"type": "\xff"}'), None, "session", None, "could not parse"),
+    ],
+    ids=["sdp", "sdp-charset", "form-sdp", "form-session"],
+)
+async def test_an_offer_that_is_not_text_gets_a_400(
+    body: Any, content_type: str | None, param: str | None, code: str | None, message: str
+) -> None:
+    if isinstance(body, tuple):
+        body = _form(*body)
+    headers = {"Authorization": f"Bearer {KEY}"}
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    async with (
+        LocalServer(speed=0) as server,
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{server.url}/realtime/calls?model=gpt-realtime", data=body, headers=headers
+        ) as response,
+    ):
+        assert response.status == 400
+        error = orjson.loads(await response.read())["error"]
+        assert (error["type"], error["code"], error["param"]) == (
+            "invalid_request_error",
+            code,
+            param,
+        )
+        assert message in error["message"]
+        assert response.headers["Access-Control-Allow-Origin"] == "*"
+        assert server.calls == {} and server.sessions == []
