@@ -51,7 +51,7 @@ from .faults import FaultPlan, FaultSpecError
 from .recording import Recorder
 from .responders import Responder, make_responder
 from .session import ServerSession, SessionOptions
-from .validation import ValidationError, validate
+from .validation import ValidationError, check_depth, validate
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -525,11 +525,16 @@ class LocalServer:
         except asyncio.TimeoutError:
             return None, self._request_timeout()
         try:
-            return orjson.loads(raw or b"{}"), None
+            body = orjson.loads(raw or b"{}")
         except orjson.JSONDecodeError:
             return None, self._http_error(
                 400, "We could not parse the JSON body of your request.", None
             )
+        try:
+            check_depth(body, "request body")
+        except ValidationError as exc:
+            return None, self._http_error(400, exc.message, exc.code, exc.param)
+        return body, None
 
     async def _handle_client_secrets(self, request: web.Request) -> web.StreamResponse:
         """GA ``POST /v1/realtime/client_secrets`` (protocol.md §1.3)."""

@@ -64,7 +64,7 @@ from ._playout import Cut, OutputAudioBuffer
 from .faults import FaultPlan, FaultSpecError
 from .responders import make_responder
 from .session import ServerSession, SessionOptions
-from .validation import ValidationError, validate
+from .validation import ValidationError, check_depth, validate
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -702,6 +702,10 @@ class CallDesk:
                     "session",
                 ),
             )
+        try:
+            check_depth(session, "'session' part", "session")
+        except ValidationError as exc:
+            return "", None, self._error(400, exc.message, exc.code, exc.param)
         return parts["sdp"], session, None
 
     async def _answer(self, request: web.Request) -> web.StreamResponse:

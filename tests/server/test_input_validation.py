@@ -13,7 +13,7 @@ import pytest
 from realtime_client.server import LocalServer, ServerSession, SessionOptions, make_responder
 from realtime_client.server._audio import CODECS, decode
 
-from .conftest import KEY, ListSink
+from .conftest import KEY, ListSink, open_client
 
 
 def _session(sink: ListSink, **options: Any) -> ServerSession:
@@ -223,4 +223,111 @@ async def test_an_offer_that_is_not_text_gets_a_400(
         )
         assert message in error["message"]
         assert response.headers["Access-Control-Allow-Origin"] == "*"
+        assert server.calls == {} and server.sessions == []
+
+
+# --- events and bodies nested too deep -----------------------------------------------------
+
+
+def _nested(levels: int) -> str:
+    """JSON objects nested ``levels`` deep (``{"a":{"a":…1…}}``)."""
+    return '{"a":' * levels + "1" + "}" * levels
+
+
+def _deep_update(levels: int) -> str:
+    """A ``session.update`` whose tool's ``parameters`` start at level 5 of the event."""
+    return (
+        '{"type":"session.update","event_id":"deep","session":{"type":"realtime",'
+        '"instructions":"NEW","tools":[{"type":"function","name":"f","parameters":'
+        + _nested(levels)
+        + "}]}}"
+    )
+
+
+async def test_an_event_nested_too_deep_is_refused_and_changes_nothing(
+    server: LocalServer,
+) -> None:
+    c = await open_client(server)
+    await c.until("session.created")
+    # 124 levels of parameters: the event is 128 deep, the limit; accepted and echoed.
+    await c.ws.send(_deep_update(124))
+    updated = (await c.until("session.updated"))[-1]["session"]
+    assert updated["instructions"] == "NEW" and len(updated["tools"]) == 1
+    for levels in (125, 600):  # one past the limit, and deep enough to break deep copies
+        await c.ws.send(_deep_update(levels).replace("NEW", "NEWER"))
+        err = (await c.until("error"))[-1]["error"]
+        assert (err["type"], err["code"], err["param"], err["event_id"]) == (
+            "invalid_request_error",
+            "invalid_value",
+            "session",
+            "deep",
+        )
+        assert err["message"] == (
+            "Invalid 'session': too deeply nested. Expected at most 128 levels of nested "
+            "objects and arrays in the event, but got more."
+        )
+    assert server.sessions[0].state["instructions"] == "NEW"
+    # Every event type, known or not, is checked first; the session goes on.
+    await c.ws.send('{"type":"conversation.item.create","item":' + _nested(600) + "}")
+    assert (await c.until("error"))[-1]["error"]["param"] == "item"
+    await c.ws.send('{"type":"no.such.event","x":[' + _nested(600) + "]}")
+    assert (await c.until("error"))[-1]["error"]["param"] == "x"
+    await c.say("still here", {"output_modalities": ["text"]})
+    done = (await c.until("response.done"))[-1]["response"]
+    assert done["status"] == "completed"
+    await c.ws.close()
+
+
+@pytest.mark.parametrize("path", ["/realtime/client_secrets", "/realtime/sessions"])
+async def test_a_rest_body_nested_too_deep_gets_a_400(path: str) -> None:
+    tool = '{"type":"function","name":"f","parameters":' + _nested(600) + "}"
+    if path.endswith("client_secrets"):
+        body, param = '{"session":{"type":"realtime","tools":[' + tool + "]}}", "session"
+    else:
+        body, param = '{"model":"gpt-4o-realtime-preview","tools":[' + tool + "]}", "tools"
+    async with (
+        LocalServer(speed=0) as server,
+        aiohttp.ClientSession() as http,
+        http.post(
+            server.url + path,
+            data=body,
+            headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"},
+        ) as response,
+    ):
+        assert response.status == 400
+        error = orjson.loads(await response.read())["error"]
+        assert (error["type"], error["code"], error["param"]) == (
+            "invalid_request_error",
+            "invalid_value",
+            param,
+        )
+        assert error["message"] == (
+            f"Invalid '{param}': too deeply nested. Expected at most 128 levels of nested "
+            "objects and arrays in the request body, but got more."
+        )
+        assert server._ephemeral == {}
+
+
+async def test_a_call_session_part_nested_too_deep_gets_a_400() -> None:
+    session = (
+        '{"type":"realtime","model":"gpt-realtime","tools":[{"type":"function","name":"f",'
+        '"parameters":' + _nested(600) + "}]}"
+    )
+    form = aiohttp.FormData()
+    form.add_field("sdp", "v=0\r\n", content_type="application/sdp")
+    form.add_field("session", session, content_type="application/json")
+    async with (
+        LocalServer(speed=0) as server,
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{server.url}/realtime/calls", data=form, headers={"Authorization": f"Bearer {KEY}"}
+        ) as response,
+    ):
+        assert response.status == 400
+        error = orjson.loads(await response.read())["error"]
+        assert (error["code"], error["param"]) == ("invalid_value", "session.tools")
+        assert error["message"] == (
+            "Invalid 'session.tools': too deeply nested. Expected at most 128 levels of "
+            "nested objects and arrays in the 'session' part, but got more."
+        )
         assert server.calls == {} and server.sessions == []
