@@ -10,8 +10,19 @@ import numpy as np
 import orjson
 import pytest
 
-from realtime_client.server import LocalServer, ServerSession, SessionOptions, make_responder
+from realtime_client.server import (
+    FaultPlan,
+    LocalServer,
+    ServerConfigError,
+    ServerSession,
+    SessionOptions,
+    TimingProfile,
+    make_responder,
+)
+from realtime_client.server import __main__ as cli
+from realtime_client.server.__main__ import main
 from realtime_client.server._audio import CODECS, decode
+from realtime_client.server.faults import FaultSpecError
 
 from .conftest import KEY, ListSink, open_client
 
@@ -331,3 +342,119 @@ async def test_a_call_session_part_nested_too_deep_gets_a_400() -> None:
             "nested objects and arrays in the 'session' part, but got more."
         )
         assert server.calls == {} and server.sessions == []
+
+
+# --- numeric options ------------------------------------------------------------------------
+
+_NAN, _INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize(
+    ("option", "bad"),
+    [
+        *[("port", v) for v in (-1, 65_536, 1.5, True, _NAN)],
+        *[("speed", v) for v in (_NAN, _INF, -1, 1e7, "fast")],
+        *[("audio_delta_ms", v) for v in (0, -5, 2.5, _NAN, True)],
+        *[("session_limit_s", v) for v in (1e300, _NAN, _INF, -1, 0, 1e9 + 1)],
+        *[("seed", v) for v in (1.5, True, _NAN)],
+        *[("ping_interval_s", v) for v in (_NAN, _INF, -1)],
+        *[("max_frame_bytes", v) for v in (0, -1, 1.5, _NAN)],
+        *[("max_buffer_ms", v) for v in (_NAN, _INF, 0, -1)],
+        *[("handshake_timeout_s", v) for v in (_NAN, _INF, 0)],
+        *[("max_errors_per_s", v) for v in (_NAN, _INF, 0)],
+        *[("audio_items_kept", v) for v in (_NAN, 0, 2.5)],
+        *[("audio_kept_s", v) for v in (_NAN, _INF, 0)],
+        *[("max_outbox_bytes", v) for v in (_NAN, 0, 1.5)],
+        ("timing", TimingProfile(response_created_ms=_NAN)),
+        ("timing", TimingProfile(first_output_ms=-1)),
+        ("timing", TimingProfile(session_updated_ms=_INF)),
+        ("timing", TimingProfile(jitter=2)),
+        ("timing", TimingProfile(generation_speed=_INF)),
+        ("timing", TimingProfile(generation_speed=0)),
+    ],
+)
+def test_every_numeric_option_refuses_a_value_that_would_break_sessions(
+    option: str, bad: Any
+) -> None:
+    with pytest.raises(ServerConfigError, match=f"^{option}"):
+        LocalServer(**{option: bad})
+
+
+def test_the_edges_of_the_numeric_options_are_accepted() -> None:
+    LocalServer(port=0, speed=0, ping_interval_s=0, seed=None, max_errors_per_s=None)
+    LocalServer(port=65_535, speed=1e6, session_limit_s=1e9, seed=-3, audio_delta_ms=1)
+    LocalServer(session_limit_s=0.05, max_buffer_ms=0.5, timing=TimingProfile(jitter=1))
+
+
+async def test_the_longest_session_limit_works() -> None:
+    async with LocalServer(speed=0, session_limit_s=1e9) as server:
+        c = await open_client(server)
+        created = (await c.until("session.created"))[-1]
+        assert isinstance(created["session"]["expires_at"], int)
+        await c.say("hi", {"output_modalities": ["text"]})
+        assert (await c.until("response.done"))[-1]["response"]["status"] == "completed"
+        await c.ws.close()
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "close_code=99999",
+        "close_code=1005",
+        "close_code=2000",
+        "delay=nan",
+        "delay=inf",
+        "delay=-1",
+        "stall=nan",
+        "drop_after=-1",
+        "stall_after=-2",
+        "error_after=-1",
+        "rate_limit_tokens=-5",
+    ],
+)
+async def test_a_fault_plan_that_would_break_every_session_is_refused(spec: str) -> None:
+    with pytest.raises(FaultSpecError, match="must be"):
+        FaultPlan.parse(spec)
+    with pytest.raises(FaultSpecError, match="must be"):
+        LocalServer(faults=spec)
+    server = LocalServer()
+    with pytest.raises(FaultSpecError):
+        server.set_faults(spec)
+    with pytest.raises(FaultSpecError):
+        server.push_faults(spec)
+
+
+def test_sendable_close_codes_are_accepted() -> None:
+    for code in (1000, 1001, 1003, 1007, 1011, 1014, 3000, 4000, 4999):
+        assert FaultPlan.parse(f"close_code={code}").close_code == code
+    with pytest.raises(FaultSpecError):
+        FaultPlan(close_code=1006)
+
+
+@pytest.mark.parametrize(
+    ("flags", "name"),
+    [
+        (["--speed", "nan"], "speed"),
+        (["--speed", "inf"], "speed"),
+        (["--session-limit", "1e300"], "session_limit_s"),
+        (["--session-limit", "nan"], "session_limit_s"),
+        (["--session-limit", "-1"], "session_limit_s"),
+        (["--audio-delta-ms", "0"], "audio_delta_ms"),
+        (["--handshake-timeout", "inf"], "handshake_timeout_s"),
+        (["--max-errors-per-s", "nan"], "max_errors_per_s"),
+        (["--max-errors-per-s", "-1"], "max_errors_per_s"),
+        (["--faults", "close_code=99999"], "close_code"),
+        (["--faults", "delay=nan"], "delay_s"),
+    ],
+)
+def test_cli_refuses_bad_numbers_with_exit_2(
+    flags: list[str], name: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def serve(server: LocalServer) -> None:
+        raise AssertionError("a server with a bad option was started")
+
+    monkeypatch.setattr(cli, "_serve", serve)
+    assert main(["--port", "0", *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("realtime-server: error: ") and name in err
+    assert "Traceback" not in err and "cannot listen" not in err
