@@ -146,7 +146,7 @@ def _check_int(name: str, value: Any, *, minimum: int, maximum: int | None = Non
         or (maximum is not None and value > maximum)
     ):
         bound = f"{minimum} to {maximum}" if maximum is not None else f">= {minimum}"
-        raise ServerConfigError(f"{name} must be an integer {bound}, got {value!r}")
+        raise ServerConfigError(f"{name} must be {bound} (an integer), got {value!r}")
     return value
 
 
