@@ -59,11 +59,17 @@ CODECS: dict[str, Codec] = {
 }
 
 
-def decode(raw: bytes, codec: Codec) -> Int16Array:
-    """Wire bytes → PCM16 at the codec's rate (a trailing odd byte of PCM16 is dropped)."""
+def decode(raw: bytes | memoryview, codec: Codec) -> Int16Array:
+    """Wire bytes → PCM16 at the codec's rate.
+
+    Raises:
+        ValueError: PCM16 bytes of odd length (half a sample). Callers decide: a stream
+            of appends carries the odd byte over to the next one, a one-shot item's
+            audio is refused.
+    """
     if codec.name == "pcm16":
         if len(raw) % 2:
-            raw = raw[:-1]  # the trailing odd byte is half a sample; nothing to keep
+            raise ValueError(f"{len(raw)} bytes of PCM16 end in half a sample")
         return np.frombuffer(raw, dtype="<i2").astype(np.int16)
     out: Int16Array = (ulaw_decode if codec.name == "pcmu" else alaw_decode)(raw)
     return out

@@ -215,6 +215,16 @@ class Conversation:
                             f"item.content[{i}].audio",
                         ) from None
                     codec = host.input_codec()
+                    if codec.name == "pcm16" and len(raw) % 2:
+                        # One item's whole audio: half a sample at its end is an error,
+                        # not something to drop silently.
+                        raise ValidationError(
+                            "invalid_value",
+                            f"Invalid 'item.content[{i}].audio': audio/pcm audio must be "
+                            "a whole number of 16-bit samples (an even number of bytes), "
+                            f"but got {len(raw)} bytes.",
+                            f"item.content[{i}].audio",
+                        )
                     audio_parts.append(to_model_rate(decode(raw, codec), codec.rate))
                     part.setdefault("transcript", None)
                 content.append(part)

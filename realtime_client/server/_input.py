@@ -68,6 +68,9 @@ class InputBuffer:
         #: Stream position where the detector's own time base starts, in ms.
         self.vad_origin_ms = 0.0
         self._vad_signature: tuple[Any, ...] | None = None
+        #: The first byte of a PCM16 sample whose second byte has not been appended yet
+        #: (an append of odd length); the next append starts with it.
+        self.pending_byte = b""
         #: The input format's sample rate, in Hz.
         self.rate = 0
         self._factor = 1
@@ -100,6 +103,7 @@ class InputBuffer:
         self._model = []
         self.samples = 0
         self.start_ms = self.stream_ms
+        self.pending_byte = b""
         self._to_model.reset()
 
     def append(self, samples: Int16Array) -> list[VadEvent]:

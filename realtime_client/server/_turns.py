@@ -92,7 +92,18 @@ class TurnTaking:
                 event_id,
             )
             return
-        self.append_samples(decode(raw, self.host.input_codec()), event_id)
+        codec = self.host.input_codec()
+        data: bytes | memoryview = raw
+        carry = b""
+        if codec.name == "pcm16":
+            # Appends cut a byte stream: an odd one ends in half a sample, whose other
+            # half starts the next append (dropping it would shift every later sample).
+            if self.buffer.pending_byte:
+                data = self.buffer.pending_byte + raw
+            if len(data) % 2:
+                data, carry = memoryview(data)[:-1], bytes(data[-1:])
+        if self.append_samples(decode(data, codec), event_id):
+            self.buffer.pending_byte = carry
 
     def on_commit(self, event: dict[str, Any], event_id: str | None) -> None:
         """``input_audio_buffer.commit``."""
@@ -132,8 +143,8 @@ class TurnTaking:
             samples = self._media.process(samples)
         self.append_samples(samples, None)
 
-    def append_samples(self, samples: Int16Array, event_id: str | None) -> None:
-        """Buffer input samples at the input rate, unless the buffer is full."""
+    def append_samples(self, samples: Int16Array, event_id: str | None) -> bool:
+        """Buffer input samples at the input rate, unless the buffer is full (then False)."""
         buffer = self.buffer
         added_ms = samples.size * 1000.0 / buffer.rate
         buffered_ms = buffer.ms
@@ -150,12 +161,13 @@ class TurnTaking:
                 None,
                 event_id,
             )
-            return
+            return False
         if samples.size == 0:
-            return
+            return True
         for ev in buffer.append(samples):
             self._on_vad_event(ev)
         buffer.trim_unspoken(max_ms)
+        return True
 
     # --- commits ---------------------------------------------------------------------------
 

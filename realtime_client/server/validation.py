@@ -28,6 +28,7 @@ __all__ = [
     "Const",
     "Int",
     "List",
+    "MAX_DEPTH",
     "MAX_SAFE_INTEGER",
     "Nullable",
     "Num",
@@ -38,6 +39,7 @@ __all__ = [
     "Str",
     "Union",
     "ValidationError",
+    "check_depth",
     "describe_type",
     "enum_message",
     "json_size",
@@ -462,3 +464,45 @@ def validate(spec: Spec, value: Any, path: str = "") -> Any:
         ValidationError: With the code, message and dotted ``param`` the real service uses.
     """
     return spec.check(value, path)
+
+
+#: Deepest nesting of objects and arrays accepted in a client event or a REST body (the
+#: event itself is level 1; a tool's ``parameters`` in ``session.update`` start at level
+#: 5). No source gives the real service's limit; real schemas nest a few levels (strict
+#: structured outputs allow 10), and this keeps every echo of an accepted value (a
+#: ``session.updated`` quoting the tools, a recording line) far inside what the server can
+#: copy and serialise (orjson stops at 255 levels, Python's recursion at ~1000).
+MAX_DEPTH = 128
+
+
+def check_depth(value: Any, what: str = "event", path: str = "") -> None:
+    """Refuse ``value`` if its objects and arrays nest more than :data:`MAX_DEPTH` deep.
+
+    One pass without recursion, before anything copies or validates ``value``.
+
+    Raises:
+        ValidationError: ``invalid_value``, ``param`` the top-level field holding the
+            deep value (under ``path``, the dotted path of ``value`` itself).
+    """
+    if type(value) is not dict and type(value) is not list:
+        return
+    stack: list[tuple[Any, int, str | None]] = [(value, 1, None)]
+    while stack:
+        node, depth, top = stack.pop()
+        items: Any = node.items() if type(node) is dict else enumerate(node)
+        for key, child in items:
+            if type(child) is dict or type(child) is list:
+                if top is not None:
+                    where = top
+                elif type(key) is str:
+                    where = _join(path, key)
+                else:
+                    where = f"{path}[{key}]"
+                if depth >= MAX_DEPTH:
+                    raise ValidationError(
+                        "invalid_value",
+                        f"Invalid '{where}': too deeply nested. Expected at most {MAX_DEPTH} "
+                        f"levels of nested objects and arrays in the {what}, but got more.",
+                        where,
+                    )
+                stack.append((child, depth + 1, where))
