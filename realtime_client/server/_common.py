@@ -137,6 +137,11 @@ class SessionOptions:
             (``invalid_value``).
         audio_kept_ms: Most audio the conversation keeps over all items, in ms (the
             newest item's audio is always kept).
+        items_kept: Most items the conversation keeps; past it (or past
+            ``text_kept_chars``) the oldest are forgotten, as ``truncation: "auto"``
+            drops them from the model's context.
+        text_kept_chars: Most characters of items (text, transcripts, arguments,
+            outputs: their JSON) the conversation keeps (the newest item always stays).
         vad: The detector behind ``server_vad`` / ``semantic_vad``: ``"energy"`` (an
             energy threshold over the noise floor) or ``"silero"`` (a small speech model,
             the ``aec`` extra).
@@ -159,6 +164,8 @@ class SessionOptions:
     max_errors_per_s: float | None = 100.0
     audio_items_kept: int = 64
     audio_kept_ms: float = 300_000.0
+    items_kept: int = 4096
+    text_kept_chars: int = 32 * 1024 * 1024
     vad: Literal["energy", "silero"] = "energy"
 
 

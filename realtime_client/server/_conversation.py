@@ -5,14 +5,19 @@ Items are kept as GA wire dicts (no ``object``; assistant parts ``output_text`` 
 PCM16, since events never carry it except ``conversation.item.retrieved``. Only the audio
 of the last items is kept (:class:`AudioStore`): a long conversation must not keep an
 hour of audio for a retrieve or truncate that only ever concerns the last few items.
+Items themselves are kept up to a count and a size of text (``items_kept``,
+``text_kept_chars``); past either the oldest are forgotten, as the service's
+``truncation: "auto"`` drops them from the model's context.
 """
 
 from __future__ import annotations
 
 import copy
+from collections import OrderedDict
 from typing import Any, Protocol
 
 import numpy as np
+import orjson
 import pybase64
 
 from ._audio import decode, encode_whole, to_model_rate
@@ -103,6 +108,8 @@ class Conversation:
         host: The session (events, errors, ids, audio formats).
         audio_items_kept: Most audio items whose audio is kept (see :class:`AudioStore`).
         audio_kept_ms: Most audio kept over all items, in ms.
+        items_kept: Most items kept (the oldest are forgotten past it).
+        text_kept_chars: Most characters of item JSON kept (the newest item always stays).
     """
 
     def __init__(
@@ -111,6 +118,8 @@ class Conversation:
         *,
         audio_items_kept: int = 64,
         audio_kept_ms: float = 300_000.0,
+        items_kept: int = 4096,
+        text_kept_chars: int = 32 * 1024 * 1024,
     ) -> None:
         self.host = host
         #: Items by id.
@@ -123,6 +132,13 @@ class Conversation:
         self.call_names: dict[str, str] = {}
         #: Assistant audio items still streaming, by item id.
         self.live_audio: dict[str, LiveAudio] = {}
+        self.items_kept = items_kept
+        self.text_kept_chars = text_kept_chars
+        #: Each item's size (characters of its JSON) when last measured, and their sum.
+        self._sizes: dict[str, int] = {}
+        self.text_chars = 0
+        #: Ids of items forgotten by the caps (the last few thousand), to say so.
+        self._forgotten: OrderedDict[str, None] = OrderedDict()
 
     @property
     def last_id(self) -> str | None:
@@ -139,7 +155,9 @@ class Conversation:
     def insert(self, item: dict[str, Any], previous: str | None) -> None:
         """Insert ``item`` after ``previous`` (``None``: at the end; ``"root"``: first)."""
         item_id = item["id"]
+        self._remeasure_recent()  # items still streaming grew since they were measured
         self.items[item_id] = item
+        self._measure(item_id)
         if previous is None:
             self.order.append(item_id)
         elif previous == "root":
@@ -148,6 +166,55 @@ class Conversation:
             self.order.insert(self.order.index(previous) + 1, item_id)
         if item.get("type") == "function_call" and item.get("call_id"):
             self.call_names[item["call_id"]] = item.get("name", "")
+        self._forget_oldest()
+
+    def settle(self, item: dict[str, Any]) -> None:
+        """A streamed item is done: it replaces its earlier self and counts at its size."""
+        self.items[item["id"]] = item
+        self._measure(item["id"])
+        self._forget_oldest()
+
+    # --- the caps ---------------------------------------------------------------------------
+
+    def _measure(self, item_id: str) -> None:
+        size = len(orjson.dumps(self.items[item_id]))
+        self.text_chars += size - self._sizes.get(item_id, 0)
+        self._sizes[item_id] = size
+
+    def _remeasure_recent(self, count: int = 8) -> None:
+        for item_id in self.order[-count:]:
+            self._measure(item_id)
+
+    def _forget_oldest(self) -> None:
+        """Forget the oldest items while past a cap (never the newest, never one streaming)."""
+        while len(self.order) > 1 and (
+            len(self.order) > self.items_kept or self.text_chars > self.text_kept_chars
+        ):
+            oldest = self.order[0]
+            if oldest in self.live_audio:
+                return
+            self._drop(oldest)
+            self._forgotten[oldest] = None
+            while len(self._forgotten) > 4096:
+                self._forgotten.popitem(last=False)
+
+    def _drop(self, item_id: str) -> None:
+        item = self.items.pop(item_id)
+        self.order.remove(item_id)
+        self.item_audio.pop(item_id, None)
+        self.text_chars -= self._sizes.pop(item_id, 0)
+        if item.get("type") == "function_call" and item.get("call_id"):
+            self.call_names.pop(item["call_id"], None)
+
+    def _missing(self, item_id: str, what: str) -> str:
+        """The error text for an item that is not there (or no longer kept)."""
+        if item_id in self._forgotten:
+            return (
+                f"Error {what} item: the item with id '{item_id}' is no longer kept (this "
+                f"local server keeps a conversation's last {self.items_kept} items and "
+                f"{self.text_kept_chars} characters of them)."
+            )
+        return f"Error {what} item: the item with id '{item_id}' does not exist."
 
     def announce(self, item: dict[str, Any], previous: str | None) -> None:
         """Tell the client a finished item joined (``added`` then ``done``)."""
@@ -266,7 +333,7 @@ class Conversation:
         if item is None:
             self.host.error(
                 "item_retrieve_invalid_item_id",
-                f"Error retrieving item: the item with id '{item_id}' does not exist.",
+                self._missing(item_id, "retrieving"),
                 "item_id",
                 event_id,
             )
@@ -293,14 +360,12 @@ class Conversation:
         if item_id not in self.items:
             self.host.error(
                 "item_delete_invalid_item_id",
-                f"Error deleting item: the item with id '{item_id}' does not exist.",
+                self._missing(item_id, "deleting"),
                 "item_id",
                 event_id,
             )
             return
-        del self.items[item_id]
-        self.order.remove(item_id)
-        self.item_audio.pop(item_id, None)
+        self._drop(item_id)
         self.host.emit("conversation.item.deleted", item_id=item_id)
 
     def on_truncate(self, event: dict[str, Any], event_id: str | None) -> None:

@@ -722,7 +722,7 @@ class Responses:
             item["content"] = [{"type": "output_text", "text": stream.text}]
         item["status"] = status
         if stream.in_conversation and item["id"] in conv.items:
-            conv.items[item["id"]] = item
+            conv.settle(item)
             host.emit(
                 "conversation.item.done",
                 previous_item_id=stream.previous_item_id,

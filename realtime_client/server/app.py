@@ -246,6 +246,13 @@ class LocalServer:
         audio_kept_s: Most audio a session's conversation keeps over all items, in
             seconds (the newest item's audio is always kept). With the defaults a session
             holds at most about 14 MB of audio, however long it runs.
+        items_kept: Most items a session's conversation keeps; past it, or past
+            ``text_kept_chars``, the oldest items are forgotten (as the service's
+            ``truncation: "auto"`` drops them from the context): a retrieve or delete of
+            one is refused with ``invalid_value`` ("no longer kept").
+        text_kept_chars: Most characters of items (their JSON: text, transcripts,
+            arguments, outputs) a session's conversation keeps; the newest item always
+            stays. With the defaults a session holds at most about 32 MB of text.
         max_outbox_bytes: Most bytes of serialised server events queued for one
             connection whose client does not read them (for a call: waiting in its data
             channel's buffer for a peer that does not acknowledge); past it the
@@ -295,6 +302,8 @@ class LocalServer:
         timing: str | TimingProfile = "instant",
         audio_items_kept: int = 64,
         audio_kept_s: float = 300.0,
+        items_kept: int = 4096,
+        text_kept_chars: int = 32 * 1024 * 1024,
         max_outbox_bytes: int = 64 * 1024 * 1024,
         vad: Literal["energy", "silero"] = "energy",
     ) -> None:
@@ -329,10 +338,14 @@ class LocalServer:
             _check_number("max_errors_per_s", max_errors_per_s, above=0)
         _check_int("audio_items_kept", audio_items_kept, minimum=1)
         _check_number("audio_kept_s", audio_kept_s, above=0)
+        _check_int("items_kept", items_kept, minimum=1)
+        _check_int("text_kept_chars", text_kept_chars, minimum=1)
         _check_int("max_outbox_bytes", max_outbox_bytes, minimum=1)
         _check_timing(timing)
         self.audio_items_kept = audio_items_kept
         self.audio_kept_s = float(audio_kept_s)
+        self.items_kept = items_kept
+        self.text_kept_chars = text_kept_chars
         self.max_outbox_bytes = max_outbox_bytes
         self.host = host
         self.port = port
@@ -847,6 +860,8 @@ class LocalServer:
             max_errors_per_s=self.max_errors_per_s,
             audio_items_kept=self.audio_items_kept,
             audio_kept_ms=self.audio_kept_s * 1000.0,
+            items_kept=self.items_kept,
+            text_kept_chars=self.text_kept_chars,
             vad=self.vad,
             seed=None if self.seed is None else self.seed + number,
             initial_session=(

@@ -790,6 +790,8 @@ class CallDesk:
             max_errors_per_s=server.max_errors_per_s,
             audio_items_kept=server.audio_items_kept,
             audio_kept_ms=server.audio_kept_s * 1000.0,
+            items_kept=server.items_kept,
+            text_kept_chars=server.text_kept_chars,
             reorder=faults.reorder,
             rate_limit_tokens=faults.rate_limit_tokens,
         )

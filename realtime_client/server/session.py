@@ -138,6 +138,8 @@ class ServerSession:
             self,
             audio_items_kept=options.audio_items_kept,
             audio_kept_ms=options.audio_kept_ms,
+            items_kept=options.items_kept,
+            text_kept_chars=options.text_kept_chars,
         )
         self.buffer = InputBuffer(self.input_codec().rate, options.vad)
         self.responses = Responses(

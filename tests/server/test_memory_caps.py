@@ -14,6 +14,7 @@ import socket
 from typing import Any
 
 import numpy as np
+import orjson
 import pytest
 import websockets
 
@@ -235,3 +236,54 @@ async def test_a_client_that_reads_at_last_gets_the_1008_and_nothing_is_cut_afte
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
         await asyncio.sleep(2.0)  # past the cut timer
     assert not [r for r in caplog.records if r.name == "asyncio" and r.levelno >= logging.ERROR]
+
+
+async def test_a_conversation_keeps_its_last_items_and_forgets_the_oldest() -> None:
+    async with LocalServer(speed=0, seed=1, items_kept=5) as server:
+        client = await open_client(server)
+        await client.until("session.created")
+        ids = []
+        for n in range(12):
+            await client.send(user_text(f"message {n}"))
+            ids.append((await client.until("conversation.item.done"))[-1]["item"]["id"])
+        conversation = server.sessions[0].conversation
+        assert conversation.order == ids[-5:]
+        assert conversation.text_chars == sum(
+            len(orjson.dumps(conversation.items[i])) for i in ids[-5:]
+        )
+        # A forgotten item is said to be so; a kept one is still there.
+        await client.send({"type": "conversation.item.retrieve", "item_id": ids[0]})
+        error = (await client.until("error"))[-1]["error"]
+        assert error["code"] == "item_retrieve_invalid_item_id"
+        assert "no longer kept" in error["message"]
+        await client.send({"type": "conversation.item.retrieve", "item_id": ids[-1]})
+        retrieved = (await client.until("conversation.item.retrieved"))[-1]
+        assert retrieved["item"]["content"][0]["text"] == "message 11"
+        await client.ws.close()
+
+
+async def test_a_conversation_keeps_a_bounded_amount_of_text_responses_included() -> None:
+    cap = 100_000
+    async with LocalServer(speed=0, seed=1, responder="echo", text_kept_chars=cap) as server:
+        client = await open_client(server)
+        await client.until("session.created")
+        conversation = server.sessions[0].conversation
+        for n in range(10):
+            # Each 30 kB message is echoed by a 30 kB reply: both count.
+            await client.say(f"{n} " + "x" * 30_000, {"output_modalities": ["text"]})
+            await client.until("response.done")
+            assert conversation.text_chars <= cap + 31_000
+        assert len(conversation.order) < 8
+        assert conversation.items[conversation.order[-1]]["role"] == "assistant"
+        # One item over the whole cap is kept (the newest always stays), alone.
+        await client.send(user_text("y" * 150_000))
+        await client.until("conversation.item.done")
+        assert len(conversation.order) == 1 and conversation.text_chars > cap
+        await client.ws.close()
+
+
+@pytest.mark.parametrize("option", ["items_kept", "text_kept_chars"])
+def test_the_conversation_caps_must_be_positive_ints(option: str) -> None:
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ServerConfigError, match=option):
+            LocalServer(**{option: bad})
