@@ -101,11 +101,18 @@ def utterance(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture
+def other_utterance(tmp_path: Path) -> Path:
+    path = tmp_path / "other.wav"
+    write_wav(path, speechlike(1.2, seed=11, level=0.3), RATE)
+    return path
+
+
 @pytest.mark.device
 @pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_chat_through_speakers_does_not_interrupt_itself_and_hears_a_barge_in(
-    pulse_server: PulseServer, utterance: Path
+    pulse_server: PulseServer, utterance: Path, other_utterance: Path
 ) -> None:
     proc, out = _chat([])
     try:
@@ -123,8 +130,12 @@ def test_chat_through_speakers_does_not_interrupt_itself_and_hears_a_barge_in(
         assert erle and int(erle[1]) >= 10, line
         # Barge-in: the user speaks again, and once more while that reply is playing.
         _say(pulse_server, utterance)
-        time.sleep(0.7)  # the reply starts about 0.3 s after the end of speech
-        _say(pulse_server, utterance)
+        # 0.2 s into the reply (a fixed wait after speech missed it on a loaded machine),
+        # the user says something else: the echo responder's reply *is* the first
+        # utterance, and the same words again would be an echo of it, 0.2 s late.
+        out.wait_for(r"^\[connected · assistant speaking\]", count=2, timeout=10)
+        time.sleep(0.2)
+        _say(pulse_server, other_utterance)
         out.wait_for(r"^· interrupted: reply cut at \d+ ms")
         out.wait_for(r"^· turn 2: cancelled")
         out.wait_for(r"^· turn 3: completed")
