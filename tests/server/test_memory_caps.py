@@ -24,6 +24,14 @@ from realtime_client.server._conversation import AudioStore
 from .conftest import Client, open_client, speech, user_text
 
 
+async def _non_reader(server: LocalServer) -> Client:
+    """A client that stops reading at once: a small receive buffer (no autotuning, which
+    may grow it to 32 MB on loopback), no compression (a tone deflates to little)."""
+    sock = socket.create_connection(("127.0.0.1", server.port))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    return await open_client(server, max_queue=1, max_size=None, sock=sock, compression=None)
+
+
 def _samples(ms: int) -> np.ndarray:
     return np.ones(24 * ms, dtype=np.int16)
 
@@ -139,12 +147,8 @@ async def test_a_client_that_never_reads_is_closed_not_buffered_for(
     conns: list[Any] = []
     async with LocalServer(speed=0, seed=1, max_outbox_bytes=outbox_cap) as server:
         server.on_session = lambda s: conns.append(s.sink)
-        # A small receive buffer (no autotuning, which may grow it to 32 MB on loopback),
-        # no compression (a tone deflates to little), and a client library that stops
-        # reading at once: the kernel's buffers fill, then the server's outbox.
-        sock = socket.create_connection(("127.0.0.1", server.port))
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
-        stuck = await open_client(server, max_queue=1, max_size=None, sock=sock, compression=None)
+        # The kernel's buffers fill, then the server's outbox.
+        stuck = await _non_reader(server)
         await stuck.send(
             {
                 "type": "session.update",
@@ -193,9 +197,7 @@ async def test_a_client_that_never_reads_but_keeps_sending_is_cut_not_deadlocked
     conns: list[Any] = []
     async with LocalServer(speed=0, seed=1, max_outbox_bytes=256 * 1024) as server:
         server.on_session = lambda s: conns.append(s.sink)
-        sock = socket.create_connection(("127.0.0.1", server.port))
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
-        stuck = await open_client(server, max_queue=1, max_size=None, sock=sock, compression=None)
+        stuck = await _non_reader(server)
         item = user_text("x" * 10_000)
 
         async def send_until_cut() -> websockets.ConnectionClosed:
@@ -221,9 +223,7 @@ async def test_a_client_that_reads_at_last_gets_the_1008_and_nothing_is_cut_afte
     conns: list[Any] = []
     async with LocalServer(speed=0, seed=1, max_outbox_bytes=256 * 1024) as server:
         server.on_session = lambda s: conns.append(s.sink)
-        sock = socket.create_connection(("127.0.0.1", server.port))
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
-        slow = await open_client(server, max_queue=1, max_size=None, sock=sock, compression=None)
+        slow = await _non_reader(server)
         for _ in range(400):
             if conns and conns[0].closed_reason is not None:
                 break
