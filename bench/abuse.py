@@ -44,6 +44,9 @@ from realtime_client.server._connection import _CLOSE_TIMEOUT_S
 __all__ = ["AbuseResult", "main", "run_abuse"]
 
 _KEY = "sk-abuse"
+#: Messages a non-reader sends at least: each is echoed twice (20 kB), so 16 MB of events
+#: for it, past any kernel buffering and the campaign's 1 MiB cap.
+_NEVER_READS_SENDS = 800
 
 
 @dataclass
@@ -176,10 +179,18 @@ async def _never_reads(url: str, seconds: float) -> int | None:
                 "content": [{"type": "input_text", "text": text}],
             },
         }
-        deadline = time.perf_counter() + seconds
+        # At least ``seconds``, and at least enough to fill the kernel's buffers (a few
+        # MB) and the cap: a loop busy with the floods sends slowly (once, all 20 sent too
+        # little in the window to be closed). Half a minute at most.
+        started = time.perf_counter()
+        sent = 0
         with contextlib.suppress(ConnectionClosed, OSError):
-            while time.perf_counter() < deadline:
+            while True:
+                elapsed = time.perf_counter() - started
+                if elapsed > seconds + 30 or (elapsed > seconds and sent >= _NEVER_READS_SENDS):
+                    break
                 await ws.send(json.dumps(create))
+                sent += 1
                 await asyncio.sleep(0.001)
         return await _close_code(ws, 15)
 
