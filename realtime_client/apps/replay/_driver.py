@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import os
 import sys
@@ -420,8 +419,7 @@ class _Driver:
                 self._changed.clear()
                 if self._closed_error is not None or self.session.closed:
                     raise _ConnectionLost(self._closed_error)
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), 0.05)
+                await _wait_a_little(self._changed, 0.05)
         finally:
             self._next_file_waiting = False
 
@@ -452,12 +450,24 @@ class _Driver:
             deadline = loop.time() + min(5.0, self.cfg.turn_timeout)
             while loop.time() < deadline and _transcripts_pending(self.session.protocol):
                 self._changed.clear()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), 0.05)
+                await _wait_a_little(self._changed, 0.05)
         for at_ms in self._barges:
             self.skipped_barge_ins.append(at_ms)
             self._log(f"barge-in at {at_ms / 1000:.2f} s skipped: the replay ended first")
         self._barges.clear()
+
+
+async def _wait_a_little(event: asyncio.Event, timeout: float) -> None:
+    """Wait until ``event`` is set or ``timeout`` s pass, keeping a cancellation.
+
+    Not ``asyncio.wait_for``: before Python 3.12 it swallows a cancellation (Ctrl-C) that
+    arrives in the same loop iteration as the event (CPython gh-86296).
+    """
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait((waiter,), timeout=timeout)
+    finally:
+        waiter.cancel()
 
 
 class _ConnectionLost(Exception):
