@@ -556,9 +556,14 @@ class Session(EventDelivery, ResponsesMixin, ReconnectMixin):
 
     # --- sending -----------------------------------------------------------------------
 
-    def _check_thread(self) -> None:
-        """Refuse a call from another thread: it would break the connection's framing."""
+    def _check_thread(self, event_id: str | None = None) -> None:
+        """Refuse a call from another thread: it would break the connection's framing.
+
+        ``event_id``: a built request to forget first.
+        """
         if self._thread is not None and threading.get_ident() != self._thread:
+            if event_id is not None:
+                self.protocol.forget(event_id)
             raise InvalidStateError(
                 "the session runs on another thread's event loop: call it there, e.g. with "
                 "asyncio.run_coroutine_threadsafe(session.send_audio(block), loop)"
@@ -582,9 +587,7 @@ class Session(EventDelivery, ResponsesMixin, ReconnectMixin):
         if self._closed:
             self.protocol.forget(event.event_id or "")
             raise InvalidStateError("the session is closed")
-        if self._thread is not None and threading.get_ident() != self._thread:
-            self.protocol.forget(event.event_id or "")
-            self._check_thread()
+        self._check_thread(event.event_id or "")
         if not internal:
             await self._wait_connected()
         assert event.event_id is not None

@@ -23,17 +23,23 @@ async def test_send_audio_from_another_thread_is_refused_and_breaks_nothing() ->
             await session.send_audio(block)
             errors: list[BaseException] = []
 
-            def elsewhere() -> None:
+            def run(call: Any) -> None:
                 try:
-                    asyncio.run(session.send_audio(block))
+                    asyncio.run(call())
                 except BaseException as exc:
                     errors.append(exc)
+
+            def elsewhere() -> None:
+                run(lambda: session.send_audio(block))
+                run(lambda: session.send_text("x"))
 
             thread = threading.Thread(target=elsewhere)
             thread.start()
             await asyncio.to_thread(thread.join)
-            assert len(errors) == 1 and isinstance(errors[0], InvalidStateError)
+            assert len(errors) == 2
+            assert all(isinstance(e, InvalidStateError) for e in errors)
             assert "run_coroutine_threadsafe" in str(errors[0])
+            assert session.protocol.pending_requests() == {}  # the refused request is forgotten
             # The connection is intact and only the block sent on the loop counts.
             await session.send_audio(block)
             assert session.stats.audio_sent_ms == 40.0
