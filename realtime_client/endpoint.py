@@ -22,7 +22,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from urllib.parse import urlencode, urlparse, urlunparse
 
 from .errors import AuthenticationError, ConnectError
@@ -36,6 +36,7 @@ __all__ = [
     "check_transport_security",
     "is_loopback",
     "is_loopback_host",
+    "mask_secrets",
     "redact",
     "realtime_url",
     "MAX_KEY_LENGTH",
@@ -175,6 +176,18 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+_BEARER = re.compile(r"(Bearer\s+|openai-insecure-api-key\.)\S+", re.IGNORECASE)
+
+
+def mask_secrets(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with bearer tokens and each of ``secrets`` masked (for errors and logs)."""
+    text = _BEARER.sub(r"\1***", text)
+    for secret in secrets:
+        if secret.strip():
+            text = text.replace(secret.strip(), "***")
+    return text
 
 
 def redact(url: str) -> str:

@@ -29,7 +29,7 @@ from urllib.parse import urlparse
 import numpy as np
 import numpy.typing as npt
 
-from ..endpoint import check_transport_security, checked_key, is_loopback, redact
+from ..endpoint import check_transport_security, checked_key, is_loopback, mask_secrets, redact
 from ..errors import (
     AuthenticationError,
     ConnectError,
@@ -323,7 +323,7 @@ class WebRTCTransport(Transport):
 
     def _scrub(self, text: str) -> str:
         """``text`` with the key masked (a server may echo a header it refused)."""
-        return text.replace(self._key, "***") if self._key else text
+        return mask_secrets(text, (self._key,))
 
     async def _pull(self, remote: Any) -> None:
         """Downlink: decoded frames (mono from our decoder) → PCM16 for the media channel."""

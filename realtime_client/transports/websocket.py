@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import ssl
 from collections.abc import Mapping
 from typing import Any
@@ -14,7 +13,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
-from ..endpoint import redact
+from ..endpoint import mask_secrets, redact
 from ..errors import AuthenticationError, ConnectError, ConnectionClosedError, TransportError
 from .base import Transport, closed_error
 
@@ -23,7 +22,6 @@ __all__ = ["DEFAULT_MAX_FRAME", "WebSocketTransport"]
 #: Largest incoming frame by default, in bytes.
 DEFAULT_MAX_FRAME = 8 * 1024 * 1024
 
-_BEARER = re.compile(r"(Bearer\s+|openai-insecure-api-key\.)\S+", re.IGNORECASE)
 # Headers whose values are credentials (OpenAI's bearer; Azure's api-key).
 _SECRET_HEADERS = frozenset({"authorization", "api-key", "x-api-key"})
 
@@ -33,11 +31,9 @@ class _RedactSecrets(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.msg, str):
-            record.msg = _BEARER.sub(r"\1***", record.msg)
+            record.msg = mask_secrets(record.msg)
         if record.args and isinstance(record.args, tuple):
-            record.args = tuple(
-                _BEARER.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args
-            )
+            record.args = tuple(mask_secrets(a) if isinstance(a, str) else a for a in record.args)
         return True
 
 
@@ -118,11 +114,8 @@ class WebSocketTransport(Transport):
 
     def _scrub(self, text: str) -> str:
         """``text`` with bearer tokens and the credential headers' values masked."""
-        text = _BEARER.sub(r"\1***", text)
-        for name, value in self._headers.items():
-            if name.lower() in _SECRET_HEADERS and value.strip():
-                text = text.replace(value.strip(), "***")
-        return text
+        secrets = (v for k, v in self._headers.items() if k.lower() in _SECRET_HEADERS)
+        return mask_secrets(text, secrets)
 
     def _conn(self) -> ClientConnection:
         if self._ws is None:
